@@ -1,0 +1,92 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "hypermesh",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hypermesh", targets: ["hypermesh"]),
+        .library(name: "HyperMeshCore", targets: ["HyperMeshCore"]),
+        .library(name: "HyperMeshSpec", targets: ["HyperMeshSpec"]),
+        .library(name: "HyperMeshStore", targets: ["HyperMeshStore"]),
+        .library(name: "HyperMeshReconciler", targets: ["HyperMeshReconciler"]),
+        .library(name: "HyperMeshControllers", targets: ["HyperMeshControllers"]),
+        .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+    ],
+    targets: [
+        .target(name: "HyperMeshCore"),
+        .target(
+            name: "HyperMeshSpec",
+            dependencies: ["HyperMeshCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "HyperMeshStore",
+            dependencies: ["HyperMeshCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "HyperMeshReconciler",
+            dependencies: ["HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HyperMeshControllers",
+            dependencies: [
+                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // What each command does, kept apart from argument parsing so tests and benchmarks can call it.
+        .target(
+            name: "HyperMeshCommands",
+            dependencies: [
+                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "hypermesh",
+            dependencies: [
+                "HyperMeshCore", "HyperMeshCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "HyperMeshTestSupport",
+            dependencies: ["HyperMeshCore"],
+            path: "Tests/HyperMeshTestSupport"
+        ),
+        .testTarget(name: "HyperMeshCoreTests", dependencies: ["HyperMeshCore"]),
+        .testTarget(
+            name: "HyperMeshSpecTests",
+            dependencies: ["HyperMeshSpec", "HyperMeshTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "HyperMeshStoreTests", dependencies: ["HyperMeshStore", "HyperMeshTestSupport"]),
+        .testTarget(
+            name: "HyperMeshReconcilerTests",
+            dependencies: ["HyperMeshReconciler", "HyperMeshStore", "HyperMeshTestSupport"]
+        ),
+        .testTarget(
+            name: "HyperMeshControllersTests",
+            dependencies: ["HyperMeshControllers", "HyperMeshTestSupport"]
+        ),
+        .testTarget(
+            name: "HyperMeshIntegrationTests",
+            dependencies: ["hypermesh", "HyperMeshStore", "HyperMeshTestSupport"]
+        ),
+    ]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}
