@@ -1,0 +1,9 @@
+import HyperMeshReconciler
+
+/// The controllers this build ships. Kinds missing here are stored and reported
+/// `Ready=Unknown` (reason `NoController`) by the framework.
+public enum StandardControllers {
+    public static func all() -> [any Controller] {
+        [MeshController()]
+    }
+}

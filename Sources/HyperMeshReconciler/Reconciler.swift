@@ -1,0 +1,141 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshStore
+import Logging
+
+/// Runs controllers over the objects in the store: the framework half of reconciliation.
+///
+/// ``runPass(deadline:)`` reconciles every object once, retries failures with back-off
+/// while the deadline allows, cleans up and removes deleted objects, and returns when the
+/// queue is quiet. Kinds without a controller get `Ready=Unknown` with reason
+/// `NoController`, never a made-up success.
+public actor Reconciler {
+    /// Retries of one failing key within one pass, after the first try.
+    public static let maximumRetriesPerPass = 3
+
+    let store: StateStore
+    let controllers: [Kind: any Controller]
+    let logger: Logger
+    let workerCount: Int
+    private var queue: WorkQueue<ResourceKey>
+    private var summary = PassSummary()
+
+    public init(store: StateStore, controllers: [any Controller], logger: Logger, workerCount: Int = 2,
+                queue: WorkQueue<ResourceKey> = WorkQueue())
+    {
+        precondition(workerCount > 0)
+        self.store = store
+        self.controllers = Dictionary(controllers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
+        self.logger = logger
+        self.workerCount = workerCount
+        self.queue = queue
+    }
+
+    /// Reconciles every stored object (or only `keys`) until the queue is quiet or `deadline` passes.
+    public func runPass(only keys: [ResourceKey]? = nil, deadline: Duration = .seconds(60)) async throws -> PassSummary {
+        let clock = ContinuousClock()
+        let stopAt = clock.now + deadline
+        self.summary = PassSummary()
+        let targets = try keys ?? self.store.objects().map(\.key)
+        for key in targets.sorted() { self.queue.add(key) }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<self.workerCount {
+                group.addTask { await self.work(until: stopAt, clock: clock) }
+            }
+        }
+        return self.summary
+    }
+
+    private func work(until stopAt: ContinuousClock.Instant, clock: ContinuousClock) async {
+        while true {
+            switch self.queue.next(now: clock.now) {
+            case .key(let key):
+                await self.process(key, clock: clock)
+                self.queue.done(key)
+            case .waitUntil(let instant):
+                guard instant <= stopAt else { return }
+                try? await clock.sleep(until: instant)
+            case .waitForProcessing:
+                guard clock.now < stopAt else { return }
+                try? await clock.sleep(for: .milliseconds(5))
+            case .idle:
+                return
+            }
+        }
+    }
+
+    private func process(_ key: ResourceKey, clock: ContinuousClock) async {
+        let context = ReconcileContext(
+            stateDirectory: self.store.directory,
+            logger: self.logger,
+            events: EventRecorder(store: self.store, logger: self.logger))
+        do {
+            guard let object = try self.store.object(key) else { return }
+            if object.deletionRequestedAt != nil {
+                try await self.controllers[key.kind]?.cleanUp(object, context: context)
+                if try self.store.removeObject(key) { self.summary.removed.append(key) }
+            } else if let controller = self.controllers[key.kind] {
+                var result = try await controller.reconcile(object, context: context)
+                result.status.observedGeneration = object.generation
+                let next = result.requeueAfter.map { Date().addingTimeInterval($0.timeInterval) }
+                try self.store.updateStatus(key, to: self.merged(result.status, into: object.status), nextReconcileAt: next)
+                self.summary.reconciled.append(key)
+            } else {
+                let status = ObjectStatus.ready(
+                    .unknown, reason: "NoController",
+                    message: "no controller for \(key.kind.rawValue) in this build; the spec is stored but not acted on",
+                    generation: object.generation)
+                try self.store.updateStatus(key, to: self.merged(status, into: object.status), nextReconcileAt: nil)
+                self.summary.withoutController.append(key)
+            }
+            self.queue.forget(key)
+            self.summary.failed[key] = nil
+        } catch {
+            await self.handleFailure(of: key, error: error, clock: clock, context: context)
+        }
+    }
+
+    private func handleFailure(of key: ResourceKey, error: any Error, clock: ContinuousClock, context: ReconcileContext) async {
+        let attempts = self.queue.failureCount(for: key) + 1
+        self.summary.failed[key] = "\(error)"
+        self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "attempt": "\(attempts)", "error": "\(error)"])
+        let delay: Duration
+        if attempts <= Self.maximumRetriesPerPass {
+            delay = self.queue.addRateLimited(key, now: clock.now)
+        } else {
+            delay = self.queue.backoff(for: key)
+        }
+        guard let object = try? self.store.object(key) else { return }
+        let reason = object.deletionRequestedAt == nil ? "ReconcileFailed" : "CleanupFailed"
+        context.events.record(key, .warning, reason: reason, message: "\(error)")
+        var status = object.status ?? ObjectStatus(observedGeneration: object.generation)
+        status.setCondition(Condition(type: Condition.ready, status: .false, reason: reason, message: "\(error)",
+                                      observedGeneration: object.generation))
+        status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: "\(error)",
+                                      observedGeneration: object.generation))
+        let retryAt = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        _ = try? self.store.updateStatus(key, to: status, nextReconcileAt: retryAt)
+    }
+
+    /// The new status, keeping the transition times of conditions whose status did not change.
+    private func merged(_ new: ObjectStatus, into old: ObjectStatus?) -> ObjectStatus {
+        guard var result = old else { return new }
+        result.fields = new.fields
+        result.observedGeneration = new.observedGeneration
+        let newTypes = Set(new.conditions.map(\.type))
+        result.conditions.removeAll { !newTypes.contains($0.type) }
+        for condition in new.conditions { result.setCondition(condition) }
+        return result
+    }
+}
+
+/// What one pass did.
+public struct PassSummary: Sendable {
+    public var reconciled: [ResourceKey] = []
+    public var withoutController: [ResourceKey] = []
+    public var removed: [ResourceKey] = []
+    /// Keys still failing at the end of the pass, with the last error.
+    public var failed: [ResourceKey: String] = [:]
+
+    public init() {}
+}
