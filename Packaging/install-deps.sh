@@ -11,7 +11,8 @@ main_packages=(
     crun iperf3 iproute2 iptables jq python3
 )
 backports_packages=(libngtcp2-dev libngtcp2-crypto-gnutls-dev ngtcp2-client ngtcp2-server)
-python_modules=(jsonschema)
+# Python module:pip package, for the JSON Schema agreement test.
+python_modules=(jsonschema:jsonschema yaml:pyyaml)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -84,10 +85,12 @@ if [ "${#missing_backports[@]}" -gt 0 ]; then
     as_root apt-get install -y -qq --no-install-recommends -t bookworm-backports "${missing_backports[@]}" >/dev/null
 fi
 
-for module in "${python_modules[@]}"; do
+for entry in "${python_modules[@]}"; do
+    module=${entry%%:*}
+    package=${entry#*:}
     if ! python3 -c "import $module" 2>/dev/null; then
-        log "installing Python module $module"
-        python3 -m pip install --quiet "$module"
+        log "installing Python package $package"
+        python3 -m pip install --quiet "$package" || python3 -m pip install --quiet --break-system-packages "$package"
     fi
 done
 exit 0

@@ -20,7 +20,9 @@ struct NodeValidator {
         self.diagnostics.append(SpecDiagnostic(location: self.location(of: node), fieldPath: path, message: message))
     }
 
-    /// Validates `node` as `type`; returns its canonical value, or `nil` after reporting why not.
+    /// Validates `node` as `type`; returns its canonical value (for objects and lists, the valid
+    /// part of it), or `nil` after reporting why not. The value is usable only when
+    /// ``diagnostics`` is empty.
     mutating func validate(_ node: Node, as type: FieldType, path: String) -> JSONValue? {
         self.locations[path] = self.location(of: node)
         if case .alias = node {
@@ -41,7 +43,7 @@ struct NodeValidator {
             for (index, element) in sequence.enumerated() {
                 if let item = self.validate(element, as: elementType, path: "\(path)[\(index)]") { items.append(item) }
             }
-            return items.count == sequence.count ? .array(items) : nil
+            return .array(items)
         case .labels:
             return self.validateLabels(node, path: path)
         default:
@@ -79,6 +81,9 @@ struct NodeValidator {
             return .string(span.description)
         case (.duration, .integer):
             self.report(node, path, "expected \(type.expectation), found an integer (add a unit, e.g. 90s)")
+            return nil
+        case (.string, .integer), (.string, .bigInteger), (.string, .decimal), (.string, .bool):
+            self.report(node, path, "expected \(type.expectation), found \(scalar.typeName) (quote it to make it a string)")
             return nil
         default:
             self.report(node, path, "expected \(type.expectation), found \(scalar.typeName)")
@@ -134,7 +139,9 @@ struct NodeValidator {
             self.report(node, path, "needs at least one of " + schema.requiresOneOf.joined(separator: ", "))
             valid = false
         }
-        return valid ? .object(members) : nil
+        _ = valid
+        // Partial on error: cross-field checks still see the valid fields, so one pass lists every problem.
+        return .object(members)
     }
 
     private mutating func validateLabels(_ node: Node, path: String) -> JSONValue? {

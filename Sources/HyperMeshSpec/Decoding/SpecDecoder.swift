@@ -128,7 +128,8 @@ public struct SpecDecoder: Sendable {
             return (nil, validator.diagnostics)
         }
         let locations = validator.locations
-        var context = CrossFieldContext(spec: spec, locate: { path in
+        let problemPaths = Set(validator.diagnostics.map(\.fieldPath))
+        var context = CrossFieldContext(spec: spec, problemPaths: problemPaths, locate: { path in
             locations["spec." + path] ?? locations[String(("spec." + path).split(separator: ".").dropLast().joined(separator: "."))]
                 ?? documentLocation
         })

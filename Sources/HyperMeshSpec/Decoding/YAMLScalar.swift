@@ -92,3 +92,13 @@ extension Node {
         }
     }
 }
+
+/// The decoder's rule for plain scalars, for writers that must quote what would read back
+/// as another type.
+public enum PlainScalarRule {
+    /// Whether `text`, written unquoted, reads back as the same string.
+    public static func readsAsString(_ text: String) -> Bool {
+        if case .string = YAMLScalar(Node.Scalar(text, Tag(.str), .plain)) { return true }
+        return false
+    }
+}

@@ -86,6 +86,7 @@ extension KindSchema {
             Field("repairInterval", .duration, "How often to check and repair."),
         ]),
         crossFieldCheck: { context in
+            guard !context.isInvalid("chunking") else { return }
             let minimum = context.quantity("chunking.minSize") ?? Quantity(whole: 16 << 10)!
             let average = context.quantity("chunking.avgSize") ?? Quantity(whole: 64 << 10)!
             let maximum = context.quantity("chunking.maxSize") ?? Quantity(whole: 256 << 10)!
@@ -151,7 +152,9 @@ extension KindSchema {
             ])), "Which proofs the mesh demands."),
         ]),
         crossFieldCheck: { context in
-            for path in ["node.listen"] + (0..<(context.spec["bootstrap"]?.arrayValue?.count ?? 0)).map({ "bootstrap[\($0)]" }) {
+            let bootstrap = (0..<(context.spec["bootstrap"]?.arrayValue?.count ?? 0)).map { "bootstrap[\($0)]" }
+            let validators = (0..<(context.spec["validators"]?.arrayValue?.count ?? 0)).map { "validators[\($0)].address" }
+            for path in ["node.listen"] + bootstrap + validators {
                 if let text = context.spec.value(atPath: path)?.stringValue,
                    let port = Int(text.split(separator: ":").last ?? ""), port > 65535
                 {

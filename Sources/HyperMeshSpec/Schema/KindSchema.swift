@@ -45,8 +45,16 @@ public struct KindSchema: Sendable {
 /// What a cross-field check reads and where it reports.
 struct CrossFieldContext {
     let spec: JSONValue
+    /// Field paths (`spec.…`) that already failed validation; checks involving them are skipped.
+    let problemPaths: Set<String>
     let locate: (String) -> SourceLocation
     var problems: [SpecDiagnostic] = []
+
+    /// Whether `path` (relative to `spec`) or anything under it failed validation.
+    func isInvalid(_ path: String) -> Bool {
+        let full = "spec." + path
+        return self.problemPaths.contains { $0 == full || $0.hasPrefix(full + ".") || $0.hasPrefix(full + "[") }
+    }
 
     func quantity(_ path: String) -> Quantity? {
         self.spec.value(atPath: path)?.stringValue.flatMap { try? Quantity(parsing: $0) }

@@ -1,0 +1,39 @@
+# The two commands of README.md: `make demo` and `make test`.
+SWIFT ?= swift
+DEMO_STATE := $(CURDIR)/.demo/state
+BIN := .build/debug/hypermesh
+
+.PHONY: demo test build deps schemas coverage benchmarks clean
+
+deps:
+	@bash Packaging/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+demo: build
+	@mkdir -p $(DEMO_STATE)
+	$(BIN) --state-dir $(DEMO_STATE) apply -f Examples/
+	@echo
+	$(BIN) --state-dir $(DEMO_STATE) get all
+
+# The integration tests run the built binary, so build it before the tests.
+test: build
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+schemas: build
+	$(BIN) schemas --out Specs
+
+coverage: deps
+	$(SWIFT) build
+	$(SWIFT) test --enable-code-coverage
+	llvm-cov report .build/debug/hypermeshPackageTests.xctest \
+	  -instr-profile=.build/debug/codecov/default.profdata \
+	  -ignore-filename-regex='(\.build|Tests)/'
+
+benchmarks: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build .demo Benchmarks/.build

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import HyperMeshCommands
+import HyperMeshCore
+import HyperMeshSpec
+import HyperMeshStore
+
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Store specs and make them so (all or nothing).",
+        discussion: """
+            Every document is validated before anything is stored; one bad document and nothing
+            changes. With no agent running, apply then runs one reconcile pass itself.
+
+            Examples:
+              hypermesh apply -f Examples/
+              cat pool.yaml | hypermesh apply -f -
+              hypermesh apply -f specs/ --prune --applyset laptop    # delete what specs/ no longer names
+              hypermesh apply -f specs/ --wait=2m                    # until every object is Ready
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: ArgumentHelp("A file, a directory (recursively) or - for stdin.", valueName: "PATH"))
+    var filename: [String] = []
+    @Flag(help: "Show what would change; store nothing.") var dryRun = false
+    @Flag(help: "Delete objects of --applyset that the input no longer names.") var prune = false
+    @Option(help: ArgumentHelp("Record the applied objects as owned by this apply set.", valueName: "NAME"))
+    var applyset: String?
+    @Option(help: ArgumentHelp("Wait until the applied objects are Ready (bare --wait: 5m).", valueName: "DURATION"))
+    var wait: String?
+    @Option(name: .shortAndLong, help: "Output format: table (lines) or json.") var output: OutputFormat = .table
+
+    func validate() throws {
+        if self.filename.isEmpty { throw ValidationError("give at least one -f PATH") }
+        if self.prune && self.applyset == nil { throw ValidationError("--prune needs --applyset NAME") }
+        if let applyset, ResourceName.problem(with: applyset) != nil { throw ValidationError("--applyset: \(ResourceName.problem(with: applyset)!)") }
+        if let wait {
+            do { _ = try TimeSpan(parsing: wait) } catch { throw ValidationError("--wait: \(error)") }
+        }
+    }
+
+    func run() async throws {
+        let documents: [SpecDocument]
+        do { documents = try SpecLoading.load(paths: self.filename) } catch let failure as SpecValidationFailure {
+            Output.report(failure)
+            throw ExitCode(1)
+        }
+        let workspace = try self.global.openWorkspace()
+        let options = ApplyOptions(applyset: self.applyset, prune: self.prune, dryRun: self.dryRun)
+        let changes = try workspace.store.apply(documents.map(\.desired), options: options)
+        let suffix = self.dryRun ? " (dry run)" : ""
+        if self.output == .json {
+            Output.line(JSONValue.object([
+                "dryRun": .bool(self.dryRun),
+                "changes": .array(changes.map { ["object": .string($0.key.description), "action": .string($0.action.rawValue)] }),
+            ]).prettyJSON())
+        } else {
+            for change in changes {
+                Output.line("\(change.key.kind.shortName)/\(change.key.name) \(change.action.rawValue)\(suffix)")
+            }
+        }
+        guard !self.dryRun else { return }
+        let summary = try await workspace.reconcile()
+        for (key, error) in summary.failed.sorted(by: { $0.key < $1.key }) {
+            Output.warning("\(key): reconcile failed: \(error)")
+        }
+        if let wait {
+            let timeout = try TimeSpan(parsing: wait)
+            let notReady = try await workspace.waitUntilReady(documents.map(\.key), timeout: timeout.duration)
+            if !notReady.isEmpty {
+                let names = notReady.map { "\($0.key) (\($0.status?.condition(Condition.ready)?.reason ?? "Pending"))" }
+                throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + names.joined(separator: ", "))
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import HyperMeshCommands
+import HyperMeshCore
+import HyperMeshStore
+
+struct GetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "List objects and their status.",
+        discussion: """
+            Examples:
+              hypermesh get all
+              hypermesh get pools
+              hypermesh get claim batch -o yaml
+              hypermesh get mesh -o json | jq -r '.items[0].status.nodeId'
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: KindArgument.help) var kind: KindArgument
+    @Argument(help: "Only this object.") var name: String?
+    @Option(name: .shortAndLong, help: "Output format: table, yaml, json or name.") var output: OutputFormat = .table
+
+    func validate() throws {
+        if self.name != nil, case .all = self.kind { throw ValidationError("'get all' takes no NAME") }
+    }
+
+    func run() throws {
+        let store = try self.global.openWorkspace().store
+        var objects: [StoredObject]
+        if let name, case .kind(let kind) = self.kind {
+            guard let object = try store.object(ResourceKey(kind: kind, name: name)) else {
+                throw CommandFailure(message: "\(kind.rawValue) \"\(name)\" not found")
+            }
+            objects = [object]
+        } else if case .kind(let kind) = self.kind {
+            objects = try store.objects(of: kind)
+        } else {
+            objects = try store.objects()
+        }
+        switch self.output {
+        case .json:
+            if self.name != nil {
+                Output.line(objects[0].json.prettyJSON())
+            } else {
+                Output.line(JSONValue.object([
+                    "apiVersion": .string(Kind.apiVersion), "kind": "List", "items": .array(objects.map(\.json)),
+                ]).prettyJSON())
+            }
+        case .yaml:
+            Output.print(self.name != nil ? YAMLRendering.render(objects[0].json) : YAMLRendering.renderStream(objects.map(\.json)))
+        case .name:
+            for object in objects { Output.line("\(object.key.kind.shortName)/\(object.key.name)") }
+        case .table:
+            if objects.isEmpty {
+                FileHandle.standardError.write(Data(("No objects found in \(self.global.stateDirectory.path)." + "\n").utf8))
+                return
+            }
+            let isAll: Bool
+            if case .all = self.kind { isAll = true } else { isAll = false }
+            let kinds = Kind.dependencyOrder.filter { kind in objects.contains { $0.key.kind == kind } }
+            Output.print(kinds.map {
+                ObjectTables.table(for: $0, objects: objects, qualifiedNames: isAll).rendered
+            }.joined(separator: "\n"))
+        }
+    }
+}

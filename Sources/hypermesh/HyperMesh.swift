@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import HyperMeshCore
+import Logging
+
+@main
+struct HyperMesh: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hypermesh",
+        abstract: "Declare a mesh of shared resources in YAML; hypermesh makes it so and keeps it so.",
+        discussion: """
+            State lives in an embedded SQLite database in the state directory: --state-dir, else
+            $HYPERMESH_STATE_DIR, else /var/lib/hypermesh (root) or ~/.local/state/hypermesh.
+
+            Examples:
+              hypermesh validate -f specs/
+              hypermesh apply -f specs/ --prune --applyset workstation
+              hypermesh diff -f specs/          # exit 0: no change, 2: changes
+              hypermesh get pools -o json
+              hypermesh describe mesh home
+            """,
+        subcommands: [
+            ApplyCommand.self, DiffCommand.self, ValidateCommand.self, GetCommand.self, DescribeCommand.self,
+            DeleteCommand.self, ReconcileCommand.self, SchemasCommand.self,
+        ]
+    )
+
+    /// Exit codes: 0 success, 1 any error (usage errors included), 2 only for `diff` with changes.
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["HYPERMESH_LOG_LEVEL"] ?? "") ?? .warning
+            return handler
+        }
+        let arguments = ArgumentRewriting.rewrite(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try HyperMesh.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch let failure as CommandFailure {
+            Output.error(failure.message)
+            Foundation.exit(1)
+        } catch let error as HyperMeshError {
+            Output.error(error.message.isEmpty ? error.description : error.message
+                + (error.cause.map { " (\($0))" } ?? ""))
+            Foundation.exit(1)
+        } catch {
+            let code = HyperMesh.exitCode(for: error)
+            if code == .success {
+                HyperMesh.exit(withError: error)  // --help, --version: prints and exits 0
+            }
+            FileHandle.standardError.write(Data((HyperMesh.fullMessage(for: error) + "\n").utf8))
+            if !(error is ValidationError) && code != .validationFailure {
+                Foundation.exit(1)
+            }
+            FileHandle.standardError.write(Data("Run 'hypermesh --help' for usage.\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+}
+
+/// A command failed in a way already explained to the user; exit 1 with this message.
+struct CommandFailure: Error {
+    var message: String
+}
+
+/// Argument forms argument-parser does not take directly.
+enum ArgumentRewriting {
+    static let defaultWait = "5m"
+
+    /// - `--state-dir DIR` before the subcommand moves after it (argument-parser reads
+    ///   options at the level that declares them).
+    /// - A bare `--wait` becomes `--wait=5m`, so `--wait[=DURATION]` works.
+    static func rewrite(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first, first.hasPrefix("--state-dir") {
+            leading.append(first)
+            rest = rest.dropFirst()
+            if first == "--state-dir", let value = rest.first {
+                leading.append(value)
+                rest = rest.dropFirst()
+            }
+        }
+        var rewritten = Array(rest.map { $0 == "--wait" ? "--wait=\(defaultWait)" : $0 })
+        if !leading.isEmpty {
+            let insertAt = rewritten.isEmpty ? 0 : 1
+            rewritten.insert(contentsOf: leading, at: insertAt)
+        }
+        return rewritten
+    }
+}

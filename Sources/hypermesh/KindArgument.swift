@@ -1,0 +1,32 @@
+import ArgumentParser
+import HyperMeshCore
+
+/// A kind as the user types it (`pool`, `pools`, `ResourcePool`, …), or `all`.
+enum KindArgument: ExpressibleByArgument {
+    case all
+    case kind(Kind)
+
+    init?(argument: String) {
+        if argument.lowercased() == "all" {
+            self = .all
+        } else if let kind = Kind(userInput: argument) {
+            self = .kind(kind)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) }
+
+    var kinds: [Kind] {
+        switch self {
+        case .all: return Kind.dependencyOrder
+        case .kind(let kind): return [kind]
+        }
+    }
+}
+
+extension KindArgument {
+    static let help = ArgumentHelp(
+        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all.", valueName: "KIND")
+}

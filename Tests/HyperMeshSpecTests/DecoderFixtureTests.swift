@@ -1,0 +1,108 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshSpec
+import Testing
+
+/// Each refusal class has a fixture in `Fixtures/invalid/` and the exact diagnostics it must
+/// produce (file, line, column, field path and message) in the `.expected` file beside it.
+struct DecoderFixtureTests {
+    static let fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+
+    static var invalidFixtureNames: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: fixtures.appendingPathComponent("invalid").path)) ?? []
+        return names.filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    static func input(_ relativePath: String) throws -> SpecInput {
+        let text = try String(contentsOf: fixtures.appendingPathComponent(relativePath), encoding: .utf8)
+        return SpecInput(displayPath: relativePath, text: text)
+    }
+
+    @Test(arguments: invalidFixtureNames)
+    func refusesWithExactLocationsAndPaths(fixture: String) throws {
+        let result = SpecDecoder().decode([try Self.input("invalid/" + fixture)])
+        let expectedFile = Self.fixtures.appendingPathComponent("invalid/" + fixture.replacingOccurrences(of: ".yaml", with: ".expected"))
+        let expected = try String(contentsOf: expectedFile, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(!result.isValid)
+        #expect(result.diagnostics.map(\.description) == expected)
+    }
+
+    @Test func invalidFixturesCoverEveryRefusalClass() {
+        #expect(Self.invalidFixtureNames.count >= 11)
+    }
+
+    @Test func acceptsEveryValidFixtureAndExample() throws {
+        let directory = Self.fixtures.appendingPathComponent("valid").path
+        let inputs = try SpecInput.read(paths: [directory])
+        let result = SpecDecoder().decode(inputs)
+        #expect(result.diagnostics.map(\.description) == [])
+        #expect(Set(result.documents.map(\.key.kind)) == Set(Kind.allCases))
+        #expect(result.documents.count == 8)
+    }
+
+    @Test func canonicalizesQuantitiesAndDurations() throws {
+        let result = SpecDecoder().decode([try Self.input("valid/multi-document.yaml")])
+        let pool = try #require(result.documents.first { $0.key == ResourceKey(kind: .resourcePool, name: "small") })
+        #expect(pool.spec.value(atPath: "cpu.cores") == "1500m")
+        #expect(pool.spec.value(atPath: "memory.size") == "4Gi")
+        let claim = try #require(result.documents.first { $0.key.kind == .claim })
+        #expect(claim.spec["duration"] == "1h30m")
+        #expect(claim.labels == ["app.example/tier": "web", "empty": ""])
+        #expect(claim.location == SourceLocation(file: "valid/multi-document.yaml", line: 13, column: 1))
+        let mesh = try #require(result.documents.first { $0.key.kind == .mesh })
+        #expect(mesh.spec.value(atPath: "consensus.maxClockDrift") == "30s")
+        #expect(mesh.spec.value(atPath: "consensus.requireWork") == .bool(false))
+    }
+
+    @Test func reportsDuplicatesAcrossFiles() {
+        let document = "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: a}\nspec: {pool: p, cpu: 1}\n"
+        let result = SpecDecoder().decode([SpecInput(displayPath: "one.yaml", text: document),
+                                           SpecInput(displayPath: "two.yaml", text: "# comment\n" + document)])
+        #expect(result.diagnostics.map(\.description)
+            == ["two.yaml:2:1: error: metadata.name: Claim/a is defined twice (first at one.yaml:1:1)"])
+    }
+
+    @Test func refusesAliasesAndNonStringKeys() {
+        let text = """
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: a}
+            spec: {pool: &p p, cpu: 1, memory: *p, 3: x}
+            """
+        let result = SpecDecoder().decode([SpecInput(displayPath: "a.yaml", text: text)])
+        #expect(!result.isValid)
+        #expect(result.diagnostics.contains { $0.fieldPath == "spec" && $0.message.contains("field names must be strings") })
+    }
+
+    @Test func readsDirectoriesRecursivelySortedAndStdin() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("spec-input-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("b/c"), withIntermediateDirectories: true)
+        for name in ["z.yaml", "b/c/a.yml", "a.yaml", "notes.txt"] {
+            try Data("x: 1\n".utf8).write(to: root.appendingPathComponent(name))
+        }
+        let inputs = try SpecInput.read(paths: [root.path, "-"], standardInput: { Data("y: 2\n".utf8) })
+        #expect(inputs.map(\.displayPath) == [root.path + "/a.yaml", root.path + "/b/c/a.yml", root.path + "/z.yaml", "<stdin>"])
+        #expect(inputs.last?.text == "y: 2\n")
+        #expect(throws: HyperMeshError.invalidArgument()) { try SpecInput.read(paths: [root.path + "/missing.yaml"]) }
+        #expect(throws: HyperMeshError.invalidArgument()) { try SpecInput.read(paths: []) }
+        #expect(throws: HyperMeshError.invalidArgument()) {
+            try SpecInput.read(paths: ["-"], standardInput: { Data([0xff, 0xfe, 0x00]) })
+        }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        #expect(throws: HyperMeshError.invalidArgument()) { try SpecInput.read(paths: [root.path + "/empty"]) }
+    }
+
+    @Test func reportsNonUTF8AndReaderErrors() {
+        let result = SpecDecoder().decode([SpecInput(displayPath: "tab.yaml", text: "a:\n\tb: 1\n")])
+        #expect(result.diagnostics.count == 1)
+        #expect(result.diagnostics[0].description.hasPrefix("tab.yaml:2:1: error: YAML syntax:"))
+    }
+
+    @Test func renderedDocumentReadsBack() throws {
+        let result = SpecDecoder().decode([try Self.input("valid/workstation-pool.yaml")])
+        let document = try #require(result.documents.first)
+        #expect(document.json["kind"] == "ResourcePool")
+        #expect(document.json.value(atPath: "metadata.labels.owner") == "alice")
+    }
+}
