@@ -41,7 +41,7 @@ public struct NodeIdentity: Sendable {
         do {
             try manager.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true,
                                         attributes: [.posixPermissions: 0o700])
-            let temporary = file.deletingLastPathComponent().appendingPathComponent(".node-key.pem.\(getpid())")
+            let temporary = file.deletingLastPathComponent().appendingPathComponent(".node-key.pem.\(UUID().uuidString)")
             guard manager.createFile(atPath: temporary.path, contents: Data(key.pemRepresentation.utf8),
                                      attributes: [.posixPermissions: 0o600]) else {
                 throw HyperMeshError.io("cannot write \(temporary.path)")

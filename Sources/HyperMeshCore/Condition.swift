@@ -31,7 +31,8 @@ public struct Condition: Sendable, Hashable {
         self.reason = reason
         self.message = message
         self.observedGeneration = observedGeneration
-        self.lastTransitionTime = lastTransitionTime
+        // Stored as RFC 3339 seconds; keep the same precision in memory so a read-back compares equal.
+        self.lastTransitionTime = Date(timeIntervalSince1970: lastTransitionTime.timeIntervalSince1970.rounded(.down))
     }
 
     public var json: JSONValue {

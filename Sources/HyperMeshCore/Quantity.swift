@@ -96,22 +96,19 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible,
         self.milliValue = negative ? -numerator : numerator
     }
 
-    /// The canonical text: `500m` for fractions, otherwise the largest exact binary suffix
-    /// (`4Gi`), else the largest exact decimal suffix (`200G`), else the plain integer.
+    /// The canonical text: `500m` for fractions, otherwise the exact suffix (binary or
+    /// decimal) that leaves the smallest number (`4Gi`, `200G`, `1536Mi`), else the plain integer.
     public var description: String {
         if !self.isWhole { return "\(self.milliValue)m" }
         let whole = self.wholeValue
         if whole == 0 { return "0" }
         let magnitude = whole.magnitude
-        for (suffix, multiplier) in Self.binarySuffixes
-        where magnitude >= UInt64(multiplier) && magnitude % UInt64(multiplier) == 0 {
-            return "\(whole / multiplier)\(suffix)"
+        var best = ("", Int64(1))
+        for (suffix, multiplier) in Self.binarySuffixes + Self.decimalSuffixes
+        where magnitude >= UInt64(multiplier) && magnitude % UInt64(multiplier) == 0 && multiplier > best.1 {
+            best = (suffix, multiplier)
         }
-        for (suffix, multiplier) in Self.decimalSuffixes
-        where magnitude >= UInt64(multiplier) && magnitude % UInt64(multiplier) == 0 {
-            return "\(whole / multiplier)\(suffix)"
-        }
-        return "\(whole)"
+        return "\(whole / best.1)\(best.0)"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -1,0 +1,163 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshReconciler
+import HyperMeshStore
+import HyperMeshTestSupport
+import Logging
+import Testing
+
+/// A controller for tests: fails a set number of times, records what it saw, can fail cleanup.
+final class ScriptedController: Controller, @unchecked Sendable {
+    let kind: Kind
+    private let lock = NSLock()
+    private var failuresLeft: Int
+    private var cleanupFailuresLeft: Int
+    private(set) var reconciled: [String] = []
+    private(set) var cleanedUp: [String] = []
+    private(set) var concurrent = 0
+    private(set) var maximumConcurrentSameKey = 0
+    private var inFlight: [String: Int] = [:]
+
+    init(kind: Kind, failures: Int = 0, cleanupFailures: Int = 0) {
+        self.kind = kind
+        self.failuresLeft = failures
+        self.cleanupFailuresLeft = cleanupFailures
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String { "scripted failure" }
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return body()
+    }
+
+    func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
+        let shouldFail = self.locked { () -> Bool in
+            self.inFlight[object.key.name, default: 0] += 1
+            self.maximumConcurrentSameKey = max(self.maximumConcurrentSameKey, self.inFlight[object.key.name]!)
+            self.reconciled.append(object.key.name)
+            if self.failuresLeft > 0 { self.failuresLeft -= 1; return true }
+            return false
+        }
+        try await Task.sleep(for: .milliseconds(2))
+        self.locked { self.inFlight[object.key.name]! -= 1 }
+        if shouldFail { throw Failure() }
+        return ReconcileResult(status: .ready(.true, reason: "Done", message: "ok", generation: 0, fields: ["seen": "yes"]),
+                               requeueAfter: .minutes(5))
+    }
+
+    func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
+        let shouldFail = self.locked { () -> Bool in
+            self.cleanedUp.append(object.key.name)
+            if self.cleanupFailuresLeft > 0 { self.cleanupFailuresLeft -= 1; return true }
+            return false
+        }
+        if shouldFail { throw Failure() }
+    }
+}
+
+struct ReconcilerTests {
+    static func claim(_ name: String) -> DesiredObject {
+        DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": "p", "cpu": "1"])
+    }
+
+    func withStore(_ body: (StateStore) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await body(try StateStore(directory: directory.url))
+    }
+
+    func reconciler(_ store: StateStore, _ controllers: [any Controller]) -> Reconciler {
+        Reconciler(store: store, controllers: controllers, logger: Logger(label: "test"), workerCount: 2,
+                   queue: WorkQueue(baseDelay: .milliseconds(1), maximumDelay: .milliseconds(20)))
+    }
+
+    @Test func writesStatusWithObservedGenerationAndRequeueTime() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a")])
+            try store.apply([DesiredObject(key: ResourceKey(kind: .claim, name: "a"), labels: [:], spec: ["pool": "p", "cpu": "2"])])
+            let controller = ScriptedController(kind: .claim)
+            let summary = try await self.reconciler(store, [controller]).runPass()
+            #expect(summary.reconciled == [ResourceKey(kind: .claim, name: "a")])
+            let object = try #require(try store.object(ResourceKey(kind: .claim, name: "a")))
+            #expect(object.status?.observedGeneration == 2)
+            #expect(object.status?.fields["seen"] == "yes")
+            #expect(object.readiness == .true)
+            let next = try #require(object.nextReconcileAt)
+            #expect(next.timeIntervalSinceNow > 200 && next.timeIntervalSinceNow <= 300)
+        }
+    }
+
+    @Test func kindsWithoutControllerAreHonestlyUnknown() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a")])
+            let summary = try await self.reconciler(store, []).runPass()
+            #expect(summary.withoutController.count == 1)
+            let ready = try #require(try store.object(ResourceKey(kind: .claim, name: "a"))?.status?.condition(Condition.ready))
+            #expect(ready.status == .unknown)
+            #expect(ready.reason == "NoController")
+        }
+    }
+
+    @Test func retriesFailuresWithBackoffThenSucceeds() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a")])
+            let controller = ScriptedController(kind: .claim, failures: 2)
+            let summary = try await self.reconciler(store, [controller]).runPass()
+            #expect(controller.reconciled == ["a", "a", "a"])
+            #expect(summary.failed.isEmpty)
+            let object = try #require(try store.object(ResourceKey(kind: .claim, name: "a")))
+            #expect(object.readiness == .true)
+            #expect(object.status?.condition(Condition.degraded) == nil)
+            #expect(try store.events(for: object.key).filter { $0.reason == "ReconcileFailed" }.count == 2)
+        }
+    }
+
+    @Test func persistentFailureIsDegradedAndBounded() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a")])
+            let controller = ScriptedController(kind: .claim, failures: 100)
+            let summary = try await self.reconciler(store, [controller]).runPass()
+            #expect(controller.reconciled.count == Reconciler.maximumRetriesPerPass + 1)
+            #expect(summary.failed[ResourceKey(kind: .claim, name: "a")] == "scripted failure")
+            let status = try #require(try store.object(ResourceKey(kind: .claim, name: "a"))?.status)
+            #expect(status.condition(Condition.ready)?.status == .false)
+            #expect(status.condition(Condition.degraded)?.reason == "ReconcileFailed")
+        }
+    }
+
+    @Test func neverRunsTheSameKeyTwiceAtOnce() async throws {
+        try await withStore { store in
+            try store.apply((0..<20).map { Self.claim("c\($0)") })
+            let controller = ScriptedController(kind: .claim)
+            let reconciler = self.reconciler(store, [controller])
+            async let first = reconciler.runPass()
+            async let second = reconciler.runPass()
+            _ = try await (first, second)
+            #expect(controller.maximumConcurrentSameKey == 1)
+        }
+    }
+
+    @Test func cleansUpBeforeRemovingAndKeepsObjectWhenCleanupFails() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a"), Self.claim("b")])
+            let controller = ScriptedController(kind: .claim, cleanupFailures: 100)
+            try store.requestDeletion(of: [ResourceKey(kind: .claim, name: "a")])
+            let summary = try await self.reconciler(store, [controller]).runPass()
+            #expect(summary.removed.isEmpty)
+            #expect(controller.cleanedUp.allSatisfy { $0 == "a" } && !controller.cleanedUp.isEmpty)
+            let kept = try #require(try store.object(ResourceKey(kind: .claim, name: "a")))
+            #expect(kept.status?.condition(Condition.ready)?.reason == "CleanupFailed")
+
+            let working = ScriptedController(kind: .claim)
+            let second = try await self.reconciler(store, [working]).runPass()
+            #expect(second.removed == [ResourceKey(kind: .claim, name: "a")])
+            #expect(working.cleanedUp == ["a"])
+            #expect(try store.object(ResourceKey(kind: .claim, name: "a")) == nil)
+            #expect(try store.object(ResourceKey(kind: .claim, name: "b")) != nil)
+        }
+    }
+}
