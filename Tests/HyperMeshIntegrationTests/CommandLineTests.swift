@@ -1,0 +1,245 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshStore
+import HyperMeshTestSupport
+import Testing
+
+/// Runs the built `hypermesh` binary on real specs in a temporary state directory.
+@Suite(.serialized)
+struct CommandLineTests {
+    static let examples = PackageLayout.root.appendingPathComponent("Examples").path
+
+    func withState(_ body: (String, TemporaryDirectory) throws -> Void) throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-cli")
+        defer { directory.remove() }
+        try body(directory.url.appendingPathComponent("state").path, directory)
+    }
+
+    func hm(_ arguments: [String], _ state: String, input: String? = nil) throws -> ProcessResult {
+        try ProcessRunner.hypermesh(arguments, stateDirectory: state, standardInput: input)
+    }
+
+    func items(_ state: String) throws -> [JSONValue] {
+        let result = try self.hm(["get", "all", "-o", "json"], state)
+        try #require(result.status == 0, "\(result.standardError)")
+        return try #require(try JSONValue(parsingJSON: result.standardOutput)["items"]?.arrayValue)
+    }
+
+    static func claim(_ name: String, cpu: String = "1", extra: String = "") -> String {
+        "---\napiVersion: hypermesh/v1\nkind: Claim\nmetadata:\n  name: \(name)\nspec:\n  pool: workstation\n  cpu: \(cpu)\n\(extra)"
+    }
+
+    @Test func applyThenGetShowsWhatWasApplied() throws {
+        try withState { state, _ in
+            let apply = try hm(["apply", "-f", Self.examples], state)
+            #expect(apply.status == 0, "\(apply.standardError)")
+            #expect(apply.standardOutput.contains("pool/workstation created"))
+            let items = try self.items(state)
+            #expect(items.count == 5)
+            let pool = try #require(items.first { $0["kind"] == "ResourcePool" })
+            #expect(pool.value(atPath: "spec.cpu.cores") == "4")
+            #expect(pool.value(atPath: "spec.memory.size") == "16Gi")
+            #expect(pool.value(atPath: "metadata.generation") == 1)
+            #expect(pool.value(atPath: "status.conditions[0].reason") == "NoController")
+            let mesh = try #require(items.first { $0["kind"] == "Mesh" })
+            #expect(mesh.value(atPath: "status.conditions[0].status") == "True")
+            #expect(mesh.value(atPath: "status.nodeId")?.stringValue?.count == 64)
+
+            let table = try hm(["get", "pools"], state)
+            #expect(table.standardOutput.hasPrefix("NAME"))
+            for column in ["PRIVACY", "CPU", "MEMORY", "READY", "AGE"] { #expect(table.standardOutput.contains(column)) }
+            let one = try hm(["get", "ResourcePool", "workstation", "-o", "yaml"], state)
+            #expect(one.standardOutput.contains("name: workstation"))
+            let names = try hm(["get", "all", "-o", "name"], state)
+            #expect(names.standardOutput.split(separator: "\n").count == 5)
+            let describe = try hm(["describe", "mesh", "home"], state)
+            #expect(describe.standardOutput.contains("IdentityReady"))
+            #expect(describe.standardOutput.contains("NodeKeyGenerated"))
+        }
+    }
+
+    @Test func secondApplyChangesNothingAndDiffIsEmpty() throws {
+        try withState { state, _ in
+            _ = try hm(["apply", "-f", Self.examples], state)
+            let before = try self.items(state)
+            let again = try hm(["apply", "-f", Self.examples], state)
+            #expect(again.status == 0)
+            #expect(again.standardOutput.split(separator: "\n").allSatisfy { $0.hasSuffix(" unchanged") })
+            let diff = try hm(["diff", "-f", Self.examples], state)
+            #expect(diff.status == 0)
+            #expect(diff.standardOutput.isEmpty)
+            #expect(try self.items(state) == before)
+        }
+    }
+
+    @Test func changedFieldMakesDiffExitTwoAndBumpsGenerationOnce() throws {
+        try withState { state, directory in
+            let file = try directory.write("claim.yaml", Self.claim("batch", cpu: "1500m"))
+            _ = try hm(["apply", "-f", file], state)
+            try directory.write("claim.yaml", Self.claim("batch", cpu: "2"))
+            let diff = try hm(["diff", "-f", file], state)
+            #expect(diff.status == 2)
+            #expect(diff.standardOutput == "~ Claim/batch\n    ~ spec.cpu: 1500m -> 2\n")
+            #expect(try hm(["apply", "-f", file], state).standardOutput == "claim/batch configured\n")
+            #expect(try hm(["apply", "-f", file], state).standardOutput == "claim/batch unchanged\n")
+            let claim = try #require(try self.items(state).first)
+            #expect(claim.value(atPath: "metadata.generation") == 2)
+            #expect(claim.value(atPath: "status.observedGeneration") == 2)
+            #expect(try hm(["diff", "-f", file], state).status == 0)
+        }
+    }
+
+    @Test func oneBadDocumentStoresNothing() throws {
+        try withState { state, directory in
+            _ = try hm(["apply", "-f", Self.examples], state)
+            let store = try StateStore(directory: URL(fileURLWithPath: state))
+            let eventsBefore = try store.events(limit: 1000)
+            let before = try self.items(state)
+            try directory.write("specs/a-good.yaml", Self.claim("extra"))
+            try directory.write("specs/b-bad.yaml", Self.claim("broken", cpu: "lots"))
+            let apply = try hm(["apply", "-f", directory.path + "/specs"], state)
+            #expect(apply.status == 1)
+            #expect(apply.standardError.contains(directory.path + "/specs/b-bad.yaml:8:8: error: spec.cpu:"))
+            #expect(apply.standardOutput.isEmpty)
+            #expect(try self.items(state) == before)
+            #expect(try store.events(limit: 1000) == eventsBefore)
+        }
+    }
+
+    @Test func pruneDeletesOnlyItsOwnApplySet() throws {
+        try withState { state, directory in
+            let a = try directory.write("a.yaml", Self.claim("a1") + Self.claim("a2"))
+            let b = try directory.write("b.yaml", Self.claim("b1"))
+            let free = try directory.write("free.yaml", Self.claim("free"))
+            #expect(try hm(["apply", "-f", a, "--applyset", "set-a"], state).status == 0)
+            #expect(try hm(["apply", "-f", b, "--applyset", "set-b"], state).status == 0)
+            #expect(try hm(["apply", "-f", free], state).status == 0)
+            try directory.write("a.yaml", Self.claim("a1"))
+            let diff = try hm(["diff", "-f", a, "--prune", "--applyset", "set-a"], state)
+            #expect(diff.status == 2)
+            #expect(diff.standardOutput == "- Claim/a2\n")
+            let prune = try hm(["apply", "-f", a, "--prune", "--applyset", "set-a"], state)
+            #expect(prune.status == 0)
+            #expect(prune.standardOutput.contains("claim/a2 pruned"))
+            let names = try self.items(state).compactMap { $0.value(atPath: "metadata.name")?.stringValue }.sorted()
+            #expect(names == ["a1", "b1", "free"])
+            let misuse = try hm(["apply", "-f", a, "--prune"], state)
+            #expect(misuse.status == 1)
+            #expect(misuse.standardError.contains("--prune needs --applyset"))
+        }
+    }
+
+    @Test func deleteRemovesAndMissingObjectExitsOne() throws {
+        try withState { state, _ in
+            _ = try hm(["apply", "-f", Self.examples], state)
+            let delete = try hm(["delete", "claim", "batch"], state)
+            #expect(delete.status == 0)
+            #expect(delete.standardOutput == "claim/batch deleted\n")
+            let missing = try hm(["delete", "claim", "batch"], state)
+            #expect(missing.status == 1)
+            #expect(missing.standardError == "error: Claim \"batch\" not found\n")
+            let byFile = try hm(["delete", "-f", Self.examples + "/photos-mirror.yaml"], state)
+            #expect(byFile.standardOutput == "mirror/photos deleted\n")
+            #expect(try self.items(state).count == 3)
+            #expect(try hm(["get", "claim", "batch"], state).status == 1)
+        }
+    }
+
+    @Test func concurrentAppliesBothLand() throws {
+        try withState { state, directory in
+            _ = try hm(["apply", "-f", Self.examples], state)  // create the database first
+            let first = try directory.write("first.yaml", (0..<300).map { Self.claim("first-\($0)") }.joined())
+            let second = try directory.write("second.yaml", (0..<300).map { Self.claim("second-\($0)") }.joined())
+            let results = LockedResults()
+            let threads = [first, second].map { file in
+                Thread { results.append((try? self.hm(["apply", "-f", file], state))?.status ?? -1) }
+            }
+            threads.forEach { $0.start() }
+            while results.count < 2 { usleep(10_000) }
+            #expect(results.values == [0, 0])
+            #expect(try self.items(state).count == 605)
+        }
+    }
+
+    @Test func readsStdinAndHonoursStateDirectoryForms() throws {
+        try withState { state, _ in
+            let viaStdin = try hm(["apply", "-f", "-"], state, input: Self.claim("piped"))
+            #expect(viaStdin.status == 0, "\(viaStdin.standardError)")
+            let leading = try ProcessRunner.run(PackageLayout.binary, ["--state-dir", state, "get", "claims", "-o", "name"])
+            #expect(leading.standardOutput == "claim/piped\n")
+            let fromEnvironment = try ProcessRunner.run(PackageLayout.binary, ["get", "claim", "-o", "name"],
+                                                        environment: ["HYPERMESH_STATE_DIR": state])
+            #expect(fromEnvironment.standardOutput == "claim/piped\n")
+            let badStdin = try hm(["apply", "-f", "-"], state, input: "kind: Claim\nmetadata: {name: x}\n")
+            #expect(badStdin.status == 1)
+            #expect(badStdin.standardError.contains("<stdin>:1:1: error: apiVersion: required field is missing"))
+        }
+    }
+
+    @Test func dryRunAndValidateStoreNothing() throws {
+        try withState { state, _ in
+            let dryRun = try hm(["apply", "-f", Self.examples, "--dry-run"], state)
+            #expect(dryRun.status == 0)
+            #expect(dryRun.standardOutput.contains("pool/workstation created (dry run)"))
+            #expect(try self.items(state).isEmpty)
+            let validate = try ProcessRunner.run(PackageLayout.binary, ["validate", "-f", Self.examples])
+            #expect(validate.status == 0)
+            #expect(validate.standardOutput == "5 documents valid\n")
+            let json = try ProcessRunner.run(PackageLayout.binary, ["validate", "-f", Self.examples, "-o", "json"])
+            #expect(try JSONValue(parsingJSON: json.standardOutput)["valid"] == true)
+        }
+    }
+
+    @Test func exitCodesMeanSomething() throws {
+        try withState { state, directory in
+            let badFile = try directory.write("bad.yaml", Self.claim("x", cpu: "-1"))
+            let invalid = try ProcessRunner.run(PackageLayout.binary, ["validate", "-f", badFile, "-o", "json"])
+            #expect(invalid.status == 1)
+            let report = try JSONValue(parsingJSON: invalid.standardOutput)
+            #expect(report.value(atPath: "errors[0].line") == 8)
+            #expect(report.value(atPath: "errors[0].field") == "spec.cpu")
+            #expect(try hm(["get", "widgets"], state).status == 1)
+            #expect(try ProcessRunner.run(PackageLayout.binary, ["frobnicate"]).status == 1)
+            #expect(try ProcessRunner.run(PackageLayout.binary, ["--help"]).status == 0)
+            #expect(try ProcessRunner.run(PackageLayout.binary, ["apply", "--help"]).standardOutput.contains("Examples:"))
+            #expect(try hm(["apply", "-f", directory.path + "/missing.yaml"], state).standardError
+                .contains("missing.yaml: no such file or directory"))
+            let completion = try ProcessRunner.run(PackageLayout.binary, ["--generate-completion-script", "bash"])
+            #expect(completion.status == 0 && completion.standardOutput.contains("hypermesh"))
+        }
+    }
+
+    @Test func waitGivesUpHonestlyOnObjectsNoControllerMakesReady() throws {
+        try withState { state, directory in
+            let file = try directory.write("claim.yaml", Self.claim("waiting"))
+            let wait = try hm(["apply", "-f", file, "--wait=1s"], state)
+            #expect(wait.status == 1)
+            #expect(wait.standardError.contains("Claim/waiting (NoController)"))
+            let mesh = try hm(["apply", "-f", Self.examples + "/mesh.yaml", "--wait"], state)
+            #expect(mesh.status == 0, "\(mesh.standardError)")
+        }
+    }
+}
+
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var statuses: [Int32] = []
+
+    func append(_ status: Int32) {
+        self.lock.lock()
+        self.statuses.append(status)
+        self.lock.unlock()
+    }
+
+    var count: Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.statuses.count
+    }
+
+    var values: [Int32] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.statuses
+    }
+}
