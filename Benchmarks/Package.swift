@@ -1,0 +1,27 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so their dependencies do not slow the main build.
+// Run: `make benchmarks` (or `swift package benchmark` in this folder).
+import PackageDescription
+
+let package = Package(
+    name: "HyperMeshBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "hypermesh", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "SpecAndStore",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HyperMeshCore", package: "hypermesh"),
+                .product(name: "HyperMeshSpec", package: "hypermesh"),
+                .product(name: "HyperMeshStore", package: "hypermesh"),
+                .product(name: "HyperMeshCommands", package: "hypermesh"),
+            ],
+            path: "Benchmarks/SpecAndStore",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
