@@ -37,7 +37,10 @@ public actor Reconciler {
         let stopAt = clock.now + deadline
         self.summary = PassSummary()
         let targets = try keys ?? self.store.objects().map(\.key)
-        for key in targets.sorted() { self.queue.add(key) }
+        // Kinds with no controller need no worker: settle them in one read and one write.
+        let uncontrolled = targets.filter { self.controllers[$0.kind] == nil }
+        try self.settleWithoutController(uncontrolled)
+        for key in targets.sorted() where self.controllers[key.kind] != nil { self.queue.add(key) }
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<self.workerCount {
                 group.addTask { await self.work(until: stopAt, clock: clock) }
@@ -81,12 +84,7 @@ public actor Reconciler {
                 try self.store.updateStatus(key, to: self.merged(result.status, into: object.status), nextReconcileAt: next)
                 self.summary.reconciled.append(key)
             } else {
-                let status = ObjectStatus.ready(
-                    .unknown, reason: "NoController",
-                    message: "no controller for \(key.kind.rawValue) in this build; the spec is stored but not acted on",
-                    generation: object.generation)
-                try self.store.updateStatus(key, to: self.merged(status, into: object.status), nextReconcileAt: nil)
-                self.summary.withoutController.append(key)
+                preconditionFailure("\(key) has no controller; runPass settles those without the queue")
             }
             self.queue.forget(key)
             self.summary.failed[key] = nil
@@ -115,6 +113,26 @@ public actor Reconciler {
                                       observedGeneration: object.generation))
         let retryAt = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
         _ = try? self.store.updateStatus(key, to: status, nextReconcileAt: retryAt)
+    }
+
+    /// Objects of kinds without a controller: removed when deleted (nothing was allocated),
+    /// otherwise `Ready=Unknown` with reason `NoController`, never a made-up success.
+    private func settleWithoutController(_ keys: [ResourceKey]) throws {
+        guard !keys.isEmpty else { return }
+        var updates: [StatusUpdate] = []
+        for object in try self.store.objects(keys) {
+            if object.deletionRequestedAt != nil {
+                if try self.store.removeObject(object.key) { self.summary.removed.append(object.key) }
+                continue
+            }
+            let status = ObjectStatus.ready(
+                .unknown, reason: "NoController",
+                message: "no controller for \(object.key.kind.rawValue) in this build; the spec is stored but not acted on",
+                generation: object.generation)
+            updates.append(StatusUpdate(key: object.key, status: self.merged(status, into: object.status), nextReconcileAt: nil))
+            self.summary.withoutController.append(object.key)
+        }
+        try self.store.updateStatuses(updates)
     }
 
     /// The new status, keeping the transition times of conditions whose status did not change.

@@ -1,3 +1,4 @@
+import Foundation
 import HyperMeshCore
 
 /// What an apply asks the store to hold for one object.
@@ -61,5 +62,18 @@ public struct ObjectChange: Sendable, Hashable {
         case .pruned: return ["- \(self.key)"]
         case .configured: return ["~ \(self.key)"] + self.fields.map { "    \($0)" }
         }
+    }
+}
+
+/// One status to write with ``StateStore/updateStatuses(_:)``.
+public struct StatusUpdate: Sendable {
+    public var key: ResourceKey
+    public var status: ObjectStatus
+    public var nextReconcileAt: Date?
+
+    public init(key: ResourceKey, status: ObjectStatus, nextReconcileAt: Date?) {
+        self.key = key
+        self.status = status
+        self.nextReconcileAt = nextReconcileAt
     }
 }

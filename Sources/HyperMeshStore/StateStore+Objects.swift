@@ -54,6 +54,22 @@ extension StateStore {
             nextReconcileAt: nextText.flatMap(Timestamp.parse))
     }
 
+    /// Objects that need a reconcile now: never reconciled, spec newer than the status,
+    /// deletion requested, or a requeue time that has come.
+    public func keysDue(at now: Date = Date()) throws -> [ResourceKey] {
+        try self.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT o.kind, o.name FROM objects o LEFT JOIN statuses s ON s.kind = o.kind AND s.name = o.name
+                WHERE s.kind IS NULL OR s.observed_generation < o.generation OR o.deletion_requested_at IS NOT NULL
+                   OR (s.next_reconcile_at IS NOT NULL AND s.next_reconcile_at <= ?)
+                """, arguments: [Timestamp.format(now)])
+            return try rows.map { row in
+                guard let kind = Kind(rawValue: row[0]) else { throw HyperMeshError.corruptData("unknown kind \(row[0] as String) in state") }
+                return ResourceKey(kind: kind, name: row[1])
+            }.sorted()
+        }
+    }
+
     // MARK: - Deletion
 
     /// Marks objects for deletion, all or none: when any is missing nothing is marked and
@@ -100,29 +116,58 @@ extension StateStore {
     /// nothing). Returns `false` when the object no longer exists.
     @discardableResult
     public func updateStatus(_ key: ResourceKey, to status: ObjectStatus, nextReconcileAt: Date?) throws -> Bool {
-        let statusText = status.json.canonicalJSON
-        let nextText = nextReconcileAt.map(Timestamp.format)
+        try self.updateStatuses([StatusUpdate(key: key, status: status, nextReconcileAt: nextReconcileAt)])[0]
+    }
+
+    /// Writes many statuses in one transaction, each only when it differs from what is stored.
+    /// Returns, per update, whether its object still exists.
+    @discardableResult
+    public func updateStatuses(_ updates: [StatusUpdate]) throws -> [Bool] {
+        guard !updates.isEmpty else { return [] }
         return try self.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM objects WHERE kind = ? AND name = ?",
-                                   arguments: [key.kind.rawValue, key.name]) != nil else { return false }
-            let stored = try Row.fetchOne(db, sql: "SELECT status, next_reconcile_at FROM statuses WHERE kind = ? AND name = ?",
-                                          arguments: [key.kind.rawValue, key.name])
-            if let stored, stored[0] as String == statusText, stored[1] as String? == nextText { return true }
-            let now = Timestamp.format(Date())
-            try db.execute(sql: """
+            let exists = try db.cachedStatement(sql: "SELECT 1 FROM objects WHERE kind = ? AND name = ?")
+            let select = try db.cachedStatement(sql: "SELECT status, next_reconcile_at FROM statuses WHERE kind = ? AND name = ?")
+            let upsert = try db.cachedStatement(sql: """
                 INSERT INTO statuses (kind, name, status, observed_generation, next_reconcile_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (kind, name) DO UPDATE SET status = excluded.status,
                 observed_generation = excluded.observed_generation, next_reconcile_at = excluded.next_reconcile_at,
                 updated_at = excluded.updated_at
-                """, arguments: [key.kind.rawValue, key.name, statusText, status.observedGeneration, nextText, now])
-            if stored?[0] as String? != statusText {
-                let resourceVersion = try Self.resourceVersion(db) + 1
-                try db.execute(sql: "UPDATE objects SET resource_version = ? WHERE kind = ? AND name = ?",
-                               arguments: [resourceVersion, key.kind.rawValue, key.name])
-                try Self.setResourceVersion(resourceVersion, db)
+                """)
+            let bump = try db.cachedStatement(sql: "UPDATE objects SET resource_version = ? WHERE kind = ? AND name = ?")
+            let now = Timestamp.format(Date())
+            var resourceVersion = try Self.resourceVersion(db)
+            var results: [Bool] = []
+            results.reserveCapacity(updates.count)
+            for update in updates {
+                let arguments: StatementArguments = [update.key.kind.rawValue, update.key.name]
+                guard try Int.fetchOne(exists, arguments: arguments) != nil else {
+                    results.append(false)
+                    continue
+                }
+                results.append(true)
+                let statusText = update.status.json.canonicalJSON
+                let nextText = update.nextReconcileAt.map(Timestamp.format)
+                let stored = try Row.fetchOne(select, arguments: arguments)
+                if let stored, stored[0] as String == statusText, stored[1] as String? == nextText { continue }
+                try upsert.execute(arguments: arguments + [statusText, update.status.observedGeneration, nextText, now])
+                if stored?[0] as String? != statusText {
+                    resourceVersion += 1
+                    try bump.execute(arguments: [resourceVersion] + arguments)
+                }
             }
-            return true
+            try Self.setResourceVersion(resourceVersion, db)
+            return results
+        }
+    }
+
+    /// The stored objects among `keys` (missing ones are left out), in one read.
+    public func objects(_ keys: [ResourceKey]) throws -> [StoredObject] {
+        try self.read { db in
+            let statement = try db.cachedStatement(sql: Self.selectObjects + " WHERE o.kind = ? AND o.name = ?")
+            return try keys.compactMap { key in
+                try Row.fetchOne(statement, arguments: [key.kind.rawValue, key.name]).map(Self.decodeObject)
+            }
         }
     }
 

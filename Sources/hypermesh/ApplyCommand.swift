@@ -62,7 +62,10 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         guard !self.dryRun else { return }
-        let summary = try await workspace.reconcile()
+        // Level-triggered but not wasteful: what this apply changed, plus whatever else is due.
+        let changed = changes.filter { $0.action != .unchanged }.map(\.key)
+        let due = Set(changed).union(try workspace.store.keysDue())
+        let summary = try await workspace.reconcile(only: due.sorted())
         for (key, error) in summary.failed.sorted(by: { $0.key < $1.key }) {
             Output.warning("\(key): reconcile failed: \(error)")
         }

@@ -89,6 +89,18 @@ struct CommandLineTests {
         }
     }
 
+    @Test func outputOfGetYAMLAppliesBackUnchanged() throws {
+        try withState { state, _ in
+            _ = try hm(["apply", "-f", Self.examples], state)
+            let yaml = try hm(["get", "all", "-o", "yaml"], state)
+            #expect(yaml.status == 0)
+            let again = try hm(["apply", "-f", "-"], state, input: yaml.standardOutput)
+            #expect(again.status == 0, "\(again.standardError)")
+            #expect(again.standardOutput.split(separator: "\n").count == 5)
+            #expect(again.standardOutput.split(separator: "\n").allSatisfy { $0.hasSuffix(" unchanged") })
+        }
+    }
+
     @Test func oneBadDocumentStoresNothing() throws {
         try withState { state, directory in
             _ = try hm(["apply", "-f", Self.examples], state)

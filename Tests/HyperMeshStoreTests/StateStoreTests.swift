@@ -119,6 +119,24 @@ struct StateStoreTests {
         }
     }
 
+    @Test func keysDueAreUnreconciledChangedDeletedOrRequeued() throws {
+        try withStore { store, _ in
+            try store.apply([Self.pool("fresh"), Self.pool("done"), Self.pool("later"), Self.pool("soon"), Self.pool("gone")])
+            func ready(_ generation: Int64) -> ObjectStatus {
+                .init(observedGeneration: generation, conditions: [Condition(type: "Ready", status: .true, reason: "Ok", observedGeneration: generation)])
+            }
+            let key = { ResourceKey(kind: .resourcePool, name: $0) }
+            try store.updateStatus(key("done"), to: ready(1), nextReconcileAt: nil)
+            try store.updateStatus(key("later"), to: ready(1), nextReconcileAt: Date().addingTimeInterval(3600))
+            try store.updateStatus(key("soon"), to: ready(1), nextReconcileAt: Date().addingTimeInterval(-1))
+            try store.updateStatus(key("gone"), to: ready(1), nextReconcileAt: nil)
+            try store.requestDeletion(of: [key("gone")])
+            #expect(try store.keysDue().map(\.name) == ["fresh", "gone", "soon"])
+            try store.apply([Self.pool("done", cores: "2")])
+            #expect(try store.keysDue().map(\.name) == ["done", "fresh", "gone", "soon"])
+        }
+    }
+
     @Test func reopensMigratedDatabaseAndChecksIntegrity() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
