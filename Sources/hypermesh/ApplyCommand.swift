@@ -42,11 +42,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let documents: [SpecDocument]
-        do { documents = try SpecLoading.load(paths: self.filename) } catch let failure as SpecValidationFailure {
-            Output.report(failure)
-            throw ExitCode(1)
-        }
+        let documents = try SpecLoading.loadReportingProblems(paths: self.filename)
         let workspace = try self.global.openWorkspace()
         let options = ApplyOptions(applyset: self.applyset, prune: self.prune, dryRun: self.dryRun)
         let changes = try workspace.store.apply(documents.map(\.desired), options: options)

@@ -36,10 +36,7 @@ struct DeleteCommand: AsyncParsableCommand {
         if let name, case .kind(let kind)? = self.kind {
             keys = [ResourceKey(kind: kind, name: name)]
         } else {
-            do { keys = try SpecLoading.load(paths: self.filename).map(\.key) } catch let failure as SpecValidationFailure {
-                Output.report(failure)
-                throw ExitCode(1)
-            }
+            keys = try SpecLoading.loadReportingProblems(paths: self.filename).map(\.key)
         }
         let workspace = try self.global.openWorkspace()
         try workspace.store.requestDeletion(of: keys)

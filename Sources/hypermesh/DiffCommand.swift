@@ -32,11 +32,7 @@ struct DiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let documents: [SpecDocument]
-        do { documents = try SpecLoading.load(paths: self.filename) } catch let failure as SpecValidationFailure {
-            Output.report(failure)
-            throw ExitCode(1)
-        }
+        let documents = try SpecLoading.loadReportingProblems(paths: self.filename)
         let workspace = try self.global.openWorkspace()
         let changes = try workspace.store.apply(
             documents.map(\.desired), options: ApplyOptions(applyset: self.applyset, prune: self.prune, dryRun: true))

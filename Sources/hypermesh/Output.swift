@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import HyperMeshCommands
 import HyperMeshSpec
@@ -26,5 +27,17 @@ enum Output {
         let count = failure.diagnostics.count
         text += "\(count) error\(count == 1 ? "" : "s"); nothing was changed\n"
         FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+extension SpecLoading {
+    /// Loads specs; on problems lists every one on stderr and exits 1.
+    static func loadReportingProblems(paths: [String]) throws -> [SpecDocument] {
+        do {
+            return try self.load(paths: paths)
+        } catch let failure as SpecValidationFailure {
+            Output.report(failure)
+            throw ExitCode(1)
+        }
     }
 }
