@@ -1,5 +1,7 @@
 # The two commands of README.md: `make demo` and `make test`.
 SWIFT ?= swift
+# The toolchain's own llvm-cov reads the profile format its compiler writes.
+LLVM_COV ?= $(dir $(realpath $(shell command -v $(SWIFT))))llvm-cov
 DEMO_STATE := $(CURDIR)/.demo/state
 BIN := .build/debug/hypermesh
 
@@ -28,7 +30,7 @@ schemas: build
 coverage: deps
 	$(SWIFT) build
 	$(SWIFT) test --enable-code-coverage
-	llvm-cov report .build/debug/hypermeshPackageTests.xctest \
+	$(LLVM_COV) report .build/debug/hypermeshPackageTests.xctest \
 	  -instr-profile=.build/debug/codecov/default.profdata \
 	  -ignore-filename-regex='(\.build|Tests)/'
 

@@ -16,11 +16,4 @@ public struct StoredEvent: Sendable, Hashable {
     /// CamelCase, e.g. `Created`, `ReconcileFailed`.
     public var reason: String
     public var message: String
-
-    public var json: JSONValue {
-        [
-            "time": .string(Timestamp.format(self.time)), "object": .string(self.key.description),
-            "type": .string(self.type.rawValue), "reason": .string(self.reason), "message": .string(self.message),
-        ]
-    }
 }

@@ -58,6 +58,43 @@ struct CommandLineTests {
         }
     }
 
+    @Test func tablesReconcileAndSchemasCommands() throws {
+        try withState { state, directory in
+            _ = try hm(["apply", "-f", Self.examples], state)
+            let all = try hm(["get", "all"], state)
+            for expected in ["mesh/home", "cert/node-tls", "pool/workstation", "claim/batch", "mirror/photos",
+                             "COMMON-NAME", "ERASURE", "10+4", "NODE-ID", "PHASE", "NoController", "IdentityReady"] {
+                #expect(all.standardOutput.contains(expected), "get all lacks \(expected)")
+            }
+            let reconcile = try hm(["reconcile"], state)
+            #expect(reconcile.status == 0)
+            #expect(reconcile.standardOutput == "reconciled 1, without controller 4, removed 0, failing 0\n")
+            #expect(try hm(["reconcile", "--deadline", "soon"], state).status == 1)
+            let empty = try hm(["get", "claims"], directory.path + "/empty-state")
+            #expect(empty.status == 0 && empty.standardOutput.isEmpty && empty.standardError.contains("No objects found"))
+
+            let out = directory.path + "/schemas"
+            let schemas = try ProcessRunner.run(PackageLayout.binary, ["schemas", "--out", out])
+            #expect(schemas.status == 0)
+            for kind in Kind.allCases {
+                let written = try String(contentsOfFile: out + "/\(kind.rawValue).schema.json", encoding: .utf8)
+                let committed = try String(contentsOf: PackageLayout.root.appendingPathComponent("Specs/\(kind.rawValue).schema.json"),
+                                           encoding: .utf8)
+                #expect(written == committed)
+            }
+            let describe = try hm(["describe", "claim", "batch", "--events", "1"], state)
+            #expect(describe.standardOutput.contains("NoController"))
+            #expect(try hm(["describe", "all", "x"], state).status == 1)
+            #expect(try hm(["describe", "claim", "missing"], state).standardError == "error: Claim \"missing\" not found\n")
+            #expect(try hm(["get", "all", "x"], state).status == 1)
+            #expect(try hm(["delete", "claim"], state).status == 1)
+            #expect(try hm(["delete", "all", "x"], state).status == 1)
+            #expect(try hm(["delete", "claim", "x", "-f", Self.examples], state).status == 1)
+            let json = try hm(["apply", "-f", Self.examples + "/mesh.yaml", "-o", "json"], state)
+            #expect(try JSONValue(parsingJSON: json.standardOutput).value(atPath: "changes[0].action") == "unchanged")
+        }
+    }
+
     @Test func secondApplyChangesNothingAndDiffIsEmpty() throws {
         try withState { state, _ in
             _ = try hm(["apply", "-f", Self.examples], state)
