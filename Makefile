@@ -32,7 +32,12 @@ coverage: deps
 	$(SWIFT) test --enable-code-coverage
 	$(LLVM_COV) report .build/debug/hypermeshPackageTests.xctest \
 	  -instr-profile=.build/debug/codecov/default.profdata \
-	  -ignore-filename-regex='(\.build|Tests)/'
+	  -ignore-filename-regex='(\.build|Tests)/' > .build/coverage.txt
+	@awk '$$1 ~ /\.swift$$/ { split($$1, m, "/"); lines[m[1]] += $$8; missed[m[1]] += $$9 } \
+	  /^TOTAL/ { total = $$10 } \
+	  END { printf "%-24s %8s %8s\n", "MODULE", "LINES", "COVER"; \
+	        for (k in lines) printf "%-24s %8d %7.2f%%\n", k, lines[k], 100 * (lines[k] - missed[k]) / lines[k]; \
+	        print "TOTAL lines " total }' .build/coverage.txt
 
 benchmarks: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark

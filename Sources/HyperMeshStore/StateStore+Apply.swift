@@ -23,6 +23,7 @@ extension StateStore {
     /// Stores `desired` in one transaction and returns what changed for each object, in the
     /// order given, followed by pruned objects. With `dryRun` nothing is written and the
     /// same changes are returned (this is `diff`).
+    @discardableResult
     public func apply(_ desired: [DesiredObject], options: ApplyOptions = ApplyOptions()) throws -> [ObjectChange] {
         if options.dryRun {
             return try self.read { db in try Self.planApply(desired, options: options, db: db).map(\.change) }

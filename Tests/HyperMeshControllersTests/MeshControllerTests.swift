@@ -64,6 +64,32 @@ struct MeshControllerTests {
         #expect(after == garbage)
     }
 
+    @Test func unwritableOrUnreadableKeyLocationFailsTheReconcile() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("node", "a file where the node folder should be")
+        #expect(throws: HyperMeshError.io()) { try NodeIdentity.loadOrCreate(in: directory.url) }
+
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        try FileManager.default.createDirectory(at: other.url.appendingPathComponent(NodeIdentity.keyPath),
+                                                withIntermediateDirectories: true)
+        #expect(throws: HyperMeshError.io()) { try NodeIdentity.loadOrCreate(in: other.url) }
+    }
+
+    @Test func failingIdentityMakesMeshDegradedWithBackoff() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try StateStore(directory: directory.url)
+        try directory.write("node", "not a folder")
+        try store.apply([Self.mesh])
+        let summary = try await Reconciler(store: store, controllers: StandardControllers.all(), logger: Logger(label: "test"),
+                                           queue: WorkQueue(baseDelay: .milliseconds(1), maximumDelay: .milliseconds(5))).runPass()
+        #expect(summary.failed[Self.mesh.key] != nil)
+        let status = try #require(try store.object(Self.mesh.key)?.status)
+        #expect(status.condition(Condition.degraded)?.reason == "ReconcileFailed")
+    }
+
     @Test func concurrentFirstUseAgreesOnOneKey() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
