@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "HyperMeshStore", targets: ["HyperMeshStore"]),
         .library(name: "HyperMeshReconciler", targets: ["HyperMeshReconciler"]),
         .library(name: "HyperMeshControllers", targets: ["HyperMeshControllers"]),
+        .library(name: "TrustChain", targets: ["TrustChain"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
     ],
     targets: [
         .target(name: "HyperMeshCore"),
@@ -34,10 +37,21 @@ let package = Package(
             name: "HyperMeshReconciler",
             dependencies: ["HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log")]
         ),
+        // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.
+        .target(
+            name: "TrustChain",
+            dependencies: [
+                "HyperMeshCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .target(
             name: "HyperMeshControllers",
             dependencies: [
-                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler",
+                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -47,6 +61,7 @@ let package = Package(
             name: "HyperMeshCommands",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
+                "TrustChain",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,6 +93,7 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "HyperMeshTestSupport"]
         ),
+        .testTarget(name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"]),
         .testTarget(
             name: "HyperMeshIntegrationTests",
             dependencies: ["hypermesh", "HyperMeshStore", "HyperMeshTestSupport"]

@@ -1,0 +1,77 @@
+import Foundation
+import HyperMeshCore
+import SwiftASN1
+import X509
+
+extension CertificateAuthority {
+    /// Issues a leaf certificate, records it, and appends it to the transparency log.
+    ///
+    /// - Throws: ``HyperMeshError`` `invalidArgument` listing every problem with the request,
+    ///   including a lifetime beyond the intermediate's remaining life.
+    public func issue(_ request: IssuanceRequest, now: Date = Date()) throws -> IssuedCertificate {
+        var problems = request.problems()
+        let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let end = start.addingTimeInterval(request.duration.timeInterval)
+        if end > self.intermediate.notValidAfter {
+            let remaining = TimeSpan(milliseconds: Int64(max(0, self.intermediate.notValidAfter.timeIntervalSince(start)) * 1000))
+            problems.append("duration \(request.duration) is longer than the intermediate's remaining life (\(remaining))")
+        }
+        guard problems.isEmpty else { throw HyperMeshError.invalidArgument(problems.joined(separator: "; ")) }
+
+        let key = try request.keyAlgorithm.generate()
+        let publicKey = key.certificateKey.publicKey
+        var names: [GeneralName] = request.dnsNames.map { .dnsName($0) }
+        names += request.ipAddresses.compactMap { IssuanceRequest.addressBytes($0) }.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
+        names += request.uris.map { .uniformResourceIdentifier($0) }
+        let usages: [ExtendedKeyUsage.Usage]
+        switch request.usage {
+        case .server: usages = [.serverAuth]
+        case .client: usages = [.clientAuth]
+        case .both: usages = [.serverAuth, .clientAuth]
+        }
+        let authorityKeyIdentifier = try self.intermediate.extensions.subjectKeyIdentifier?.keyIdentifier
+        let serial = Certificate.SerialNumber.random128()
+        let subject = try DistinguishedName { CommonName(request.commonName) }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: serial, publicKey: publicKey, notValidBefore: start, notValidAfter: end,
+            issuer: self.intermediate.subject, subject: subject, signatureAlgorithm: self.intermediateKey.signatureAlgorithm,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage(usages)
+                if !names.isEmpty { SubjectAlternativeNames(names) }
+                SubjectKeyIdentifier(hash: publicKey)
+                AuthorityKeyIdentifier(keyIdentifier: authorityKeyIdentifier)
+            },
+            issuerPrivateKey: self.intermediateKey.certificateKey)
+        let certificatePEM = try certificate.serializeAsPEM().pemString + "\n"
+        let issued = IssuedCertificate(certificate: certificate, serial: serial.hexString, certificatePEM: certificatePEM,
+                                       privateKeyPEM: key.pem, chainPEM: certificatePEM + self.intermediatePEM + "\n")
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        try self.registry.record(issued, commonName: request.commonName, policy: request.policy,
+                                 entry: serializer.serializedBytes, now: now)
+        return issued
+    }
+
+    /// Marks every other live certificate of `policy` superseded, after `current` replaced it.
+    public func supersede(policy: String, except current: String, now: Date = Date()) throws {
+        try self.registry.supersede(policy: policy, except: current, at: now)
+    }
+
+    /// Revokes a certificate this CA issued.
+    public func revoke(serial: String, reason: RevocationReason = .unspecified, now: Date = Date()) throws {
+        try self.registry.revoke(serial: serial, reason: reason, at: now)
+    }
+
+    /// A CRL of every revoked certificate that has not yet expired, valid for ``revocationListLifetime``.
+    public func revocationList(now: Date = Date()) throws -> RevocationList {
+        let entries = try self.registry.records().filter { $0.revokedAt != nil && $0.notAfter > now }.map {
+            RevocationList.Entry(serialHex: $0.serial, revokedAt: $0.revokedAt!, reason: $0.revocationReason ?? .unspecified)
+        }
+        let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        return try RevocationList.build(issuer: self.intermediate, key: self.intermediateKey, entries: entries, thisUpdate: start,
+                                        nextUpdate: start.addingTimeInterval(Self.revocationListLifetime.timeInterval),
+                                        number: UInt64(start.timeIntervalSince1970))
+    }
+}
