@@ -93,7 +93,9 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "HyperMeshTestSupport"]
         ),
-        .testTarget(name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"]),
+        .testTarget(
+            name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "HyperMeshIntegrationTests",
             dependencies: ["hypermesh", "HyperMeshStore", "HyperMeshTestSupport"]
