@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands",
+                "HyperMeshCore", "HyperMeshCommands", "TrustChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
