@@ -91,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HyperMeshControllersTests",
-            dependencies: ["HyperMeshControllers", "HyperMeshTestSupport"]
+            dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshTestSupport"]
         ),
         .testTarget(
             name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]

@@ -68,7 +68,7 @@ struct CommandLineTests {
             }
             let reconcile = try hm(["reconcile"], state)
             #expect(reconcile.status == 0)
-            #expect(reconcile.standardOutput == "reconciled 1, without controller 4, removed 0, failing 0\n")
+            #expect(reconcile.standardOutput == "reconciled 2, without controller 3, removed 0, failing 0\n")
             #expect(try hm(["reconcile", "--deadline", "soon"], state).status == 1)
             let empty = try hm(["get", "claims"], directory.path + "/empty-state")
             #expect(empty.status == 0 && empty.standardOutput.isEmpty && empty.standardError.contains("No objects found"))
