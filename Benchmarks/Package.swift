@@ -23,5 +23,15 @@ let package = Package(
             path: "Benchmarks/SpecAndStore",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "TrustChainBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HyperMeshCore", package: "hypermesh"),
+                .product(name: "TrustChain", package: "hypermesh"),
+            ],
+            path: "Benchmarks/TrustChainBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

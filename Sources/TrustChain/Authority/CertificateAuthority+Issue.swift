@@ -9,6 +9,14 @@ extension CertificateAuthority {
     /// - Throws: ``HyperMeshError`` `invalidArgument` listing every problem with the request,
     ///   including a lifetime beyond the intermediate's remaining life.
     public func issue(_ request: IssuanceRequest, now: Date = Date()) throws -> IssuedCertificate {
+        let (issued, der) = try self.makeCertificate(request, now: now)
+        try self.registry.record(issued, commonName: request.commonName, policy: request.policy, entry: der, now: now)
+        return issued
+    }
+
+    /// Generates the key and signs the certificate without recording it (what ``issue(_:now:)``
+    /// records); returns it with its DER encoding.
+    public func makeCertificate(_ request: IssuanceRequest, now: Date = Date()) throws -> (IssuedCertificate, [UInt8]) {
         var problems = request.problems()
         let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let end = start.addingTimeInterval(request.duration.timeInterval)
@@ -49,9 +57,7 @@ extension CertificateAuthority {
                                        privateKeyPEM: key.pem, chainPEM: certificatePEM + self.intermediatePEM + "\n")
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
-        try self.registry.record(issued, commonName: request.commonName, policy: request.policy,
-                                 entry: serializer.serializedBytes, now: now)
-        return issued
+        return (issued, serializer.serializedBytes)
     }
 
     /// Marks every other live certificate of `policy` superseded, after `current` replaced it.

@@ -9,7 +9,7 @@ public struct TransparencyLog: Sendable {
 
     /// Appends a leaf and stores the perfect subtrees it completes. Runs inside the caller's transaction.
     static func append(entry: [UInt8], serial: String, time: Date, db: Database) throws {
-        let size = try Int.fetchOne(db, sql: "SELECT count(*) FROM log_leaves") ?? 0
+        let size = try Int.fetchOne(db, sql: "SELECT coalesce(max(leaf_index) + 1, 0) FROM log_leaves") ?? 0
         var hash = MerkleTree.leafHash(entry)
         try db.execute(sql: "INSERT INTO log_leaves (leaf_index, serial, leaf_hash, appended_at) VALUES (?, ?, ?, ?)",
                        arguments: [size, serial, Data(hash), Timestamp.format(time)])
@@ -29,15 +29,22 @@ public struct TransparencyLog: Sendable {
         }
     }
 
+    /// Appends entries (DER certificates, by serial) in one transaction.
+    public func append(_ entries: [(serial: String, entry: [UInt8])], at time: Date = Date()) throws {
+        try self.registry.write { db in
+            for item in entries { try Self.append(entry: item.entry, serial: item.serial, time: time, db: db) }
+        }
+    }
+
     /// The number of leaves.
     public func size() throws -> Int {
-        try self.registry.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log_leaves") ?? 0 }
+        try self.registry.read { db in try Int.fetchOne(db, sql: "SELECT coalesce(max(leaf_index) + 1, 0) FROM log_leaves") ?? 0 }
     }
 
     /// The root hash of the first `size` leaves (the current tree when `nil`).
     public func rootHash(size: Int? = nil) throws -> (size: Int, root: MerkleTree.Hash) {
         try self.registry.read { db in
-            let current = try Int.fetchOne(db, sql: "SELECT count(*) FROM log_leaves") ?? 0
+            let current = try Int.fetchOne(db, sql: "SELECT coalesce(max(leaf_index) + 1, 0) FROM log_leaves") ?? 0
             let size = size ?? current
             guard size <= current else { throw HyperMeshError.invalidArgument("the log has \(current) leaves, not \(size)") }
             return (size, try MerkleTree.rootHash(count: size, source: Self.source(db)))
@@ -51,7 +58,7 @@ public struct TransparencyLog: Sendable {
                                              arguments: [serial.lowercased()]) else {
                 throw HyperMeshError.notFound("serial \(serial) is not in the transparency log")
             }
-            let size = try Int.fetchOne(db, sql: "SELECT count(*) FROM log_leaves") ?? 0
+            let size = try Int.fetchOne(db, sql: "SELECT coalesce(max(leaf_index) + 1, 0) FROM log_leaves") ?? 0
             let index: Int = row[0]
             let source = Self.source(db)
             return InclusionProof(leafIndex: index, treeSize: size, leafHash: Array(row[1] as Data),
@@ -63,7 +70,7 @@ public struct TransparencyLog: Sendable {
     /// The consistency proof between two sizes of the tree.
     public func consistencyProof(oldSize: Int, newSize: Int) throws -> [MerkleTree.Hash] {
         try self.registry.read { db in
-            let current = try Int.fetchOne(db, sql: "SELECT count(*) FROM log_leaves") ?? 0
+            let current = try Int.fetchOne(db, sql: "SELECT coalesce(max(leaf_index) + 1, 0) FROM log_leaves") ?? 0
             guard oldSize > 0, oldSize <= newSize, newSize <= current else {
                 throw HyperMeshError.invalidArgument("need 0 < OLD <= NEW <= \(current) (the log's size), got \(oldSize) and \(newSize)")
             }

@@ -13,10 +13,17 @@ public struct RevocationList: Sendable {
         public var serialHex: String
         public var revokedAt: Date
         public var reason: RevocationReason
+
+        public init(serialHex: String, revokedAt: Date, reason: RevocationReason) {
+            self.serialHex = serialHex
+            self.revokedAt = revokedAt
+            self.reason = reason
+        }
     }
 
-    static func build(issuer: Certificate, key: SigningKey, entries: [Entry], thisUpdate: Date, nextUpdate: Date,
-                      number: UInt64) throws -> RevocationList
+    /// Builds and signs a CRL of `entries`.
+    public static func build(issuer: Certificate, key: SigningKey, entries: [Entry], thisUpdate: Date, nextUpdate: Date,
+                             number: UInt64) throws -> RevocationList
     {
         let algorithm: [UInt8]
         switch key {
