@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "hypermesh", path: ".."),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -29,6 +30,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "HyperMeshCore", package: "hypermesh"),
                 .product(name: "TrustChain", package: "hypermesh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/TrustChainBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -41,11 +41,10 @@ public struct CertificatePolicyController: Controller {
 
         if let reason = try self.reasonToIssue(spec: spec, previous: previous, generation: generation, ca: ca, now: now) {
             context.logger.info("Issuing certificate", metadata: ["object": "\(object.key)", "because": "\(reason)"])
-            let issued = try ca.issue(spec.request, now: now)
+            let issued: IssuedCertificate
             do {
-                try issued.write(to: spec.directory, keyMode: spec.keyMode)
-            } catch let error as HyperMeshError {
-                try? ca.revoke(serial: issued.serial, reason: .superseded, now: now)  // never used; keep the list honest
+                issued = try ca.issue(spec.request, now: now, writingTo: spec.directory, keyMode: spec.keyMode)
+            } catch let error as HyperMeshError where error.code == .io {
                 return ReconcileResult(status: Self.failing("WriteFailed", error.message, generation: generation, previous: object.status),
                                        requeueAfter: .seconds(30))
             }

@@ -79,8 +79,7 @@ struct CAIssueCommand: ParsableCommand {
         let problems = request.problems()
         if !problems.isEmpty { throw CommandFailure(message: problems.joined(separator: "; ")) }
         let ca = try self.global.openCA()
-        let issued = try ca.issue(request)
-        try issued.write(to: URL(fileURLWithPath: self.out))
+        let issued = try ca.issue(request, writingTo: URL(fileURLWithPath: self.out))
         if self.output == .json {
             Output.line(JSONValue.object([
                 "serial": .string(issued.serial), "directory": .string(self.out),

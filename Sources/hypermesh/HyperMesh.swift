@@ -73,8 +73,8 @@ struct CommandFailure: Error {
 enum ArgumentRewriting {
     static let defaultWait = "5m"
 
-    /// - `--state-dir DIR` before the subcommand moves after it (argument-parser reads
-    ///   options at the level that declares them).
+    /// - `--state-dir DIR` before the subcommand moves to the end (before any `--`), where the
+    ///   innermost subcommand, which declares it, reads it (`hypermesh --state-dir D ca list`).
     /// - A bare `--wait` becomes `--wait=5m`, so `--wait[=DURATION]` works.
     static func rewrite(_ arguments: [String]) -> [String] {
         var leading: [String] = []
@@ -89,8 +89,7 @@ enum ArgumentRewriting {
         }
         var rewritten = Array(rest.map { $0 == "--wait" ? "--wait=\(defaultWait)" : $0 })
         if !leading.isEmpty {
-            let insertAt = rewritten.isEmpty ? 0 : 1
-            rewritten.insert(contentsOf: leading, at: insertAt)
+            rewritten.insert(contentsOf: leading, at: rewritten.firstIndex(of: "--") ?? rewritten.endIndex)
         }
         return rewritten
     }

@@ -48,11 +48,10 @@ public enum ProcessRunner {
                              standardError: String(decoding: errorData.value, as: UTF8.self))
     }
 
-    /// Runs the built `hypermesh` with `--state-dir` set to `stateDirectory`.
+    /// Runs the built `hypermesh` with `--state-dir` set to `stateDirectory`, given first as a user would.
     public static func hypermesh(_ arguments: [String], stateDirectory: String, standardInput: String? = nil) throws -> ProcessResult {
-        guard let subcommand = arguments.first else { preconditionFailure("a subcommand is needed") }
-        return try run(PackageLayout.binary, [subcommand, "--state-dir", stateDirectory] + arguments.dropFirst(),
-                       standardInput: standardInput)
+        precondition(!arguments.isEmpty, "a subcommand is needed")
+        return try run(PackageLayout.binary, ["--state-dir", stateDirectory] + arguments, standardInput: standardInput)
     }
 }
 

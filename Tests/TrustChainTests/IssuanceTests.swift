@@ -102,8 +102,11 @@ struct IssuanceTests {
             #expect(try ca.registry.records().isEmpty)
             let readOnly = directory.url.appendingPathComponent("file-not-dir")
             try Data("x".utf8).write(to: readOnly)
-            let issued = try ca.issue(IssuanceRequest(commonName: "n"))
-            #expect(throws: HyperMeshError.io()) { try issued.write(to: readOnly.appendingPathComponent("sub")) }
+            #expect(throws: HyperMeshError.io()) {
+                try ca.issue(IssuanceRequest(commonName: "n"), writingTo: readOnly.appendingPathComponent("sub"))
+            }
+            #expect(try ca.registry.records().isEmpty)
+            #expect(try ca.log.size() == 0)
         }
     }
 

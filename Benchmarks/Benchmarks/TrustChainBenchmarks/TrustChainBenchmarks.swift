@@ -1,4 +1,5 @@
 import Benchmark
+import Crypto
 import Foundation
 import HyperMeshCore
 import TrustChain
@@ -21,6 +22,42 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try ca.makeCertificate(request))
         }
         benchmark.stopMeasurement()
+    }
+
+    // The floor under issuance: the curve operations alone.
+    Benchmark("10,000 P-256 key generations and signatures (swift-crypto)") { benchmark in
+        let issuer = P256.Signing.PrivateKey()
+        let message = [UInt8](repeating: 7, count: 400)
+        benchmark.startMeasurement()
+        for _ in 0..<10_000 {
+            let key = P256.Signing.PrivateKey()
+            blackHole(key.publicKey)
+            blackHole(try issuer.signature(for: message))
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("10,000 P-256 key generations (swift-crypto)") { benchmark in
+        for _ in 0..<10_000 { blackHole(P256.Signing.PrivateKey()) }
+    }
+
+    Benchmark("10,000 P-256 keys from random scalars (swift-crypto rawRepresentation)") { benchmark in
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<10_000 {
+            let raw = (0..<4).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
+            blackHole(try? P256.Signing.PrivateKey(rawRepresentation: raw))
+        }
+    }
+
+    Benchmark("10,000 P-256 signatures (swift-crypto)") { benchmark in
+        let issuer = P256.Signing.PrivateKey()
+        let message = [UInt8](repeating: 7, count: 400)
+        for _ in 0..<10_000 { blackHole(try issuer.signature(for: message)) }
+    }
+
+    Benchmark("10,000 P-256 key PEM encodings (swift-crypto)") { benchmark in
+        let key = P256.Signing.PrivateKey()
+        for _ in 0..<10_000 { blackHole(key.pemRepresentation) }
     }
 
     Benchmark("Issue and record 1,000 P-256 leaves (registry and transparency log)") { benchmark in
@@ -58,3 +95,4 @@ let benchmarks: @Sendable () -> Void = {
                                                 proof: proof.path, root: proof.rootHash))
     }
 }
+

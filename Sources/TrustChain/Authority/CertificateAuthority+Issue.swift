@@ -4,12 +4,20 @@ import SwiftASN1
 import X509
 
 extension CertificateAuthority {
-    /// Issues a leaf certificate, records it, and appends it to the transparency log.
+    /// Issues a leaf certificate, writes its files when `directory` is given, then records it
+    /// and appends it to the transparency log.
+    ///
+    /// Writing comes before recording, so a directory that cannot be written leaves no trace:
+    /// no files, no registry row, no log leaf.
     ///
     /// - Throws: ``HyperMeshError`` `invalidArgument` listing every problem with the request,
-    ///   including a lifetime beyond the intermediate's remaining life.
-    public func issue(_ request: IssuanceRequest, now: Date = Date()) throws -> IssuedCertificate {
+    ///   including a lifetime beyond the intermediate's remaining life; `io` when the files
+    ///   cannot be written.
+    public func issue(_ request: IssuanceRequest, now: Date = Date(), writingTo directory: URL? = nil,
+                      keyMode: Int = 0o600) throws -> IssuedCertificate
+    {
         let (issued, der) = try self.makeCertificate(request, now: now)
+        if let directory { try issued.write(to: directory, keyMode: keyMode) }
         try self.registry.record(issued, commonName: request.commonName, policy: request.policy, entry: der, now: now)
         return issued
     }
@@ -37,7 +45,7 @@ extension CertificateAuthority {
         case .client: usages = [.clientAuth]
         case .both: usages = [.serverAuth, .clientAuth]
         }
-        let authorityKeyIdentifier = try self.intermediate.extensions.subjectKeyIdentifier?.keyIdentifier
+        let authorityKeyIdentifier = self.intermediateKeyIdentifier
         let serial = Certificate.SerialNumber.random128()
         let subject = try DistinguishedName { CommonName(request.commonName) }
         let certificate = try Certificate(
@@ -52,12 +60,12 @@ extension CertificateAuthority {
                 AuthorityKeyIdentifier(keyIdentifier: authorityKeyIdentifier)
             },
             issuerPrivateKey: self.intermediateKey.certificateKey)
-        let certificatePEM = try certificate.serializeAsPEM().pemString + "\n"
+        // One serialization serves the PEM files and the log entry.
+        let document = try certificate.serializeAsPEM()
+        let certificatePEM = document.pemString + "\n"
         let issued = IssuedCertificate(certificate: certificate, serial: serial.hexString, certificatePEM: certificatePEM,
                                        privateKeyPEM: key.pem, chainPEM: certificatePEM + self.intermediatePEM + "\n")
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        return (issued, serializer.serializedBytes)
+        return (issued, document.derBytes)
     }
 
     /// Marks every other live certificate of `policy` superseded, after `current` replaced it.

@@ -22,6 +22,11 @@ public struct CertificateAuthority: Sendable {
     public let intermediateKey: SigningKey
     public let registry: CertificateRegistry
     public var log: TransparencyLog { TransparencyLog(registry: self.registry) }
+    /// The intermediate as PEM, which every chain file carries after the leaf.
+    public let intermediatePEM: String
+    public let rootPEM: String
+    /// The intermediate's subject key identifier, every leaf's authority key identifier.
+    let intermediateKeyIdentifier: ArraySlice<UInt8>?
 
     /// Whether a CA exists in `directory`.
     public static func exists(in directory: URL) -> Bool {
@@ -125,9 +130,8 @@ public struct CertificateAuthority: Sendable {
         }
         self.directory = directory
         self.registry = try CertificateRegistry(path: directory.appendingPathComponent("registry.db").path)
+        self.intermediatePEM = try self.intermediate.serializeAsPEM().pemString
+        self.rootPEM = try self.root.serializeAsPEM().pemString
+        self.intermediateKeyIdentifier = try self.intermediate.extensions.subjectKeyIdentifier?.keyIdentifier
     }
-
-    /// The intermediate followed by nothing else: what a leaf's chain file carries after the leaf.
-    public var intermediatePEM: String { (try? self.intermediate.serializeAsPEM().pemString) ?? "" }
-    public var rootPEM: String { (try? self.root.serializeAsPEM().pemString) ?? "" }
 }

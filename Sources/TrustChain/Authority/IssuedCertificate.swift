@@ -28,7 +28,9 @@ extension Certificate.SerialNumber {
     /// A random positive 128-bit serial number.
     static func random128() -> Certificate.SerialNumber {
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let high = generator.next()
+        let low = generator.next()
+        var bytes = (0..<16).map { index in UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (8 * UInt64(index % 8))) }
         bytes[0] = (bytes[0] & 0x7F) | 0x40  // positive and exactly 16 bytes
         return Certificate.SerialNumber(bytes: bytes)
     }
