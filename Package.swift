@@ -69,7 +69,8 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands", "TrustChain",
+                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,5 +1,7 @@
 import ArgumentParser
 import HyperMeshCommands
+import HyperMeshControllers
+import X509
 import Foundation
 import HyperMeshCore
 import TrustChain
@@ -69,17 +71,26 @@ struct CAIssueCommand: ParsableCommand {
     @Option(help: "Lifetime, at least 1m.") var duration = "24h"
     @Option(help: "Key type: p256, p384 or ed25519.") var key: KeyAlgorithm = .p256
     @Option(help: ArgumentHelp("Directory to write the files into.", valueName: "DIR")) var out: String
+    @Flag(help: "Certify this node's own key (STATE/node/node-key.pem) and add the URI SAN hm://NODE-ID.")
+    var nodeIdentity = false
     @Option(name: .shortAndLong, help: "Output format: table or json.") var output: OutputFormat = .table
 
     func run() throws {
         let duration: TimeSpan
         do { duration = try TimeSpan(parsing: self.duration) } catch { throw ValidationError("--duration: \(error)") }
-        let request = IssuanceRequest(commonName: self.cn, dnsNames: self.dns, ipAddresses: self.ip, uris: self.uri,
+        var uris = self.uri
+        var subjectKey: GeneratedKey?
+        if self.nodeIdentity {
+            let node = try NodeIdentity.loadOrCreate(in: self.global.stateDirectory).identity
+            uris.append("hm://\(node.nodeID)")
+            subjectKey = GeneratedKey(certificateKey: Certificate.PrivateKey(node.privateKey), pem: node.privateKey.pemRepresentation)
+        }
+        let request = IssuanceRequest(commonName: self.cn, dnsNames: self.dns, ipAddresses: self.ip, uris: uris,
                                       usage: self.usage, duration: duration, keyAlgorithm: self.key)
         let problems = request.problems()
         if !problems.isEmpty { throw CommandFailure(message: problems.joined(separator: "; ")) }
         let ca = try self.global.openCA()
-        let issued = try ca.issue(request, writingTo: URL(fileURLWithPath: self.out))
+        let issued = try ca.issue(request, writingTo: URL(fileURLWithPath: self.out), subjectKey: subjectKey)
         if self.output == .json {
             Output.line(JSONValue.object([
                 "serial": .string(issued.serial), "directory": .string(self.out),

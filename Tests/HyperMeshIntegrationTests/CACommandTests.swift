@@ -60,7 +60,14 @@ struct CACommandTests {
         #expect(list.arrayValue?.first?["reason"] == "keyCompromise")
         #expect(try hm(["ca", "list"]).standardOutput.contains("Revoked"))
 
-        _ = try hm(["ca", "issue", "--cn", "node-2", "--out", directory.path + "/tls2"])
+        // A node identity certificate carries the node's own key and hm://NODE-ID.
+        let node = try hm(["ca", "issue", "--cn", "node-2", "--node-identity", "--out", directory.path + "/tls2"])
+        #expect(node.status == 0, "\(node.standardError)")
+        let keyHash = try ProcessRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c",
+            "openssl x509 -in '\(directory.path)/tls2/cert.pem' -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1"])
+        let nodeID = keyHash.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = try openssl(["x509", "-in", directory.path + "/tls2/cert.pem", "-noout", "-ext", "subjectAltName"]).standardOutput
+        #expect(nodeID.count == 64 && text.contains("URI:hm://\(nodeID)"), "\(text)")
         let head = try JSONValue(parsingJSON: try hm(["ca", "log", "head"]).standardOutput)
         #expect(head["treeSize"] == 2)
         let prove = try JSONValue(parsingJSON: try hm(["ca", "log", "prove", serial]).standardOutput)

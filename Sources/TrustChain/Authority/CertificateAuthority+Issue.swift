@@ -14,17 +14,19 @@ extension CertificateAuthority {
     ///   including a lifetime beyond the intermediate's remaining life; `io` when the files
     ///   cannot be written.
     public func issue(_ request: IssuanceRequest, now: Date = Date(), writingTo directory: URL? = nil,
-                      keyMode: Int = 0o600) throws -> IssuedCertificate
+                      keyMode: Int = 0o600, subjectKey: GeneratedKey? = nil) throws -> IssuedCertificate
     {
-        let (issued, der) = try self.makeCertificate(request, now: now)
+        let (issued, der) = try self.makeCertificate(request, now: now, subjectKey: subjectKey)
         if let directory { try issued.write(to: directory, keyMode: keyMode) }
         try self.registry.record(issued, commonName: request.commonName, policy: request.policy, entry: der, now: now)
         return issued
     }
 
-    /// Generates the key and signs the certificate without recording it (what ``issue(_:now:)``
-    /// records); returns it with its DER encoding.
-    public func makeCertificate(_ request: IssuanceRequest, now: Date = Date()) throws -> (IssuedCertificate, [UInt8]) {
+    /// Generates the key (or uses `subjectKey`, e.g. a node's own key) and signs the certificate
+    /// without recording it; returns it with its DER encoding.
+    public func makeCertificate(_ request: IssuanceRequest, now: Date = Date(),
+                                subjectKey: GeneratedKey? = nil) throws -> (IssuedCertificate, [UInt8])
+    {
         var problems = request.problems()
         let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let end = start.addingTimeInterval(request.duration.timeInterval)
@@ -34,7 +36,7 @@ extension CertificateAuthority {
         }
         guard problems.isEmpty else { throw HyperMeshError.invalidArgument(problems.joined(separator: "; ")) }
 
-        let key = try request.keyAlgorithm.generate()
+        let key = try subjectKey ?? request.keyAlgorithm.generate()
         let publicKey = key.certificateKey.publicKey
         var names: [GeneralName] = request.dnsNames.map { .dnsName($0) }
         names += request.ipAddresses.compactMap { IssuanceRequest.addressBytes($0) }.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }

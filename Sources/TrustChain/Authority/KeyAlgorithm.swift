@@ -27,6 +27,21 @@ public enum KeyAlgorithm: String, Sendable, CaseIterable {
 public struct GeneratedKey: Sendable {
     public var certificateKey: Certificate.PrivateKey
     public var pem: String
+
+    public init(certificateKey: Certificate.PrivateKey, pem: String) {
+        self.certificateKey = certificateKey
+        self.pem = pem
+    }
+
+    /// An existing key, from PKCS#8 or SEC1 PEM.
+    public init(pem: String) throws {
+        do {
+            self.certificateKey = try Certificate.PrivateKey(pemEncoded: pem)
+        } catch {
+            throw HyperMeshError.corruptData("not a P-256, P-384 or Ed25519 private key in PEM")
+        }
+        self.pem = pem
+    }
 }
 
 /// A CA signing key: ECDSA P-256 or P-384, usable for certificates, CRLs and signed tree heads.
