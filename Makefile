@@ -39,8 +39,10 @@ coverage: deps
 	        for (k in lines) printf "%-24s %8d %7.2f%%\n", k, lines[k], 100 * (lines[k] - missed[k]) / lines[k]; \
 	        print "TOTAL lines " total }' .build/coverage.txt
 
+# The peers are measured in the same run: Python cryptography (OpenSSL) issuing P-256 leaves on one core.
 benchmarks: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	taskset -c 0 python3 Benchmarks/peers/python_cryptography_issue.py 10000
 
 clean:
 	rm -rf .build .demo Benchmarks/.build

@@ -11,8 +11,8 @@ main_packages=(
     crun iperf3 iproute2 iptables jq python3
 )
 backports_packages=(libngtcp2-dev libngtcp2-crypto-gnutls-dev ngtcp2-client ngtcp2-server)
-# Python module:pip package, for the JSON Schema agreement test.
-python_modules=(jsonschema:jsonschema yaml:pyyaml)
+# Python module:pip package: the JSON Schema agreement test and the benchmark peer.
+python_modules=(jsonschema:jsonschema yaml:pyyaml cryptography:cryptography)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
