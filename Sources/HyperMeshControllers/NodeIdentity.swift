@@ -15,7 +15,7 @@ public struct NodeIdentity: Sendable {
     public var nodeID: String { Self.nodeID(ofPublicKeyDER: self.publicKeyDER) }
 
     public static func nodeID(ofPublicKeyDER der: Data) -> String {
-        SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: der).hexString
     }
 
     /// Loads the node key from `stateDirectory`, creating it (mode 0600 in a 0700 folder) on

@@ -8,7 +8,7 @@ struct CALogCommand: ParsableCommand {
         commandName: "log", abstract: "The transparency log of issued certificates (RFC 9162 style). Hashes are hex.",
         subcommands: [Head.self, Prove.self, Consistency.self])
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 
     struct Head: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The signed tree head: size, root, time, signature (base64).")

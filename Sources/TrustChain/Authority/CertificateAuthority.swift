@@ -60,29 +60,13 @@ public struct CertificateAuthority: Sendable {
             OrganizationName("HyperMesh")
             CommonName("\(name) Intermediate CA")
         }
-        let rootPublic = rootKey.certificateKey.publicKey
-        let root = try Certificate(
-            version: .v3, serialNumber: .random128(), publicKey: rootPublic,
-            notValidBefore: start, notValidAfter: start.addingTimeInterval(Self.rootLifetime.timeInterval),
-            issuer: rootName, subject: rootName, signatureAlgorithm: rootKey.signatureAlgorithm,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: rootPublic)
-            },
-            issuerPrivateKey: rootKey.certificateKey)
-        let intermediatePublic = intermediateKey.certificateKey.publicKey
-        let intermediate = try Certificate(
-            version: .v3, serialNumber: .random128(), publicKey: intermediatePublic,
-            notValidBefore: start, notValidAfter: start.addingTimeInterval(Self.intermediateLifetime.timeInterval),
-            issuer: rootName, subject: intermediateName, signatureAlgorithm: rootKey.signatureAlgorithm,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: intermediatePublic)
-                AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
-            },
-            issuerPrivateKey: rootKey.certificateKey)
+        let root = try Self.caCertificate(subject: rootName, issuer: rootName, publicKey: rootKey.certificateKey.publicKey,
+                                          notBefore: start, lifetime: Self.rootLifetime, pathLength: 1, signer: rootKey,
+                                          authorityKeyIdentifier: nil)
+        let intermediate = try Self.caCertificate(
+            subject: intermediateName, issuer: rootName, publicKey: intermediateKey.certificateKey.publicKey,
+            notBefore: start, lifetime: Self.intermediateLifetime, pathLength: 0, signer: rootKey,
+            authorityKeyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
 
         if let rootKeyDirectory {
             try AtomicFiles.write([.init(name: "root-key.pem", contents: rootKey.pem, mode: 0o600)], into: rootKeyDirectory)
@@ -100,6 +84,24 @@ public struct CertificateAuthority: Sendable {
         if force { try? FileManager.default.removeItem(at: directory.appendingPathComponent("registry.db")) }
         try AtomicFiles.write(files, into: directory)
         return try CertificateAuthority(directory: directory)
+    }
+
+    /// A CA certificate: keyCertSign and cRLSign, with the given path length.
+    private static func caCertificate(subject: DistinguishedName, issuer: DistinguishedName, publicKey: Certificate.PublicKey,
+                                      notBefore: Date, lifetime: TimeSpan, pathLength: Int, signer: SigningKey,
+                                      authorityKeyIdentifier: ArraySlice<UInt8>?) throws -> Certificate
+    {
+        try Certificate(
+            version: .v3, serialNumber: .random128(), publicKey: publicKey,
+            notValidBefore: notBefore, notValidAfter: notBefore.addingTimeInterval(lifetime.timeInterval),
+            issuer: issuer, subject: subject, signatureAlgorithm: signer.signatureAlgorithm,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: pathLength))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: publicKey)
+                if let authorityKeyIdentifier { AuthorityKeyIdentifier(keyIdentifier: authorityKeyIdentifier) }
+            },
+            issuerPrivateKey: signer.certificateKey)
     }
 
     /// Opens the CA in `directory`.

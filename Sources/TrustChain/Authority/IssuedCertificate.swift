@@ -1,4 +1,5 @@
 import Foundation
+import HyperMeshCore
 import X509
 
 /// A freshly issued certificate with its private key and chain, ready to write.
@@ -23,7 +24,7 @@ public struct IssuedCertificate: Sendable {
 
 extension Certificate.SerialNumber {
     /// Lowercase hex, as `openssl x509 -serial` prints it (without its uppercase).
-    public var hexString: String { self.bytes.map { String(format: "%02x", $0) }.joined() }
+    public var hexString: String { self.bytes.hexString }
 
     /// A random positive 128-bit serial number.
     static func random128() -> Certificate.SerialNumber {

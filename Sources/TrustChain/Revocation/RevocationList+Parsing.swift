@@ -57,7 +57,7 @@ extension RevocationList {
                     for entry in entries {
                         guard case .constructed(let fields) = entry.content, let serial = fields.first(where: { _ in true }),
                               case .primitive(let serialBytes) = serial.content else { continue }
-                        serials.insert(serialBytes.drop { $0 == 0 }.map { String(format: "%02x", $0) }.joined())
+                        serials.insert(serialBytes.drop { $0 == 0 }.hexString)
                     }
                 }
             }

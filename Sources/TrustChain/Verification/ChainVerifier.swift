@@ -1,4 +1,5 @@
 import Foundation
+import HyperMeshCore
 import SwiftASN1
 import X509
 
@@ -53,7 +54,7 @@ struct RevocationPolicy: VerifierPolicy {
 
     func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
         for certificate in chain {
-            let serial = certificate.serialNumber.bytes.drop { $0 == 0 }.map { String(format: "%02x", $0) }.joined()
+            let serial = certificate.serialNumber.bytes.drop { $0 == 0 }.hexString
             if self.revokedSerials.contains(serial) {
                 return .failsToMeetPolicy(reason: "certificate \(serial) (\(certificate.subject)) is revoked")
             }
