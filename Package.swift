@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "HyperMeshReconciler", targets: ["HyperMeshReconciler"]),
         .library(name: "HyperMeshControllers", targets: ["HyperMeshControllers"]),
         .library(name: "TrustChain", targets: ["TrustChain"]),
+        .library(name: "HyperMeshAssets", targets: ["HyperMeshAssets"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -37,6 +38,8 @@ let package = Package(
             name: "HyperMeshReconciler",
             dependencies: ["HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log")]
         ),
+        // What this machine has, and kernel enforcement of what a claim gets (cgroup v1 and v2).
+        .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore"]),
         // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.
         .target(
             name: "TrustChain",
@@ -69,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain",
+                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -94,6 +97,7 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshTestSupport"]
         ),
+        .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(
             name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]
         ),

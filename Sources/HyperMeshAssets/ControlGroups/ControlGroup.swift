@@ -1,0 +1,210 @@
+import Foundation
+import HyperMeshCore
+
+/// One claim's cgroup, `hypermesh/<pool>/<claim>` under each controller (v1) or in the unified
+/// tree (v2): creating it writes the limits, ``attach(pid:)`` moves a process in, ``usage()``
+/// reads what it used, ``remove()`` deletes it.
+public struct ControlGroup: Sendable, Hashable {
+    public let hierarchy: CgroupHierarchy
+    /// Path components below each controller root, e.g. `["hypermesh", "workstation", "batch"]`.
+    public let components: [String]
+
+    /// The v1 controllers a claim's group is made in.
+    static let v1Controllers = ["cpu", "cpuacct", "memory", "pids"]
+
+    public init(hierarchy: CgroupHierarchy, components: [String]) {
+        precondition(!components.isEmpty && components.allSatisfy { !$0.isEmpty && !$0.contains("/") && $0 != ".." })
+        self.hierarchy = hierarchy
+        self.components = components
+    }
+
+    /// The claim's group: `hypermesh/<pool>/<claim>`.
+    public static func forClaim(_ claim: String, pool: String, hierarchy: CgroupHierarchy) -> ControlGroup {
+        ControlGroup(hierarchy: hierarchy, components: ["hypermesh", pool, claim])
+    }
+
+    var relativePath: String { self.components.joined(separator: "/") }
+
+    /// The group's directories, one per controller (v1) or one (v2).
+    public var directories: [String] {
+        switch self.hierarchy {
+        case .v2(let root): return [root + "/" + self.relativePath]
+        case .v1(let mounts):
+            var seen: Set<String> = []
+            return Self.v1Controllers.compactMap { mounts[$0] }.filter { seen.insert($0).inserted }.map { $0 + "/" + self.relativePath }
+        case .unavailable: return []
+        }
+    }
+
+    /// Creates the group (and its parents) and writes `limits`.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` naming the file that could not be written; a group
+    ///   half made is removed again.
+    public func create(limits: ResourceLimits) throws {
+        switch self.hierarchy {
+        case .unavailable(let reason):
+            throw HyperMeshError.io("cgroups unavailable: \(reason)")
+        case .v1(let mounts):
+            do {
+                for directory in self.directories { try Self.makeDirectory(directory) }
+                let directory = { (controller: String) in mounts[controller].map { $0 + "/" + self.relativePath } }
+                if let cpu = directory("cpu") {
+                    try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us")
+                    try Self.write(String(limits.cpuQuotaMicroseconds ?? -1), to: cpu + "/cpu.cfs_quota_us")
+                }
+                if let memory = directory("memory") {
+                    try Self.write(limits.memoryBytes.map(String.init) ?? "-1", to: memory + "/memory.limit_in_bytes")
+                    // Without swap accounting limits, a v1 group could swap past its limit; keep it at the same value where present.
+                    if let bytes = limits.memoryBytes, FileManager.default.fileExists(atPath: memory + "/memory.memsw.limit_in_bytes") {
+                        try Self.write(String(bytes), to: memory + "/memory.memsw.limit_in_bytes")
+                    }
+                }
+                if let pids = directory("pids") {
+                    try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: pids + "/pids.max")
+                }
+            } catch {
+                try? self.remove()
+                throw error
+            }
+        case .v2(let root):
+            do {
+                var parent = root
+                for component in self.components {
+                    try Self.enableControllers(in: parent)
+                    parent += "/" + component
+                    try Self.makeDirectory(parent)
+                }
+                let quota = limits.cpuQuotaMicroseconds.map(String.init) ?? "max"
+                try Self.write("\(quota) \(ResourceLimits.cpuPeriodMicroseconds)", to: parent + "/cpu.max")
+                try Self.write(limits.memoryBytes.map(String.init) ?? "max", to: parent + "/memory.max")
+                if limits.memoryBytes != nil, FileManager.default.fileExists(atPath: parent + "/memory.swap.max") {
+                    try Self.write("0", to: parent + "/memory.swap.max")
+                }
+                if FileManager.default.fileExists(atPath: parent + "/pids.max") {
+                    try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: parent + "/pids.max")
+                }
+            } catch {
+                try? self.remove()
+                throw error
+            }
+        }
+    }
+
+    /// Moves process `pid` into the group (every v1 controller, or the v2 group).
+    public func attach(pid: Int32) throws {
+        for directory in self.directories { try Self.write(String(pid), to: directory + "/cgroup.procs") }
+    }
+
+    /// The processes in the group.
+    public func processes() -> [Int32] {
+        guard let directory = self.directories.first, let data = FileManager.default.contents(atPath: directory + "/cgroup.procs") else {
+            return []
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Whether the group exists.
+    public var exists: Bool {
+        guard let directory = self.directories.first else { return false }
+        return FileManager.default.fileExists(atPath: directory)
+    }
+
+    /// Reads CPU time, throttling, memory and OOM kills.
+    public func usage() throws -> ResourceUsage {
+        switch self.hierarchy {
+        case .unavailable(let reason):
+            throw HyperMeshError.io("cgroups unavailable: \(reason)")
+        case .v1(let mounts):
+            let path = { (controller: String, file: String) -> String in (mounts[controller] ?? "") + "/" + self.relativePath + "/" + file }
+            let cpuStat = try CgroupFiles.keyedValues(try CgroupFiles.read(path("cpu", "cpu.stat")))
+            let cpuNanoseconds = mounts["cpuacct"] != nil ? try CgroupFiles.integer(try CgroupFiles.read(path("cpuacct", "cpuacct.usage"))) : 0
+            let oom = try CgroupFiles.keyedValues(try CgroupFiles.read(path("memory", "memory.oom_control")))
+            return ResourceUsage(cpuNanoseconds: cpuNanoseconds, throttledPeriods: cpuStat["nr_throttled"] ?? 0,
+                                 memoryBytes: try CgroupFiles.integer(try CgroupFiles.read(path("memory", "memory.usage_in_bytes"))),
+                                 oomKills: oom["oom_kill"] ?? 0)
+        case .v2(let root):
+            let base = root + "/" + self.relativePath + "/"
+            let cpuStat = try CgroupFiles.keyedValues(try CgroupFiles.read(base + "cpu.stat"))
+            let events = try CgroupFiles.keyedValues(try CgroupFiles.read(base + "memory.events"))
+            return ResourceUsage(cpuNanoseconds: (cpuStat["usage_usec"] ?? 0) * 1000, throttledPeriods: cpuStat["nr_throttled"] ?? 0,
+                                 memoryBytes: try CgroupFiles.integer(try CgroupFiles.read(base + "memory.current")),
+                                 oomKills: events["oom_kill"] ?? 0)
+        }
+    }
+
+    /// Removes the group, and its `hypermesh/<pool>` parents when they are left empty.
+    ///
+    /// - Throws: ``HyperMeshError`` `conflict` while processes remain in it.
+    public func remove() throws {
+        for directory in self.directories {
+            var path = directory
+            for depth in stride(from: self.components.count, to: 0, by: -1) {
+                if FileManager.default.fileExists(atPath: path) {
+                    if rmdir(path) != 0 {
+                        let error = errno
+                        if depth == self.components.count {
+                            if error == EBUSY { throw HyperMeshError.conflict("\(path) still holds processes") }
+                            throw HyperMeshError.io("cannot remove \(path): \(String(cString: strerror(error)))")
+                        }
+                        break  // a parent still holding other groups stays
+                    }
+                }
+                path = (path as NSString).deletingLastPathComponent
+            }
+        }
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw HyperMeshError.io("cannot create cgroup \(path): \((error as NSError).localizedDescription)")
+        }
+    }
+
+    static func enableControllers(in directory: String) throws {
+        let available = (try? CgroupFiles.read(directory + "/cgroup.controllers"))?.split(whereSeparator: \.isWhitespace).map(String.init) ?? []
+        let wanted = ["cpu", "memory", "pids", "io"].filter(available.contains)
+        guard !wanted.isEmpty else { return }
+        try Self.write(wanted.map { "+" + $0 }.joined(separator: " "), to: directory + "/cgroup.subtree_control")
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HyperMeshError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw HyperMeshError.io("cannot write \"\(text)\" to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Readers for the kernel's cgroup file formats.
+public enum CgroupFiles {
+    public static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw HyperMeshError.io("cannot read \(path)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A file holding one integer (`memory.current`, `cpuacct.usage`).
+    public static func integer(_ text: String) throws -> Int64 {
+        guard let value = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HyperMeshError.corruptData("expected an integer, found \"\(text.prefix(40))\"")
+        }
+        return value
+    }
+
+    /// Lines of `KEY VALUE` (`cpu.stat`, `memory.events`, `memory.oom_control`); other lines are skipped.
+    public static func keyedValues(_ text: String) throws -> [String: Int64] {
+        var values: [String: Int64] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 2 else { continue }
+            guard let value = Int64(fields[1]) else { throw HyperMeshError.corruptData("\"\(line)\" is not KEY NUMBER") }
+            values[String(fields[0])] = value
+        }
+        return values
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import HyperMeshAssets
+import HyperMeshCore
+import HyperMeshTestSupport
+import Testing
+
+/// The v2 writer against a directory laid out as a v2 tree, and the host's real cgroups (v1
+/// here) end to end: a CPU quota throttles a busy loop, a memory limit OOM-kills a hog.
+struct ControlGroupTests {
+    @Test func v2WriterWritesLimitsEnablesControllersAndRemoves() throws {
+        let root = try TemporaryDirectory(prefix: "cgroup2")
+        defer { root.remove() }
+        // What the kernel would show: controllers at each level, and the files a new group gets.
+        for directory in ["", "hypermesh", "hypermesh/pool"] {
+            try root.write(directory + "/cgroup.controllers", "cpuset cpu io memory pids\n")
+            try root.write(directory + "/cgroup.subtree_control", "")
+        }
+        for file in ["cpu.max", "memory.max", "memory.swap.max", "pids.max", "cgroup.procs"] {
+            try root.write("hypermesh/pool/claim/" + file, "")
+        }
+        try root.write("hypermesh/pool/claim/cpu.stat", "usage_usec 2500\nnr_periods 4\nnr_throttled 2\nthrottled_usec 10\n")
+        try root.write("hypermesh/pool/claim/memory.current", "1048576\n")
+        try root.write("hypermesh/pool/claim/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+        let group = ControlGroup.forClaim("claim", pool: "pool", hierarchy: .v2(root: root.path))
+        try group.create(limits: ResourceLimits(cpu: Quantity(milliValue: 500), memoryBytes: 128 << 20, maximumProcesses: 64))
+        let read = { (file: String) in try String(contentsOfFile: root.path + "/hypermesh/pool/claim/" + file, encoding: .utf8) }
+        #expect(try read("cpu.max") == "50000 100000")
+        #expect(try read("memory.max") == String(128 << 20))
+        #expect(try read("memory.swap.max") == "0")
+        #expect(try read("pids.max") == "64")
+        #expect(try String(contentsOfFile: root.path + "/cgroup.subtree_control", encoding: .utf8) == "+cpu +memory +pids +io")
+        #expect(try String(contentsOfFile: root.path + "/hypermesh/pool/cgroup.subtree_control", encoding: .utf8) == "+cpu +memory +pids +io")
+        try group.attach(pid: 4242)
+        #expect(try read("cgroup.procs") == "4242")
+        #expect(try group.usage() == ResourceUsage(cpuNanoseconds: 2_500_000, throttledPeriods: 2, memoryBytes: 1_048_576, oomKills: 1))
+
+        let unlimited = ControlGroup.forClaim("claim", pool: "pool", hierarchy: .v2(root: root.path))
+        try unlimited.create(limits: ResourceLimits())
+        #expect(try read("cpu.max") == "max 100000")
+        #expect(try read("memory.max") == "max")
+        #expect(throws: HyperMeshError.io()) {
+            try ControlGroup.forClaim("x", pool: "y", hierarchy: .unavailable(reason: "test")).create(limits: ResourceLimits())
+        }
+    }
+
+    /// The host's hierarchy when this test may write to it; otherwise a printed reason.
+    static func hostHierarchy() -> CgroupHierarchy? {
+        guard geteuid() == 0 else {
+            print("skipped: cgroup enforcement tests need root")
+            return nil
+        }
+        let hierarchy = CgroupHierarchy.detectHost()
+        if case .unavailable(let reason) = hierarchy {
+            print("skipped: \(reason)")
+            return nil
+        }
+        return hierarchy
+    }
+
+    /// SIGKILL, since a child spawned from the test runner may inherit a mask that blocks SIGTERM.
+    static func kill(_ process: Process) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    func spawn(_ command: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = Pipe()
+        try process.run()
+        return process
+    }
+
+    @Test func cpuQuotaThrottlesABusyLoop() throws {
+        guard let hierarchy = Self.hostHierarchy() else { return }
+        let group = ControlGroup.forClaim("cpu-test-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try group.create(limits: ResourceLimits(cpu: Quantity(milliValue: 500)))
+        defer { try? group.remove() }
+        // The shell waits for a line on stdin, so it is in the group before it starts spinning.
+        let busy = try self.spawn("read go; while :; do :; done")
+        defer { Self.kill(busy) }
+        try group.attach(pid: busy.processIdentifier)
+        let before = try group.usage()
+        (busy.standardInput as! Pipe).fileHandleForWriting.write(Data("go\n".utf8))
+        let started = Date()
+        usleep(2_000_000)
+        let after = try group.usage()
+        let wall = Date().timeIntervalSince(started)
+        Self.kill(busy)
+        #expect(after.throttledPeriods > before.throttledPeriods)
+        let cores = Double(after.cpuNanoseconds - before.cpuNanoseconds) / 1e9 / wall
+        #expect(cores > 0.3 && cores < 0.7, "used \(cores) cores under a 500m quota")
+        try group.remove()
+        #expect(!group.exists)
+    }
+
+    @Test func memoryLimitKillsAHog() throws {
+        guard let hierarchy = Self.hostHierarchy() else { return }
+        let group = ControlGroup.forClaim("memory-test-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try group.create(limits: ResourceLimits(memoryBytes: 128 << 20))
+        defer { try? group.remove() }
+        let hog = try self.spawn("read go; exec python3 -c 'b = bytearray(256 << 20); print(len(b))'")
+        try group.attach(pid: hog.processIdentifier)
+        (hog.standardInput as! Pipe).fileHandleForWriting.write(Data("go\n".utf8))
+        hog.waitUntilExit()
+        #expect(hog.terminationReason == .uncaughtSignal && hog.terminationStatus == SIGKILL)
+        #expect(try group.usage().oomKills >= 1)
+        try group.remove()
+        #expect(!group.exists)
+        #expect(group.directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+    }
+
+    @Test func removingAGroupWithProcessesIsRefused() throws {
+        guard let hierarchy = Self.hostHierarchy() else { return }
+        let group = ControlGroup.forClaim("busy-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try group.create(limits: ResourceLimits(maximumProcesses: 16))
+        let sleeper = try self.spawn("read go; exec sleep 30")
+        defer {
+            Self.kill(sleeper)
+            try? group.remove()
+        }
+        try group.attach(pid: sleeper.processIdentifier)
+        (sleeper.standardInput as! Pipe).fileHandleForWriting.write(Data("go\n".utf8))
+        #expect(group.processes().contains(sleeper.processIdentifier))
+        #expect(throws: HyperMeshError.conflict()) { try group.remove() }
+        Self.kill(sleeper)
+        usleep(100_000)
+        try group.remove()
+        #expect(!group.exists)
+    }
+}
