@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "HyperMeshControllers",
             dependencies: [
-                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain",
+                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain", "HyperMeshAssets",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

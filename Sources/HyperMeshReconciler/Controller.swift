@@ -30,10 +30,13 @@ public struct ReconcileResult: Sendable {
     public var status: ObjectStatus
     /// Run again after this long (e.g. before a certificate's renewal time); `nil`: only on change.
     public var requeueAfter: TimeSpan?
+    /// Other objects whose status depends on this one (a claim's pool): reconciled next in the same pass.
+    public var related: [ResourceKey]
 
-    public init(status: ObjectStatus, requeueAfter: TimeSpan? = nil) {
+    public init(status: ObjectStatus, requeueAfter: TimeSpan? = nil, related: [ResourceKey] = []) {
         self.status = status
         self.requeueAfter = requeueAfter
+        self.related = related
     }
 }
 
@@ -43,11 +46,14 @@ public struct ReconcileContext: Sendable {
     public var stateDirectory: URL
     public var logger: Logger
     public var events: EventRecorder
+    /// The store, for controllers that read other objects (a pool's claims).
+    public var store: StateStore
 
-    public init(stateDirectory: URL, logger: Logger, events: EventRecorder) {
+    public init(stateDirectory: URL, logger: Logger, events: EventRecorder, store: StateStore) {
         self.stateDirectory = stateDirectory
         self.logger = logger
         self.events = events
+        self.store = store
     }
 }
 

@@ -71,7 +71,8 @@ public actor Reconciler {
         let context = ReconcileContext(
             stateDirectory: self.store.directory,
             logger: self.logger,
-            events: EventRecorder(store: self.store, logger: self.logger))
+            events: EventRecorder(store: self.store, logger: self.logger),
+            store: self.store)
         do {
             guard let object = try self.store.object(key) else { return }
             if object.deletionRequestedAt != nil {
@@ -83,6 +84,7 @@ public actor Reconciler {
                 let next = result.requeueAfter.map { Date().addingTimeInterval($0.timeInterval) }
                 try self.store.updateStatus(key, to: self.merged(result.status, into: object.status), nextReconcileAt: next)
                 self.summary.reconciled.append(key)
+                for related in result.related where self.controllers[related.kind] != nil { self.queue.add(related) }
             } else {
                 preconditionFailure("\(key) has no controller; runPass settles those without the queue")
             }

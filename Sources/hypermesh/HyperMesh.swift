@@ -21,7 +21,7 @@ struct HyperMesh: AsyncParsableCommand {
             """,
         subcommands: [
             ApplyCommand.self, DiffCommand.self, ValidateCommand.self, GetCommand.self, DescribeCommand.self,
-            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, CACommand.self, SchemasCommand.self,
+            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, SchemasCommand.self,
         ]
     )
 

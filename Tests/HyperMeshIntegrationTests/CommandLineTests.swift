@@ -11,8 +11,13 @@ struct CommandLineTests {
 
     func withState(_ body: (String, TemporaryDirectory) throws -> Void) throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-cli")
-        defer { directory.remove() }
-        try body(directory.url.appendingPathComponent("state").path, directory)
+        let state = directory.url.appendingPathComponent("state").path
+        defer {
+            // Claims that bound (on a machine large enough for Examples/) hold cgroups and mounts: release them.
+            ClaimCleanup.releaseAll(stateDirectory: state)
+            directory.remove()
+        }
+        try body(state, directory)
     }
 
     func hm(_ arguments: [String], _ state: String, input: String? = nil) throws -> ProcessResult {

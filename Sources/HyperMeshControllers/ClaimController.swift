@@ -1,0 +1,248 @@
+import Foundation
+import HyperMeshAssets
+import HyperMeshCore
+import HyperMeshReconciler
+import HyperMeshStore
+
+/// Reconciles `Claim`: places it in its pool when privacy, `maxPerClaim` and free capacity
+/// allow, and makes the allocation real — a cgroup `hypermesh/<pool>/<claim>` with the CPU and
+/// memory limits, a loop-mounted ext4 volume of the claimed size under the pool's storage path,
+/// a GPU memory budget. A claim that does not fit stays `Pending` (reason
+/// `InsufficientCapacity`) and binds by itself once capacity frees; a lease (`duration`) is
+/// released when it ends. Deleting a claim releases everything before the object goes.
+public struct ClaimController: Controller {
+    let now: @Sendable () -> Date
+    let hierarchy: @Sendable () -> CgroupHierarchy
+
+    public init(now: @escaping @Sendable () -> Date = { Date() },
+                hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.detectHost() })
+    {
+        self.now = now
+        self.hierarchy = hierarchy
+    }
+
+    public var kind: Kind { .claim }
+
+    public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
+        let request = ClaimRequest(spec: object.spec)
+        let poolKey = ResourceKey(kind: .resourcePool, name: request.pool)
+        let previous = object.status?.fields ?? [:]
+        let generation = object.generation
+        let now = self.now()
+
+        if previous["phase"] == "Released" && previous["allocatedGeneration"]?.integerValue == generation {
+            return ReconcileResult(status: ClaimStatus.released(previous, reason: previous["releaseReason"]?.stringValue ?? "LeaseExpired",
+                                                                generation: generation))
+        }
+        if previous["phase"] == "Bound", previous["allocatedGeneration"]?.integerValue == generation {
+            if let expiry = previous["leaseExpiresAt"]?.stringValue.flatMap(Timestamp.parse), now >= expiry {
+                try self.release(object, context: context)
+                context.events.record(object.key, .normal, reason: "LeaseExpired", message: "lease ended at \(Timestamp.format(expiry)); released")
+                return ReconcileResult(status: ClaimStatus.released(previous, reason: "LeaseExpired", generation: generation), related: [poolKey])
+            }
+            return try self.verifyBound(object, previous: previous, context: context, now: now)
+        }
+        if previous["phase"] == "Bound" {
+            try self.release(object, context: context)  // the spec changed: place it again
+        }
+
+        guard let poolObject = try context.store.object(poolKey), poolObject.deletionRequestedAt == nil else {
+            return ReconcileResult(status: ClaimStatus.pending(reason: "PoolNotFound", message: "pool \(request.pool) does not exist",
+                                                               generation: generation), requeueAfter: .seconds(30))
+        }
+        guard poolObject.readiness == .true else {
+            let reason = poolObject.status?.condition(Condition.ready)?.reason ?? "NotReconciled"
+            return ReconcileResult(status: ClaimStatus.pending(reason: "PoolNotReady", message: "pool \(request.pool) is not Ready (\(reason))",
+                                                               generation: generation), requeueAfter: .seconds(30))
+        }
+        let offer = PoolOffer(spec: poolObject.spec)
+        let localNode = try NodeIdentity.loadOrCreate(in: context.stateDirectory).identity.nodeID
+        let consumer = request.consumer ?? localNode
+        guard PrivacyRule.permits(consumer: consumer, privacy: offer.privacy, allow: offer.allow, localNode: localNode) else {
+            return ReconcileResult(status: ClaimStatus.failed(reason: "PrivacyDenied",
+                                                              message: "pool \(request.pool) is \(offer.privacy); \(consumer) may not claim from it",
+                                                              generation: generation))
+        }
+        let notOffered = request.amounts.exceeding(offer.total).filter { name in
+            offer.total.byName.first { $0.0 == name }?.1 == .zero
+        }
+        if !notOffered.isEmpty {
+            return ReconcileResult(status: ClaimStatus.failed(reason: "ResourceNotOffered",
+                                                              message: "pool \(request.pool) offers no \(notOffered.joined(separator: ", "))",
+                                                              generation: generation))
+        }
+        let overLimit = request.amounts.exceeding(offer.maximumPerClaim)
+        if !overLimit.isEmpty {
+            return ReconcileResult(status: ClaimStatus.failed(reason: "ExceedsMaxPerClaim",
+                                                              message: "\(overLimit.joined(separator: ", ")) above the pool's maxPerClaim",
+                                                              generation: generation))
+        }
+        return try await PlacementLock.shared.withLock {
+            let allocated = try ClaimStatus.allocated(inPool: request.pool, except: object.key, store: context.store)
+            let free = offer.total.subtracting(allocated)
+            let short = request.amounts.exceeding(free)
+            guard short.isEmpty else {
+                return ReconcileResult(status: ClaimStatus.pending(
+                    reason: "InsufficientCapacity", message: "not enough free \(short.joined(separator: ", ")) in pool \(request.pool)",
+                    generation: generation), requeueAfter: .seconds(10))
+            }
+            return try self.bind(object, request: request, offer: offer, consumer: consumer, context: context, now: now, poolKey: poolKey)
+        }
+    }
+
+    private func bind(_ object: StoredObject, request: ClaimRequest, offer: PoolOffer, consumer: String, context: ReconcileContext,
+                      now: Date, poolKey: ResourceKey) throws -> ReconcileResult
+    {
+        var problems: [(String, String)] = []
+        var fields: [String: JSONValue] = [
+            "phase": "Bound", "pool": .string(request.pool), "consumer": .string(consumer), "allocation": request.amounts.json,
+            "boundAt": .string(Timestamp.format(now)), "allocatedGeneration": .integer(object.generation),
+        ]
+        if let duration = request.duration {
+            fields["leaseExpiresAt"] = .string(Timestamp.format(now.addingTimeInterval(duration.timeInterval)))
+        }
+        if request.amounts.cpu > .zero || request.amounts.memory > .zero {
+            let group = ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: self.hierarchy())
+            do {
+                try group.create(limits: ResourceLimits(cpu: request.amounts.cpu > .zero ? request.amounts.cpu : nil,
+                                                        memoryBytes: request.amounts.memory > .zero ? request.amounts.memory.wholeValue : nil))
+                fields["cgroups"] = .array(group.directories.map(JSONValue.string))
+            } catch let error as HyperMeshError {
+                problems.append(("EnforcementUnavailable", error.message))
+            }
+        }
+        if request.amounts.storage > .zero, let path = offer.storagePath {
+            let volume = Self.volume(for: object.key.name, poolPath: path, size: request.amounts.storage)
+            fields["storageDirectory"] = .string(volume.mountPoint)
+            if let reason = LoopImageVolume.unavailabilityReason() {
+                try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
+                problems.append(("QuotaNotEnforced", "storage is accounted, not enforced: \(reason)"))
+            } else if volume.sizeBytes < LoopImageVolume.minimumSizeBytes {
+                try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
+                problems.append(("QuotaNotEnforced", "storage below \(LoopImageVolume.minimumSizeBytes >> 20)Mi is accounted, not enforced"))
+            } else {
+                do {
+                    try volume.provision()
+                    fields["storageImage"] = .string(volume.imagePath)
+                } catch let error as HyperMeshError {
+                    try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
+                    problems.append(("QuotaNotEnforced", "storage is accounted, not enforced: \(error.message)"))
+                }
+            }
+        }
+        if request.amounts.gpuCount > 0 {
+            fields["gpuDevices"] = .array(offer.gpuDevices.prefix(Int(request.amounts.gpuCount)).map(JSONValue.string))
+        }
+        context.events.record(object.key, .normal, reason: "Bound", message: "bound to pool \(request.pool)")
+        for (reason, message) in problems { context.events.record(object.key, .warning, reason: reason, message: message) }
+        return ReconcileResult(status: ClaimStatus.bound(fields: fields, problems: problems, generation: object.generation),
+                               requeueAfter: self.nextCheck(fields: fields, now: now), related: [poolKey])
+    }
+
+    /// A bound claim: re-create a cgroup that vanished, report usage, count OOM kills.
+    private func verifyBound(_ object: StoredObject, previous: [String: JSONValue], context: ReconcileContext, now: Date) throws -> ReconcileResult {
+        var fields = previous
+        let request = ClaimRequest(spec: object.spec)
+        if previous["cgroups"] != nil {
+            let group = ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: self.hierarchy())
+            if !group.exists {
+                try group.create(limits: ResourceLimits(cpu: request.amounts.cpu > .zero ? request.amounts.cpu : nil,
+                                                        memoryBytes: request.amounts.memory > .zero ? request.amounts.memory.wholeValue : nil))
+                context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's cgroup was missing")
+            }
+            let usage = try group.usage()
+            let before = previous["usage"]?["oomKills"]?.integerValue ?? 0
+            if usage.oomKills > before {
+                context.events.record(object.key, .warning, reason: "OOMKilled",
+                                      message: "\(usage.oomKills - before) process(es) killed for exceeding memory \(request.amounts.memory)")
+            }
+            fields["usage"] = usage.json
+        }
+        let problems = (object.status?.conditions ?? []).filter { $0.type == Condition.degraded && $0.status == .true }
+            .map { ($0.reason, $0.message) }
+        return ReconcileResult(status: ClaimStatus.bound(fields: fields, problems: problems, generation: object.generation),
+                               requeueAfter: self.nextCheck(fields: fields, now: now))
+    }
+
+    private func nextCheck(fields: [String: JSONValue], now: Date) -> TimeSpan {
+        var wait = TimeSpan.minutes(1)
+        if let expiry = fields["leaseExpiresAt"]?.stringValue.flatMap(Timestamp.parse) {
+            wait = min(wait, TimeSpan(milliseconds: max(1000, Int64(expiry.timeIntervalSince(now) * 1000))))
+        }
+        return wait
+    }
+
+    static func volume(for claim: String, poolPath: String, size: Quantity) -> LoopImageVolume {
+        LoopImageVolume(mountPoint: (poolPath as NSString).appendingPathComponent(claim),
+                        imagePath: (poolPath as NSString).appendingPathComponent(".images/\(claim).img"), sizeBytes: size.wholeValue)
+    }
+
+    /// Releases everything the claim holds: processes in its cgroup are killed and the group
+    /// removed, its volume unmounted and deleted.
+    func release(_ object: StoredObject, context: ReconcileContext) throws {
+        let fields = object.status?.fields ?? [:]
+        let pool = fields["pool"]?.stringValue ?? ClaimRequest(spec: object.spec).pool
+        if fields["cgroups"] != nil {
+            let group = ControlGroup.forClaim(object.key.name, pool: pool, hierarchy: self.hierarchy())
+            for pid in group.processes() { kill(pid, SIGKILL) }
+            var attempts = 0
+            while group.exists {
+                do { try group.remove() } catch let error as HyperMeshError where error.code == .conflict && attempts < 50 {
+                    attempts += 1
+                    usleep(20_000)  // killed processes take a moment to leave
+                }
+            }
+        }
+        if let directory = fields["storageDirectory"]?.stringValue {
+            let poolPath = (directory as NSString).deletingLastPathComponent
+            let volume = Self.volume(for: object.key.name, poolPath: poolPath, size: .zero)
+            try volume.release()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
+        try self.release(object, context: context)
+        context.events.record(object.key, .normal, reason: "Released", message: "cgroups removed, storage unmounted, GPU budget returned")
+    }
+}
+
+/// Status shapes of a claim, and what the bound claims of a pool hold.
+enum ClaimStatus {
+    static func pending(reason: String, message: String, generation: Int64) -> ObjectStatus {
+        var status = ObjectStatus.ready(.false, reason: reason, message: message, generation: generation, fields: ["phase": "Pending"])
+        status.setCondition(Condition(type: Condition.progressing, status: .true, reason: reason, message: message, observedGeneration: generation))
+        return status
+    }
+
+    static func failed(reason: String, message: String, generation: Int64) -> ObjectStatus {
+        var status = ObjectStatus.ready(.false, reason: reason, message: message, generation: generation, fields: ["phase": "Failed"])
+        status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: message, observedGeneration: generation))
+        return status
+    }
+
+    static func released(_ previous: [String: JSONValue], reason: String, generation: Int64) -> ObjectStatus {
+        var fields = previous
+        fields["phase"] = "Released"
+        fields["releaseReason"] = .string(reason)
+        fields["cgroups"] = nil
+        return ObjectStatus.ready(.false, reason: reason, message: "the claim was released", generation: generation, fields: fields)
+    }
+
+    static func bound(fields: [String: JSONValue], problems: [(String, String)], generation: Int64) -> ObjectStatus {
+        var status = ObjectStatus.ready(.true, reason: "Bound", message: "bound to pool \(fields["pool"]?.stringValue ?? "")",
+                                        generation: generation, fields: fields)
+        if let problem = problems.first {
+            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: problem.0,
+                                          message: problems.map(\.1).joined(separator: "; "), observedGeneration: generation))
+        }
+        return status
+    }
+
+    /// The sum of what the Bound claims of `pool` hold, other than `except`.
+    static func allocated(inPool pool: String, except: ResourceKey?, store: StateStore) throws -> ResourceAmounts {
+        try store.objects(of: .claim).filter { claim in
+            claim.key != except && claim.status?.fields["phase"] == "Bound" && claim.status?.fields["pool"]?.stringValue == pool
+        }.reduce(ResourceAmounts()) { total, claim in total.adding(ResourceAmounts(json: claim.status?.fields["allocation"] ?? .null)) }
+    }
+}
