@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HyperMeshControllersTests",
-            dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshTestSupport"]
+            dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(

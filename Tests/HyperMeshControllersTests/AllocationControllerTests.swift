@@ -1,0 +1,94 @@
+import Foundation
+import HyperMeshAssets
+import HyperMeshControllers
+import HyperMeshCore
+import HyperMeshReconciler
+import HyperMeshStore
+import HyperMeshTestSupport
+import Logging
+import Testing
+
+/// Pool and claim controllers against a fake host (fixture /sys and /proc) and with cgroups
+/// unavailable, so the logic is tested apart from the kernel: host fit, lease expiry, and the
+/// honest `EnforcementUnavailable` when nothing can enforce.
+struct AllocationControllerTests {
+    static func fakeHost(in directory: TemporaryDirectory, cpus: String, memoryKilobytes: Int) throws -> HostDiscovery {
+        try directory.write("sys/devices/system/cpu/online", cpus + "\n")
+        try directory.write("proc/meminfo", "MemTotal: \(memoryKilobytes) kB\nMemAvailable: \(memoryKilobytes / 2) kB\n")
+        try directory.write("proc/self/cgroup", "0::/\n")
+        return HostDiscovery(sysRoot: directory.path + "/sys", procRoot: directory.path + "/proc", cgroupRoot: directory.path + "/cgroup")
+    }
+
+    static func pool(_ name: String, cores: String, memory: String = "1Gi") -> DesiredObject {
+        DesiredObject(key: ResourceKey(kind: .resourcePool, name: name), labels: [:],
+                      spec: ["privacy": "private", "cpu": ["cores": .string(cores)], "memory": ["size": .string(memory)]])
+    }
+
+    @Test func poolsThatExceedTheHostAreDegraded() async throws {
+        let directory = try TemporaryDirectory(prefix: "alloc-ctl")
+        defer { directory.remove() }
+        let discovery = try Self.fakeHost(in: directory, cpus: "0-1", memoryKilobytes: 4 << 20)
+        let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
+        try store.apply([Self.pool("small", cores: "1"), Self.pool("big", cores: "1500m")])
+        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery)], logger: Logger(label: "t"))
+        _ = try await reconciler.runPass()
+        let status = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "small"))?.status)
+        #expect(status.condition(Condition.ready)?.reason == "ExceedsHost")
+        #expect(status.condition(Condition.degraded)?.message.contains("cpu 2500m > 2 usable cores") == true)
+        #expect(status.fields["capacity"]?["cpu"] == "1")
+
+        try store.requestDeletion(of: [ResourceKey(kind: .resourcePool, name: "big")])
+        _ = try await reconciler.runPass()
+        let fits = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "small"))?.status)
+        #expect(fits.condition(Condition.ready)?.reason == "Available")
+        #expect(fits.fields["free"]?["memory"] == "1Gi")
+    }
+
+    @Test func leaseEndsAndClaimIsReleasedWithoutCgroupsItIsDegraded() async throws {
+        let directory = try TemporaryDirectory(prefix: "alloc-lease")
+        defer { directory.remove() }
+        let discovery = try Self.fakeHost(in: directory, cpus: "0-7", memoryKilobytes: 16 << 20)
+        let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
+        let clock = TestClock(Date())
+        let claimController = ClaimController(now: { clock.now }, hierarchy: { .unavailable(reason: "test host") })
+        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery), claimController],
+                                    logger: Logger(label: "t"))
+        let claimKey = ResourceKey(kind: .claim, name: "lease")
+        try store.apply([Self.pool("p", cores: "4"),
+                         DesiredObject(key: claimKey, labels: [:], spec: ["pool": "p", "cpu": "1", "duration": "1m"])])
+        _ = try await reconciler.runPass()
+        var status = try #require(try store.object(claimKey)?.status)
+        #expect(status.fields["phase"] == "Bound")
+        #expect(status.condition(Condition.degraded)?.reason == "EnforcementUnavailable")
+        let pool = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "p"))?.status)
+        #expect(pool.fields["allocated"]?["cpu"] == "1")
+
+        clock.advance(by: 30)
+        _ = try await reconciler.runPass()
+        #expect(try store.object(claimKey)?.status?.fields["phase"] == "Bound")
+
+        clock.advance(by: 31)
+        _ = try await reconciler.runPass()
+        status = try #require(try store.object(claimKey)?.status)
+        #expect(status.fields["phase"] == "Released")
+        #expect(status.condition(Condition.ready)?.reason == "LeaseExpired")
+        let freed = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "p"))?.status)
+        #expect(freed.fields["allocated"]?["cpu"] == "0")
+        #expect(try store.events(for: claimKey).map(\.reason).contains("LeaseExpired"))
+    }
+
+    @Test func privacyRulesFollowTheFiveLevels() {
+        let me = String(repeating: "a", count: 64)
+        let peer = String(repeating: "b", count: 64)
+        #expect(PrivacyRule.permits(consumer: me, privacy: "private", allow: [], localNode: me))
+        #expect(!PrivacyRule.permits(consumer: peer, privacy: "private", allow: [peer], localNode: me))
+        #expect(PrivacyRule.permits(consumer: "group:family", privacy: "private-network", allow: ["group:family"], localNode: me))
+        #expect(!PrivacyRule.permits(consumer: "group:work", privacy: "private-network", allow: ["group:family"], localNode: me))
+        #expect(PrivacyRule.permits(consumer: peer, privacy: "p2p", allow: [peer], localNode: me))
+        #expect(!PrivacyRule.permits(consumer: "group:family", privacy: "p2p", allow: ["group:family"], localNode: me))
+        #expect(PrivacyRule.permits(consumer: peer, privacy: "public-network", allow: [], localNode: me))
+        #expect(!PrivacyRule.permits(consumer: "group:any", privacy: "public-network", allow: [], localNode: me))
+        #expect(PrivacyRule.permits(consumer: "group:any", privacy: "full-public", allow: [], localNode: me))
+        #expect(!PrivacyRule.permits(consumer: me, privacy: "unknown", allow: [], localNode: me))
+    }
+}
