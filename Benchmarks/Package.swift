@@ -35,5 +35,15 @@ let package = Package(
             path: "Benchmarks/TrustChainBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "AssetBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HyperMeshCore", package: "hypermesh"),
+                .product(name: "HyperMeshAssets", package: "hypermesh"),
+            ],
+            path: "Benchmarks/AssetBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -64,5 +64,6 @@ public struct ResourcePoolController: Controller {
         guard bound.isEmpty else {
             throw HyperMeshError.conflict("pool \(object.key.name) still has bound claims: \(bound.joined(separator: ", "))")
         }
+        ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.detectHost())
     }
 }

@@ -57,6 +57,13 @@ struct ControlGroupTests {
         return hierarchy
     }
 
+    /// Each test's own pool, removed with its parents afterwards.
+    static func withTestPool(_ hierarchy: CgroupHierarchy, _ body: (String) throws -> Void) rethrows {
+        let pool = "tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { ControlGroup.removePool(pool, hierarchy: hierarchy) }
+        try body(pool)
+    }
+
     /// SIGKILL, since a child spawned from the test runner may inherit a mask that blocks SIGTERM.
     static func kill(_ process: Process) {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
@@ -76,7 +83,11 @@ struct ControlGroupTests {
 
     @Test func cpuQuotaThrottlesABusyLoop() throws {
         guard let hierarchy = Self.hostHierarchy() else { return }
-        let group = ControlGroup.forClaim("cpu-test-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try Self.withTestPool(hierarchy) { pool in try self.cpuQuota(hierarchy, pool) }
+    }
+
+    func cpuQuota(_ hierarchy: CgroupHierarchy, _ pool: String) throws {
+        let group = ControlGroup.forClaim("cpu-test", pool: pool, hierarchy: hierarchy)
         try group.create(limits: ResourceLimits(cpu: Quantity(milliValue: 500)))
         defer { try? group.remove() }
         // The shell waits for a line on stdin, so it is in the group before it starts spinning.
@@ -99,7 +110,11 @@ struct ControlGroupTests {
 
     @Test func memoryLimitKillsAHog() throws {
         guard let hierarchy = Self.hostHierarchy() else { return }
-        let group = ControlGroup.forClaim("memory-test-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try Self.withTestPool(hierarchy) { pool in try self.memoryLimit(hierarchy, pool) }
+    }
+
+    func memoryLimit(_ hierarchy: CgroupHierarchy, _ pool: String) throws {
+        let group = ControlGroup.forClaim("memory-test", pool: pool, hierarchy: hierarchy)
         try group.create(limits: ResourceLimits(memoryBytes: 128 << 20))
         defer { try? group.remove() }
         let hog = try self.spawn("read go; exec python3 -c 'b = bytearray(256 << 20); print(len(b))'")
@@ -115,7 +130,11 @@ struct ControlGroupTests {
 
     @Test func removingAGroupWithProcessesIsRefused() throws {
         guard let hierarchy = Self.hostHierarchy() else { return }
-        let group = ControlGroup.forClaim("busy-\(getpid())", pool: "tests", hierarchy: hierarchy)
+        try Self.withTestPool(hierarchy) { pool in try self.busyRemoval(hierarchy, pool) }
+    }
+
+    func busyRemoval(_ hierarchy: CgroupHierarchy, _ pool: String) throws {
+        let group = ControlGroup.forClaim("busy", pool: pool, hierarchy: hierarchy)
         try group.create(limits: ResourceLimits(maximumProcesses: 16))
         let sleeper = try self.spawn("read go; exec sleep 30")
         defer {

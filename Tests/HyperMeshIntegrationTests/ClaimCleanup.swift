@@ -11,5 +11,10 @@ enum ClaimCleanup {
         for line in names.split(separator: "\n") {
             _ = try? ProcessRunner.hypermesh(["delete", "claim", String(line.dropFirst("claim/".count))], stateDirectory: stateDirectory)
         }
+        // Pools keep their hypermesh/<pool> cgroup parents until they are deleted.
+        let pools = (try? ProcessRunner.hypermesh(["get", "pools", "-o", "name"], stateDirectory: stateDirectory).standardOutput) ?? ""
+        for line in pools.split(separator: "\n") {
+            _ = try? ProcessRunner.hypermesh(["delete", "pool", String(line.dropFirst("pool/".count))], stateDirectory: stateDirectory)
+        }
     }
 }

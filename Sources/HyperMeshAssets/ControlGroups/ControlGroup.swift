@@ -132,39 +132,44 @@ public struct ControlGroup: Sendable, Hashable {
         }
     }
 
-    /// Removes the group, and its `hypermesh/<pool>` parents when they are left empty.
+    /// Removes the group. Its `hypermesh/<pool>` parents stay for the pool's next claims;
+    /// ``removePool(_:hierarchy:)`` removes them with the pool.
     ///
     /// - Throws: ``HyperMeshError`` `conflict` while processes remain in it.
     public func remove() throws {
-        for directory in self.directories {
-            var path = directory
-            for depth in stride(from: self.components.count, to: 0, by: -1) {
-                if FileManager.default.fileExists(atPath: path) {
-                    if rmdir(path) != 0 {
-                        let error = errno
-                        if depth == self.components.count {
-                            if error == EBUSY { throw HyperMeshError.conflict("\(path) still holds processes") }
-                            throw HyperMeshError.io("cannot remove \(path): \(String(cString: strerror(error)))")
-                        }
-                        break  // a parent still holding other groups stays
-                    }
-                }
-                path = (path as NSString).deletingLastPathComponent
-            }
+        for directory in self.directories where rmdir(directory) != 0 {
+            let error = errno
+            if error == ENOENT { continue }
+            if error == EBUSY { throw HyperMeshError.conflict("\(directory) still holds processes") }
+            throw HyperMeshError.io("cannot remove \(directory): \(String(cString: strerror(error)))")
         }
     }
 
+    /// Removes `hypermesh/<pool>` (and `hypermesh` when it is left empty) once no claim group is in it.
+    public static func removePool(_ pool: String, hierarchy: CgroupHierarchy) {
+        let group = ControlGroup(hierarchy: hierarchy, components: ["hypermesh", pool])
+        for directory in group.directories {
+            rmdir(directory)
+            rmdir((directory as NSString).deletingLastPathComponent)
+        }
+    }
+
+    /// mkdir(2), making missing parents only when needed: the usual case is one system call.
     static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw HyperMeshError.io("cannot create cgroup \(path): \((error as NSError).localizedDescription)")
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT, path != "/" else {
+            throw HyperMeshError.io("cannot create cgroup \(path): \(String(cString: strerror(errno)))")
+        }
+        try Self.makeDirectory((path as NSString).deletingLastPathComponent)
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw HyperMeshError.io("cannot create cgroup \(path): \(String(cString: strerror(errno)))")
         }
     }
 
     static func enableControllers(in directory: String) throws {
         let available = (try? CgroupFiles.read(directory + "/cgroup.controllers"))?.split(whereSeparator: \.isWhitespace).map(String.init) ?? []
-        let wanted = ["cpu", "memory", "pids", "io"].filter(available.contains)
+        let enabled = Set((try? CgroupFiles.read(directory + "/cgroup.subtree_control"))?.split(whereSeparator: \.isWhitespace).map(String.init) ?? [])
+        let wanted = ["cpu", "memory", "pids", "io"].filter { available.contains($0) && !enabled.contains($0) }
         guard !wanted.isEmpty else { return }
         try Self.write(wanted.map { "+" + $0 }.joined(separator: " "), to: directory + "/cgroup.subtree_control")
     }
