@@ -5,7 +5,7 @@ LLVM_COV ?= $(dir $(realpath $(shell command -v $(SWIFT))))llvm-cov
 DEMO_STATE := $(CURDIR)/.demo/state
 BIN := .build/debug/hypermesh
 
-.PHONY: demo test build deps schemas coverage benchmarks clean
+.PHONY: demo test build deps schemas shaders coverage benchmarks clean
 
 deps:
 	@bash Packaging/install-deps.sh
@@ -23,6 +23,9 @@ demo: build
 test: build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+shaders:
+	python3 Tools/generate-shaders.py
 
 schemas: build
 	$(BIN) schemas --out Specs

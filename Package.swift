@@ -39,7 +39,9 @@ let package = Package(
             dependencies: ["HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log")]
         ),
         // What this machine has, and kernel enforcement of what a claim gets (cgroup v1 and v2).
-        .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore"]),
+        .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore", "CVulkan"], exclude: ["GPU/Shaders"]),
+        // The Vulkan loader (libvulkan), with a small C layer for discovery and the compute health check.
+        .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
         // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.
         .target(
             name: "TrustChain",

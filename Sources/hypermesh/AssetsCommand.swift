@@ -35,6 +35,10 @@ struct AssetsCommand: ParsableCommand {
         for storage in inventory.storage {
             table.append(["storage", Self.bytes(storage.totalBytes), Self.bytes(storage.availableBytes), storage.path])
         }
+        for gpu in inventory.gpus {
+            table.append(["gpu \(gpu.index)", Self.bytes(gpu.memoryBytes), gpu.type, "\(gpu.name) (\(gpu.uuid))"])
+        }
+        if let problem = inventory.gpuProblem { table.append(["gpu", "-", "-", problem]) }
         table.append(["cgroups", inventory.cgroups.name, "-", Self.describe(inventory.cgroups)])
         Output.print(table.rendered)
     }
