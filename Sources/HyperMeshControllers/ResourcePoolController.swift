@@ -9,9 +9,15 @@ import HyperMeshStore
 /// and free. A pool with bound claims cannot go: its deletion waits (`Terminating`) until they are released.
 public struct ResourcePoolController: Controller {
     let discovery: HostDiscovery
+    let gpus: @Sendable () throws -> [GPUDevice]
+    let gpuHealth: @Sendable (Int) throws -> Void
 
-    public init(discovery: HostDiscovery = HostDiscovery()) {
+    public init(discovery: HostDiscovery = HostDiscovery(), gpus: @escaping @Sendable () throws -> [GPUDevice] = { try GPUDevices.discover() },
+                gpuHealth: @escaping @Sendable (Int) throws -> Void = { try GPUDevices.healthCheck(deviceIndex: $0) })
+    {
         self.discovery = discovery
+        self.gpus = gpus
+        self.gpuHealth = gpuHealth
     }
 
     public var kind: Kind { .resourcePool }
@@ -36,20 +42,45 @@ public struct ResourcePoolController: Controller {
             }.reduce(Quantity.zero) { $0.adding($1) ?? $0 }
             if sameFilesystem > host.storage { excess.append("storage \(sameFilesystem) > \(host.storage) on \(path)'s filesystem") }
         }
+        var gpuFields: [JSONValue] = []
+        var gpuProblems: [String] = []
+        if !offer.gpuDevices.isEmpty {
+            let devices = try self.gpus()
+            var gpuMemory: Int64 = 0
+            for reference in offer.gpuDevices {
+                guard let device = devices.first(where: { $0.matches(reference) }) else {
+                    gpuProblems.append("GPU \(reference) not found (Vulkan lists \(devices.count) device(s))")
+                    continue
+                }
+                gpuMemory += device.memoryBytes
+                do {
+                    try self.gpuHealth(device.index)
+                    gpuFields.append(["device": .string(reference), "name": .string(device.name), "uuid": .string(device.uuid), "healthy": true])
+                } catch let error as HyperMeshError {
+                    gpuProblems.append("GPU \(reference) failed its compute health check: \(error.message)")
+                    gpuFields.append(["device": .string(reference), "name": .string(device.name), "uuid": .string(device.uuid), "healthy": false])
+                }
+            }
+            host.gpuMemory = Quantity(whole: gpuMemory)!
+            host.gpuCount = Int64(devices.count)
+            if offer.total.gpuMemory > host.gpuMemory { excess.append("gpu memory \(offer.total.gpuMemory) > \(host.gpuMemory) on the devices") }
+        }
         let allocated = try ClaimStatus.allocated(inPool: object.key.name, except: nil, store: context.store)
         let claims = try context.store.objects(of: .claim).filter { ClaimRequest(spec: $0.spec).pool == object.key.name }
         let bound = claims.filter { $0.status?.fields["phase"] == "Bound" }.count
         // Claims waiting for this pool get another look once it is reconciled.
         let waiting = claims.filter { $0.status?.fields["phase"] == nil || $0.status?.fields["phase"] == "Pending" }.map(\.key)
-        let fields: [String: JSONValue] = [
+        var fields: [String: JSONValue] = [
             "capacity": offer.total.json, "allocated": allocated.json, "free": offer.total.subtracting(allocated).json,
             "boundClaims": .integer(Int64(bound)), "host": host.json,
         ]
-        if !excess.isEmpty {
-            var status = ObjectStatus.ready(.false, reason: "ExceedsHost", message: "pools offer more than this machine has: "
-                + excess.joined(separator: "; "), generation: object.generation, fields: fields)
-            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: "ExceedsHost",
-                                          message: excess.joined(separator: "; "), observedGeneration: object.generation))
+        if !gpuFields.isEmpty { fields["gpus"] = .array(gpuFields) }
+        if !excess.isEmpty || !gpuProblems.isEmpty {
+            let reason = excess.isEmpty ? "GPUUnavailable" : "ExceedsHost"
+            let message = (excess.isEmpty ? "" : "pools offer more than this machine has: ") + (excess + gpuProblems).joined(separator: "; ")
+            var status = ObjectStatus.ready(.false, reason: reason, message: message, generation: object.generation, fields: fields)
+            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: message,
+                                          observedGeneration: object.generation))
             return ReconcileResult(status: status, requeueAfter: .minutes(5))
         }
         return ReconcileResult(status: .ready(.true, reason: "Available", message: "\(bound) claim(s) bound", generation: object.generation,

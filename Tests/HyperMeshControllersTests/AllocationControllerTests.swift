@@ -92,3 +92,41 @@ struct AllocationControllerTests {
         #expect(!PrivacyRule.permits(consumer: me, privacy: "unknown", allow: [], localNode: me))
     }
 }
+
+/// GPU pools and claims on the Vulkan devices this machine has (lavapipe here).
+struct GPUPoolTests {
+    @Test func gpuPoolChecksDevicesAndClaimsGetABudget() async throws {
+        let devices = try GPUDevices.discover()
+        guard let device = devices.first else {
+            print("skipped: no Vulkan device")
+            return
+        }
+        let directory = try TemporaryDirectory(prefix: "gpu-pool")
+        defer { directory.remove() }
+        let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
+        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(), ClaimController(hierarchy: { .unavailable(reason: "test") })],
+                                    logger: Logger(label: "t"))
+        let budget = Quantity(whole: device.memoryBytes / 2)!
+        try store.apply([
+            DesiredObject(key: ResourceKey(kind: .resourcePool, name: "gpus"), labels: [:],
+                          spec: ["privacy": "private", "gpu": ["devices": [.string(device.uuid)], "memory": .string(budget.description)]]),
+            DesiredObject(key: ResourceKey(kind: .resourcePool, name: "ghost"), labels: [:],
+                          spec: ["privacy": "private", "gpu": ["devices": ["99"]]]),
+            DesiredObject(key: ResourceKey(kind: .claim, name: "render"), labels: [:],
+                          spec: ["pool": "gpus", "gpu": ["count": 1, "memory": .string(budget.description)]]),
+            DesiredObject(key: ResourceKey(kind: .claim, name: "second"), labels: [:],
+                          spec: ["pool": "gpus", "gpu": ["memory": "1Mi"]]),
+        ])
+        _ = try await reconciler.runPass()
+        let pool = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "gpus"))?.status)
+        #expect(pool.condition(Condition.ready)?.reason == "Available", "\(pool.conditions)")
+        #expect(pool.fields["gpus"]?.arrayValue?.first?["healthy"] == true)
+        let ghost = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "ghost"))?.status)
+        #expect(ghost.condition(Condition.ready)?.reason == "GPUUnavailable")
+        let claim = try #require(try store.object(ResourceKey(kind: .claim, name: "render"))?.status)
+        #expect(claim.fields["phase"] == "Bound")
+        #expect(claim.fields["gpuDevices"] == [.string(device.uuid)])
+        let second = try #require(try store.object(ResourceKey(kind: .claim, name: "second"))?.status)
+        #expect(second.condition(Condition.ready)?.reason == "InsufficientCapacity")
+    }
+}
