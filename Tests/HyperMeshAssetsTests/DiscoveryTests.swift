@@ -25,6 +25,23 @@ struct DiscoveryTests {
         let model = try shell("awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo")
         if !model.isEmpty { #expect(json.value(atPath: "cpu.model") == .string(model)) }
         #expect(["v1", "v2", "none"].contains(json.value(atPath: "cgroups.version")?.stringValue ?? ""))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/vulkaninfo") {
+            let summary = try shell("vulkaninfo --summary 2>/dev/null | awk -F'= ' '/deviceName/ {print $2}'")
+            let names = json["gpus"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            #expect(names.joined(separator: "\n") == summary)
+            let types = try shell("vulkaninfo --summary 2>/dev/null | awk -F'= ' '/deviceType/ {print $2}'")
+            let expected = json["gpus"]?.arrayValue?.compactMap { $0["type"]?.stringValue }.map {
+                "PHYSICAL_DEVICE_TYPE_" + ($0 == "cpu" ? "CPU" : $0 == "discrete" ? "DISCRETE_GPU" : $0 == "integrated" ? "INTEGRATED_GPU"
+                    : $0 == "virtual" ? "VIRTUAL_GPU" : "OTHER")
+            } ?? []
+            #expect(expected.joined(separator: "\n") == types)
+            let heap = try shell("vulkaninfo 2>/dev/null | awk '/memoryHeaps\\[0\\]/ {getline; print $3; exit}'")
+            if let first = json.value(atPath: "gpus[0].heaps[0].bytes")?.integerValue, let parsed = Int64(heap) {
+                #expect(first == parsed)
+            }
+        } else {
+            print("skipped GPU comparison: vulkaninfo is not installed")
+        }
         let table = try ProcessRunner.run(PackageLayout.binary, ["assets", "--path", directory.path])
         #expect(table.standardOutput.hasPrefix("ASSET"))
     }
