@@ -101,38 +101,17 @@ public struct ClaimController: Controller {
         if let duration = request.duration {
             fields["leaseExpiresAt"] = .string(Timestamp.format(now.addingTimeInterval(duration.timeInterval)))
         }
-        if request.amounts.cpu > .zero || request.amounts.memory > .zero {
-            let group = ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: self.hierarchy())
-            do {
-                try group.create(limits: ResourceLimits(cpu: request.amounts.cpu > .zero ? request.amounts.cpu : nil,
-                                                        memoryBytes: request.amounts.memory > .zero ? request.amounts.memory.wholeValue : nil))
-                fields["cgroups"] = .array(group.directories.map(JSONValue.string))
-            } catch let error as HyperMeshError {
-                problems.append(("EnforcementUnavailable", error.message))
+        var cgroups: [JSONValue] = []
+        for (adapter, amount) in self.adapters(for: request.amounts, storagePath: offer.storagePath) {
+            let assetRequest = AssetRequest(pool: request.pool, claim: object.key.name, amount: amount, storagePath: offer.storagePath,
+                                            devices: adapter.kind == .gpu ? Array(offer.gpuDevices.prefix(Int(request.amounts.gpuCount))) : [])
+            let grant = try adapter.allocate(assetRequest)
+            for (name, value) in grant.details {
+                if name == "cgroups" { cgroups += value.arrayValue ?? [] } else { fields[name] = value }
             }
+            if let unenforced = grant.unenforced { problems.append((unenforced.reason, unenforced.message)) }
         }
-        if request.amounts.storage > .zero, let path = offer.storagePath {
-            let volume = Self.volume(for: object.key.name, poolPath: path, size: request.amounts.storage)
-            fields["storageDirectory"] = .string(volume.mountPoint)
-            if let reason = LoopImageVolume.unavailabilityReason() {
-                try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
-                problems.append(("QuotaNotEnforced", "storage is accounted, not enforced: \(reason)"))
-            } else if volume.sizeBytes < LoopImageVolume.minimumSizeBytes {
-                try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
-                problems.append(("QuotaNotEnforced", "storage below \(LoopImageVolume.minimumSizeBytes >> 20)Mi is accounted, not enforced"))
-            } else {
-                do {
-                    try volume.provision()
-                    fields["storageImage"] = .string(volume.imagePath)
-                } catch let error as HyperMeshError {
-                    try? FileManager.default.createDirectory(atPath: volume.mountPoint, withIntermediateDirectories: true)
-                    problems.append(("QuotaNotEnforced", "storage is accounted, not enforced: \(error.message)"))
-                }
-            }
-        }
-        if request.amounts.gpuCount > 0 {
-            fields["gpuDevices"] = .array(offer.gpuDevices.prefix(Int(request.amounts.gpuCount)).map(JSONValue.string))
-        }
+        if !cgroups.isEmpty { fields["cgroups"] = .array(cgroups) }
         context.events.record(object.key, .normal, reason: "Bound", message: "bound to pool \(request.pool)")
         for (reason, message) in problems { context.events.record(object.key, .warning, reason: reason, message: message) }
         return ReconcileResult(status: ClaimStatus.bound(fields: fields, problems: problems, generation: object.generation),
@@ -144,13 +123,18 @@ public struct ClaimController: Controller {
         var fields = previous
         let request = ClaimRequest(spec: object.spec)
         if previous["cgroups"] != nil {
-            let group = ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: self.hierarchy())
-            if !group.exists {
-                try group.create(limits: ResourceLimits(cpu: request.amounts.cpu > .zero ? request.amounts.cpu : nil,
-                                                        memoryBytes: request.amounts.memory > .zero ? request.amounts.memory.wholeValue : nil))
-                context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's cgroup was missing")
+            let hierarchy = self.hierarchy()
+            var controllers: [String] = []
+            for (adapter, amount) in self.adapters(for: request.amounts, storagePath: nil) where adapter.kind == .cpu || adapter.kind == .memory {
+                let assetRequest = AssetRequest(pool: request.pool, claim: object.key.name, amount: amount)
+                let group = adapter.kind == .cpu ? CPUAdapter(hierarchy: hierarchy).group(assetRequest) : MemoryAdapter(hierarchy: hierarchy).group(assetRequest)
+                controllers += group.controllers
+                if !group.exists {
+                    _ = try adapter.allocate(assetRequest)
+                    context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's \(adapter.kind) cgroup was missing")
+                }
             }
-            let usage = try group.usage()
+            let usage = try ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: hierarchy, controllers: controllers).usage()
             let before = previous["usage"]?["oomKills"]?.integerValue ?? 0
             if usage.oomKills > before {
                 context.events.record(object.key, .warning, reason: "OOMKilled",
@@ -172,32 +156,28 @@ public struct ClaimController: Controller {
         return wait
     }
 
-    static func volume(for claim: String, poolPath: String, size: Quantity) -> LoopImageVolume {
-        LoopImageVolume(mountPoint: (poolPath as NSString).appendingPathComponent(claim),
-                        imagePath: (poolPath as NSString).appendingPathComponent(".images/\(claim).img"), sizeBytes: size.wholeValue)
+    /// The adapters a claim's amounts need, with the amount for each.
+    func adapters(for amounts: ResourceAmounts, storagePath: String?) -> [(any AssetAdapter, Quantity)] {
+        let hierarchy = self.hierarchy()
+        var adapters: [(any AssetAdapter, Quantity)] = []
+        if amounts.cpu > .zero { adapters.append((CPUAdapter(hierarchy: hierarchy), amounts.cpu)) }
+        if amounts.memory > .zero { adapters.append((MemoryAdapter(hierarchy: hierarchy), amounts.memory)) }
+        if amounts.storage > .zero, let storagePath { adapters.append((StorageAdapter(path: storagePath), amounts.storage)) }
+        if amounts.gpuCount > 0 { adapters.append((GPUAdapter(), amounts.gpuMemory)) }
+        return adapters
     }
 
-    /// Releases everything the claim holds: processes in its cgroup are killed and the group
-    /// removed, its volume unmounted and deleted.
+    /// Releases everything the claim holds, through the same adapters: processes in its cgroups
+    /// are killed and the groups removed, its volume unmounted and deleted, its GPU budget returned.
     func release(_ object: StoredObject, context: ReconcileContext) throws {
         let fields = object.status?.fields ?? [:]
+        guard fields["phase"] == "Bound" || fields["cgroups"] != nil || fields["storageDirectory"] != nil else { return }
+        // What was granted, not what the spec says now (it may have changed since).
+        let granted = fields["allocation"].map(ResourceAmounts.init(json:)) ?? ClaimRequest(spec: object.spec).amounts
         let pool = fields["pool"]?.stringValue ?? ClaimRequest(spec: object.spec).pool
-        if fields["cgroups"] != nil {
-            let group = ControlGroup.forClaim(object.key.name, pool: pool, hierarchy: self.hierarchy())
-            for pid in group.processes() { kill(pid, SIGKILL) }
-            var attempts = 0
-            while group.exists {
-                do { try group.remove() } catch let error as HyperMeshError where error.code == .conflict && attempts < 50 {
-                    attempts += 1
-                    usleep(20_000)  // killed processes take a moment to leave
-                }
-            }
-        }
-        if let directory = fields["storageDirectory"]?.stringValue {
-            let poolPath = (directory as NSString).deletingLastPathComponent
-            let volume = Self.volume(for: object.key.name, poolPath: poolPath, size: .zero)
-            try volume.release()
-            try? FileManager.default.removeItem(atPath: directory)
+        let storagePath = fields["storageDirectory"]?.stringValue.map { ($0 as NSString).deletingLastPathComponent }
+        for (adapter, amount) in self.adapters(for: granted, storagePath: storagePath) {
+            try adapter.release(AssetRequest(pool: pool, claim: object.key.name, amount: amount, storagePath: storagePath))
         }
     }
 

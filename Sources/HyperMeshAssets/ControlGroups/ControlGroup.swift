@@ -8,19 +8,23 @@ public struct ControlGroup: Sendable, Hashable {
     public let hierarchy: CgroupHierarchy
     /// Path components below each controller root, e.g. `["hypermesh", "workstation", "batch"]`.
     public let components: [String]
+    /// The v1 controllers this group lives in (v2 has one tree for all).
+    public let controllers: [String]
 
     /// The v1 controllers a claim's group is made in.
-    static let v1Controllers = ["cpu", "cpuacct", "memory", "pids"]
+    public static let v1Controllers = ["cpu", "cpuacct", "memory", "pids"]
 
-    public init(hierarchy: CgroupHierarchy, components: [String]) {
+    public init(hierarchy: CgroupHierarchy, components: [String], controllers: [String] = ControlGroup.v1Controllers) {
         precondition(!components.isEmpty && components.allSatisfy { !$0.isEmpty && !$0.contains("/") && $0 != ".." })
         self.hierarchy = hierarchy
         self.components = components
+        self.controllers = controllers
     }
 
-    /// The claim's group: `hypermesh/<pool>/<claim>`.
-    public static func forClaim(_ claim: String, pool: String, hierarchy: CgroupHierarchy) -> ControlGroup {
-        ControlGroup(hierarchy: hierarchy, components: ["hypermesh", pool, claim])
+    /// The claim's group: `hypermesh/<pool>/<claim>`, in `controllers` (v1).
+    public static func forClaim(_ claim: String, pool: String, hierarchy: CgroupHierarchy,
+                                controllers: [String] = ControlGroup.v1Controllers) -> ControlGroup {
+        ControlGroup(hierarchy: hierarchy, components: ["hypermesh", pool, claim], controllers: controllers)
     }
 
     var relativePath: String { self.components.joined(separator: "/") }
@@ -31,7 +35,7 @@ public struct ControlGroup: Sendable, Hashable {
         case .v2(let root): return [root + "/" + self.relativePath]
         case .v1(let mounts):
             var seen: Set<String> = []
-            return Self.v1Controllers.compactMap { mounts[$0] }.filter { seen.insert($0).inserted }.map { $0 + "/" + self.relativePath }
+            return self.controllers.compactMap { mounts[$0] }.filter { seen.insert($0).inserted }.map { $0 + "/" + self.relativePath }
         case .unavailable: return []
         }
     }
@@ -47,7 +51,9 @@ public struct ControlGroup: Sendable, Hashable {
         case .v1(let mounts):
             do {
                 for directory in self.directories { try Self.makeDirectory(directory) }
-                let directory = { (controller: String) in mounts[controller].map { $0 + "/" + self.relativePath } }
+                let directory = { (controller: String) in
+                    self.controllers.contains(controller) ? mounts[controller].map { $0 + "/" + self.relativePath } : nil
+                }
                 if let cpu = directory("cpu") {
                     try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us")
                     try Self.write(String(limits.cpuQuotaMicroseconds ?? -1), to: cpu + "/cpu.cfs_quota_us")
@@ -74,13 +80,17 @@ public struct ControlGroup: Sendable, Hashable {
                     parent += "/" + component
                     try Self.makeDirectory(parent)
                 }
-                let quota = limits.cpuQuotaMicroseconds.map(String.init) ?? "max"
-                try Self.write("\(quota) \(ResourceLimits.cpuPeriodMicroseconds)", to: parent + "/cpu.max")
-                try Self.write(limits.memoryBytes.map(String.init) ?? "max", to: parent + "/memory.max")
-                if limits.memoryBytes != nil, FileManager.default.fileExists(atPath: parent + "/memory.swap.max") {
-                    try Self.write("0", to: parent + "/memory.swap.max")
+                if self.controllers.contains("cpu") {
+                    let quota = limits.cpuQuotaMicroseconds.map(String.init) ?? "max"
+                    try Self.write("\(quota) \(ResourceLimits.cpuPeriodMicroseconds)", to: parent + "/cpu.max")
                 }
-                if FileManager.default.fileExists(atPath: parent + "/pids.max") {
+                if self.controllers.contains("memory") {
+                    try Self.write(limits.memoryBytes.map(String.init) ?? "max", to: parent + "/memory.max")
+                    if limits.memoryBytes != nil, FileManager.default.fileExists(atPath: parent + "/memory.swap.max") {
+                        try Self.write("0", to: parent + "/memory.swap.max")
+                    }
+                }
+                if self.controllers.contains("pids"), FileManager.default.fileExists(atPath: parent + "/pids.max") {
                     try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: parent + "/pids.max")
                 }
             } catch {
@@ -116,12 +126,13 @@ public struct ControlGroup: Sendable, Hashable {
             throw HyperMeshError.io("cgroups unavailable: \(reason)")
         case .v1(let mounts):
             let path = { (controller: String, file: String) -> String in (mounts[controller] ?? "") + "/" + self.relativePath + "/" + file }
-            let cpuStat = try CgroupFiles.keyedValues(try CgroupFiles.read(path("cpu", "cpu.stat")))
-            let cpuNanoseconds = mounts["cpuacct"] != nil ? try CgroupFiles.integer(try CgroupFiles.read(path("cpuacct", "cpuacct.usage"))) : 0
-            let oom = try CgroupFiles.keyedValues(try CgroupFiles.read(path("memory", "memory.oom_control")))
+            let has = { (controller: String) in self.controllers.contains(controller) && mounts[controller] != nil }
+            let cpuStat = has("cpu") ? try CgroupFiles.keyedValues(try CgroupFiles.read(path("cpu", "cpu.stat"))) : [:]
+            let cpuNanoseconds = has("cpuacct") ? try CgroupFiles.integer(try CgroupFiles.read(path("cpuacct", "cpuacct.usage"))) : 0
+            let oom = has("memory") ? try CgroupFiles.keyedValues(try CgroupFiles.read(path("memory", "memory.oom_control"))) : [:]
+            let memory = has("memory") ? try CgroupFiles.integer(try CgroupFiles.read(path("memory", "memory.usage_in_bytes"))) : 0
             return ResourceUsage(cpuNanoseconds: cpuNanoseconds, throttledPeriods: cpuStat["nr_throttled"] ?? 0,
-                                 memoryBytes: try CgroupFiles.integer(try CgroupFiles.read(path("memory", "memory.usage_in_bytes"))),
-                                 oomKills: oom["oom_kill"] ?? 0)
+                                 memoryBytes: memory, oomKills: oom["oom_kill"] ?? 0)
         case .v2(let root):
             let base = root + "/" + self.relativePath + "/"
             let cpuStat = try CgroupFiles.keyedValues(try CgroupFiles.read(base + "cpu.stat"))
