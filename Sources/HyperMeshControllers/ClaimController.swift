@@ -111,7 +111,13 @@ public struct ClaimController: Controller {
             }
             if let unenforced = grant.unenforced { problems.append((unenforced.reason, unenforced.message)) }
         }
-        if !cgroups.isEmpty { fields["cgroups"] = .array(cgroups) }
+        if !cgroups.isEmpty {
+            fields["cgroups"] = .array(cgroups)
+            // The baseline: a group adopted from the pool's spares keeps counters the kernel cannot reset (oom_kill).
+            if let usage = try? self.cgroupUsage(claim: object.key.name, pool: request.pool, amounts: request.amounts) {
+                fields["usage"] = usage.json
+            }
+        }
         context.events.record(object.key, .normal, reason: "Bound", message: "bound to pool \(request.pool)")
         for (reason, message) in problems { context.events.record(object.key, .warning, reason: reason, message: message) }
         return ReconcileResult(status: ClaimStatus.bound(fields: fields, problems: problems, generation: object.generation),
@@ -154,6 +160,14 @@ public struct ClaimController: Controller {
             wait = min(wait, TimeSpan(milliseconds: max(1000, Int64(expiry.timeIntervalSince(now) * 1000))))
         }
         return wait
+    }
+
+    /// CPU and memory usage of a claim's groups.
+    func cgroupUsage(claim: String, pool: String, amounts: ResourceAmounts) throws -> ResourceUsage {
+        var controllers: [String] = []
+        if amounts.cpu > .zero { controllers += ["cpu", "cpuacct", "pids"] }
+        if amounts.memory > .zero { controllers += ["memory"] }
+        return try ControlGroup.forClaim(claim, pool: pool, hierarchy: self.hierarchy(), controllers: controllers).usage()
     }
 
     /// The adapters a claim's amounts need, with the amount for each.

@@ -71,20 +71,21 @@ enum CgroupEnforcement {
 
     static func allocate(_ group: ControlGroup, limits: ResourceLimits, kind: AssetKind) throws -> AssetGrant {
         do {
-            try group.create(limits: limits)
+            try group.createAdoptingSpare(limits: limits)
             return AssetGrant(kind: kind, details: ["cgroups": .array(group.directories.map(JSONValue.string))])
         } catch let error as HyperMeshError where error.code == .io {
             return AssetGrant(kind: kind, unenforced: (reason: "EnforcementUnavailable", message: error.message))
         }
     }
 
-    /// Kills what is left in the group, then removes it (killed processes take a moment to leave).
+    /// Kills what is left in the group, then retires it to the pool's spares (killed processes
+    /// take a moment to leave).
     static func release(_ group: ControlGroup) throws {
         for pid in group.processes() { kill(pid, SIGKILL) }
         var attempts = 0
         while true {
             do {
-                try group.remove()
+                try group.retire()
                 return
             } catch let error as HyperMeshError where error.code == .conflict && attempts < 50 {
                 attempts += 1

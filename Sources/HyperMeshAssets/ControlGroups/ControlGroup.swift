@@ -14,11 +14,28 @@ public struct ControlGroup: Sendable, Hashable {
     /// The v1 controllers a claim's group is made in.
     public static let v1Controllers = ["cpu", "cpuacct", "memory", "pids"]
 
+    /// The group's directories, one per controller (v1) or one (v2); computed once.
+    public let directories: [String]
+    /// The directories the group's directories are in (the pool's).
+    let parentDirectories: [String]
+
     public init(hierarchy: CgroupHierarchy, components: [String], controllers: [String] = ControlGroup.v1Controllers) {
         precondition(!components.isEmpty && components.allSatisfy { !$0.isEmpty && !$0.contains("/") && $0 != ".." })
         self.hierarchy = hierarchy
         self.components = components
         self.controllers = controllers
+        let relative = components.joined(separator: "/")
+        let parent = components.dropLast().joined(separator: "/")
+        let roots: [String]
+        switch hierarchy {
+        case .v2(let root): roots = [root]
+        case .v1(let mounts):
+            var seen: Set<String> = []
+            roots = controllers.compactMap { mounts[$0] }.filter { seen.insert($0).inserted }
+        case .unavailable: roots = []
+        }
+        self.directories = roots.map { $0 + "/" + relative }
+        self.parentDirectories = roots.map { parent.isEmpty ? $0 : $0 + "/" + parent }
     }
 
     /// The claim's group: `hypermesh/<pool>/<claim>`, in `controllers` (v1).
@@ -28,17 +45,6 @@ public struct ControlGroup: Sendable, Hashable {
     }
 
     var relativePath: String { self.components.joined(separator: "/") }
-
-    /// The group's directories, one per controller (v1) or one (v2).
-    public var directories: [String] {
-        switch self.hierarchy {
-        case .v2(let root): return [root + "/" + self.relativePath]
-        case .v1(let mounts):
-            var seen: Set<String> = []
-            return self.controllers.compactMap { mounts[$0] }.filter { seen.insert($0).inserted }.map { $0 + "/" + self.relativePath }
-        case .unavailable: return []
-        }
-    }
 
     /// Creates the group (and its parents) and writes `limits`.
     ///
@@ -116,7 +122,7 @@ public struct ControlGroup: Sendable, Hashable {
     /// Whether the group exists.
     public var exists: Bool {
         guard let directory = self.directories.first else { return false }
-        return FileManager.default.fileExists(atPath: directory)
+        return access(directory, F_OK) == 0
     }
 
     /// Reads CPU time, throttling, memory and OOM kills.
@@ -156,10 +162,14 @@ public struct ControlGroup: Sendable, Hashable {
         }
     }
 
-    /// Removes `hypermesh/<pool>` (and `hypermesh` when it is left empty) once no claim group is in it.
+    /// Removes `hypermesh/<pool>` with its spare groups (and `hypermesh` when it is left empty)
+    /// once no claim group is in it.
     public static func removePool(_ pool: String, hierarchy: CgroupHierarchy) {
         let group = ControlGroup(hierarchy: hierarchy, components: ["hypermesh", pool])
         for directory in group.directories {
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(Self.sparePrefix) {
+                rmdir(directory + "/" + entry)
+            }
             rmdir(directory)
             rmdir((directory as NSString).deletingLastPathComponent)
         }
