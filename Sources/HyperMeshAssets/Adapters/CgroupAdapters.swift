@@ -81,17 +81,14 @@ enum CgroupEnforcement {
     /// Kills what is left in the group, then retires it to the pool's spares (killed processes
     /// take a moment to leave).
     static func release(_ group: ControlGroup) throws {
-        for pid in group.processes() { kill(pid, SIGKILL) }
+        guard group.exists else { return }
         var attempts = 0
-        while true {
-            do {
-                try group.retire()
-                return
-            } catch let error as HyperMeshError where error.code == .conflict && attempts < 50 {
-                attempts += 1
-                for pid in group.processes() { kill(pid, SIGKILL) }
-                usleep(20_000)
-            }
+        while case let remaining = group.processes(), !remaining.isEmpty {
+            guard attempts < 50 else { throw HyperMeshError.conflict("\(group.directories.first ?? "") still holds processes") }
+            for pid in remaining { kill(pid, SIGKILL) }
+            attempts += 1
+            usleep(20_000)
         }
+        try group.retire()
     }
 }

@@ -54,26 +54,10 @@ public struct ControlGroup: Sendable, Hashable {
         switch self.hierarchy {
         case .unavailable(let reason):
             throw HyperMeshError.io("cgroups unavailable: \(reason)")
-        case .v1(let mounts):
+        case .v1:
             do {
                 for directory in self.directories { try Self.makeDirectory(directory) }
-                let directory = { (controller: String) in
-                    self.controllers.contains(controller) ? mounts[controller].map { $0 + "/" + self.relativePath } : nil
-                }
-                if let cpu = directory("cpu") {
-                    try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us")
-                    try Self.write(String(limits.cpuQuotaMicroseconds ?? -1), to: cpu + "/cpu.cfs_quota_us")
-                }
-                if let memory = directory("memory") {
-                    try Self.write(limits.memoryBytes.map(String.init) ?? "-1", to: memory + "/memory.limit_in_bytes")
-                    // Without swap accounting limits, a v1 group could swap past its limit; keep it at the same value where present.
-                    if let bytes = limits.memoryBytes, FileManager.default.fileExists(atPath: memory + "/memory.memsw.limit_in_bytes") {
-                        try Self.write(String(bytes), to: memory + "/memory.memsw.limit_in_bytes")
-                    }
-                }
-                if let pids = directory("pids") {
-                    try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: pids + "/pids.max")
-                }
+                try self.writeLimits(limits)
             } catch {
                 try? self.remove()
                 throw error
@@ -86,19 +70,7 @@ public struct ControlGroup: Sendable, Hashable {
                     parent += "/" + component
                     try Self.makeDirectory(parent)
                 }
-                if self.controllers.contains("cpu") {
-                    let quota = limits.cpuQuotaMicroseconds.map(String.init) ?? "max"
-                    try Self.write("\(quota) \(ResourceLimits.cpuPeriodMicroseconds)", to: parent + "/cpu.max")
-                }
-                if self.controllers.contains("memory") {
-                    try Self.write(limits.memoryBytes.map(String.init) ?? "max", to: parent + "/memory.max")
-                    if limits.memoryBytes != nil, FileManager.default.fileExists(atPath: parent + "/memory.swap.max") {
-                        try Self.write("0", to: parent + "/memory.swap.max")
-                    }
-                }
-                if self.controllers.contains("pids"), FileManager.default.fileExists(atPath: parent + "/pids.max") {
-                    try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: parent + "/pids.max")
-                }
+                try self.writeLimits(limits)
             } catch {
                 try? self.remove()
                 throw error
@@ -106,17 +78,85 @@ public struct ControlGroup: Sendable, Hashable {
         }
     }
 
+    /// Writes `limits` into the existing group's controller files.
+    func writeLimits(_ limits: ResourceLimits) throws {
+        let relative = self.components.joined(separator: "/")
+        switch self.hierarchy {
+        case .unavailable(let reason):
+            throw HyperMeshError.io("cgroups unavailable: \(reason)")
+        case .v1(let mounts):
+            let directory = { (controller: String) in
+                self.controllers.contains(controller) ? mounts[controller].map { $0 + "/" + relative } : nil
+            }
+            if let cpu = directory("cpu") {
+                try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us")
+                try Self.write(String(limits.cpuQuotaMicroseconds ?? -1), to: cpu + "/cpu.cfs_quota_us")
+            }
+            if let memory = directory("memory") {
+                try Self.write(limits.memoryBytes.map(String.init) ?? "-1", to: memory + "/memory.limit_in_bytes")
+                // Without a swap limit a v1 group could swap past its limit; keep it equal where the kernel accounts swap.
+                if let bytes = limits.memoryBytes, Self.swapAccounting {
+                    try Self.write(String(bytes), to: memory + "/memory.memsw.limit_in_bytes")
+                }
+            }
+            if let pids = directory("pids") {
+                try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: pids + "/pids.max")
+            }
+        case .v2(let root):
+            let parent = root + "/" + relative
+            if self.controllers.contains("cpu") {
+                let quota = limits.cpuQuotaMicroseconds.map(String.init) ?? "max"
+                try Self.write("\(quota) \(ResourceLimits.cpuPeriodMicroseconds)", to: parent + "/cpu.max")
+            }
+            if self.controllers.contains("memory") {
+                try Self.write(limits.memoryBytes.map(String.init) ?? "max", to: parent + "/memory.max")
+                if limits.memoryBytes != nil, FileManager.default.fileExists(atPath: parent + "/memory.swap.max") {
+                    try Self.write("0", to: parent + "/memory.swap.max")
+                }
+            }
+            if self.controllers.contains("pids"), FileManager.default.fileExists(atPath: parent + "/pids.max") {
+                try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: parent + "/pids.max")
+            }
+        }
+    }
+
+    /// Whether this kernel accounts swap in v1 memory cgroups (`memory.memsw.*` exist); read once.
+    static let swapAccounting: Bool = {
+        guard case .v1(let mounts) = CgroupHierarchy.detectHost(), let memory = mounts["memory"] else { return false }
+        return access(memory + "/memory.memsw.limit_in_bytes", F_OK) == 0
+    }()
+
     /// Moves process `pid` into the group (every v1 controller, or the v2 group).
     public func attach(pid: Int32) throws {
         for directory in self.directories { try Self.write(String(pid), to: directory + "/cgroup.procs") }
     }
 
-    /// The processes in the group.
+    /// The processes in the group (read with one open/read, as this is on the release path).
     public func processes() -> [Int32] {
-        guard let directory = self.directories.first, let data = FileManager.default.contents(atPath: directory + "/cgroup.procs") else {
-            return []
+        guard let directory = self.directories.first else { return [] }
+        let descriptor = open(directory + "/cgroup.procs", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
+        defer { close(descriptor) }
+        var pids: [Int32] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var current: Int32 = 0
+        var inNumber = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            for byte in buffer[0..<count] {
+                if byte >= 0x30 && byte <= 0x39 {
+                    current = current &* 10 &+ Int32(byte - 0x30)
+                    inNumber = true
+                } else if inNumber {
+                    pids.append(current)
+                    current = 0
+                    inNumber = false
+                }
+            }
         }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+        if inNumber { pids.append(current) }
+        return pids
     }
 
     /// Whether the group exists.
