@@ -113,9 +113,11 @@ public struct ClaimController: Controller {
         }
         if !cgroups.isEmpty {
             fields["cgroups"] = .array(cgroups)
-            // The baseline: a group adopted from the pool's spares keeps counters the kernel cannot reset (oom_kill).
+            // A group adopted from the pool's spares keeps its counters (the kernel cannot reset
+            // oom_kill): usage is reported from this baseline on.
             if let usage = try? self.cgroupUsage(claim: object.key.name, pool: request.pool, amounts: request.amounts) {
-                fields["usage"] = usage.json
+                fields["usageBaseline"] = usage.json
+                fields["usage"] = ResourceUsage(cpuNanoseconds: 0, throttledPeriods: 0, memoryBytes: usage.memoryBytes, oomKills: 0).json
             }
         }
         context.events.record(object.key, .normal, reason: "Bound", message: "bound to pool \(request.pool)")
@@ -140,7 +142,12 @@ public struct ClaimController: Controller {
                     context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's \(adapter.kind) cgroup was missing")
                 }
             }
-            let usage = try ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: hierarchy, controllers: controllers).usage()
+            let raw = try ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: hierarchy, controllers: controllers).usage()
+            let baseline = previous["usageBaseline"]
+            func since(_ key: String, _ value: Int64) -> Int64 { max(0, value - (baseline?[key]?.integerValue ?? 0)) }
+            let usage = ResourceUsage(cpuNanoseconds: since("cpuNanoseconds", raw.cpuNanoseconds),
+                                      throttledPeriods: since("throttledPeriods", raw.throttledPeriods),
+                                      memoryBytes: raw.memoryBytes, oomKills: since("oomKills", raw.oomKills))
             let before = previous["usage"]?["oomKills"]?.integerValue ?? 0
             if usage.oomKills > before {
                 context.events.record(object.key, .warning, reason: "OOMKilled",

@@ -17,20 +17,17 @@ extension ControlGroup {
     public func createAdoptingSpare(limits: ResourceLimits) throws -> Bool {
         let name = self.components.last!
         for slot in 0..<Self.maximumSpares where self.renameAll(from: Self.sparePrefix + String(slot), to: name) {
-            try self.writeLimits(limits)
+            try self.writeLimits(limits, adopted: true)
             return true
         }
         try self.create(limits: limits)
         return false
     }
 
-    /// Releases the group, which must hold no process: its CPU accounting is reset and it becomes
-    /// a spare of its pool, or is removed when every spare slot is taken.
+    /// Releases the group, which must hold no process: it becomes a spare of its pool, or is
+    /// removed when every spare slot is taken. Its counters carry over; whoever adopts it reads a
+    /// baseline first (the kernel cannot reset `oom_kill` anyway).
     public func retire() throws {
-        if case .v1(let mounts) = self.hierarchy, self.controllers.contains("cpuacct"), let root = mounts["cpuacct"] {
-            // A spare must not carry the last claim's CPU time into the next one.
-            try? Self.write("0", to: root + "/" + self.components.joined(separator: "/") + "/cpuacct.usage")
-        }
         let name = self.components.last!
         for slot in 0..<Self.maximumSpares where self.renameAll(from: name, to: Self.sparePrefix + String(slot)) {
             return

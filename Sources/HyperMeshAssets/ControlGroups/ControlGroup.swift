@@ -78,8 +78,9 @@ public struct ControlGroup: Sendable, Hashable {
         }
     }
 
-    /// Writes `limits` into the existing group's controller files.
-    func writeLimits(_ limits: ResourceLimits) throws {
+    /// Writes `limits` into the existing group's controller files. `adopted` groups were made
+    /// by ``create(limits:)`` before, so their CFS period already is ours.
+    func writeLimits(_ limits: ResourceLimits, adopted: Bool = false) throws {
         let relative = self.components.joined(separator: "/")
         switch self.hierarchy {
         case .unavailable(let reason):
@@ -89,7 +90,7 @@ public struct ControlGroup: Sendable, Hashable {
                 self.controllers.contains(controller) ? mounts[controller].map { $0 + "/" + relative } : nil
             }
             if let cpu = directory("cpu") {
-                try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us")
+                if !adopted { try Self.write(String(ResourceLimits.cpuPeriodMicroseconds), to: cpu + "/cpu.cfs_period_us") }
                 try Self.write(String(limits.cpuQuotaMicroseconds ?? -1), to: cpu + "/cpu.cfs_quota_us")
             }
             if let memory = directory("memory") {
