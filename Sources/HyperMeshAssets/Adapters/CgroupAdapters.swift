@@ -81,7 +81,7 @@ enum CgroupEnforcement {
     /// Kills what is left in the group, then retires it to the pool's spares (killed processes
     /// take a moment to leave).
     static func release(_ group: ControlGroup) throws {
-        guard group.exists else { return }
+        // A group that does not exist has no processes (the read fails) and nothing to rename or remove.
         var attempts = 0
         while case let remaining = group.processes(), !remaining.isEmpty {
             guard attempts < 50 else { throw HyperMeshError.conflict("\(group.directories.first ?? "") still holds processes") }

@@ -26,8 +26,13 @@ extension ControlGroup {
 
     /// Releases the group, which must hold no process: it becomes a spare of its pool, or is
     /// removed when every spare slot is taken. Its counters carry over; whoever adopts it reads a
-    /// baseline first (the kernel cannot reset `oom_kill` anyway).
-    public func retire() throws {
+    /// baseline first (the kernel cannot reset `oom_kill` anyway). A group that had a process
+    /// limit is removed, so every spare's `pids.max` is `max` and adoption need not write it.
+    public func retire(hadProcessLimit: Bool = false) throws {
+        if hadProcessLimit {
+            try self.remove()
+            return
+        }
         let name = self.components.last!
         for slot in 0..<Self.maximumSpares where self.renameAll(from: name, to: Self.sparePrefix + String(slot)) {
             return

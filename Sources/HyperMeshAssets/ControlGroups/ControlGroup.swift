@@ -100,7 +100,7 @@ public struct ControlGroup: Sendable, Hashable {
                     try Self.write(String(bytes), to: memory + "/memory.memsw.limit_in_bytes")
                 }
             }
-            if let pids = directory("pids") {
+            if let pids = directory("pids"), !adopted || limits.maximumProcesses != nil {
                 try Self.write(limits.maximumProcesses.map(String.init) ?? "max", to: pids + "/pids.max")
             }
         case .v2(let root):
