@@ -151,3 +151,39 @@ struct ControlGroupTests {
         #expect(!group.exists)
     }
 }
+
+/// Spare groups: released groups wait in fixed slots and the next claim renames one into place.
+struct SpareGroupTests {
+    @Test func releasedGroupsAreAdoptedWithFreshLimitsAndRemovedWithThePool() throws {
+        guard let hierarchy = ControlGroupTests.hostHierarchy() else { return }
+        let pool = "spares-\(getpid())"
+        defer { ControlGroup.removePool(pool, hierarchy: hierarchy) }
+        let first = ControlGroup.forClaim("first", pool: pool, hierarchy: hierarchy)
+        #expect(try first.createAdoptingSpare(limits: ResourceLimits(cpu: Quantity(milliValue: 500), memoryBytes: 64 << 20)) == false)
+        try first.retire()
+        #expect(!first.exists)
+        let spareDirectories = first.directories.map { ($0 as NSString).deletingLastPathComponent + "/.spare-0" }
+        #expect(spareDirectories.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+
+        let second = ControlGroup.forClaim("second", pool: pool, hierarchy: hierarchy)
+        #expect(try second.createAdoptingSpare(limits: ResourceLimits(cpu: Quantity(milliValue: 250), memoryBytes: 32 << 20)) == true)
+        #expect(second.exists && spareDirectories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        if case .v1(let mounts) = hierarchy {
+            let base = "/hypermesh/\(pool)/second/"
+            #expect(try String(contentsOfFile: mounts["cpu"]! + base + "cpu.cfs_quota_us", encoding: .utf8).hasPrefix("25000"))
+            #expect(try String(contentsOfFile: mounts["memory"]! + base + "memory.limit_in_bytes", encoding: .utf8).hasPrefix(String(32 << 20)))
+            #expect(try String(contentsOfFile: mounts["pids"]! + base + "pids.max", encoding: .utf8).hasPrefix("max"))
+        }
+        // A group that had a process limit is never a spare.
+        try second.retire(hadProcessLimit: true)
+        #expect(!second.exists && spareDirectories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+
+        // Every slot taken: the next released group is removed.
+        let groups = (0...ControlGroup.maximumSpares).map { ControlGroup.forClaim("g\($0)", pool: pool, hierarchy: hierarchy) }
+        for group in groups { try group.create(limits: ResourceLimits()) }
+        for group in groups { try group.retire() }
+        #expect(groups.allSatisfy { !$0.exists })
+        ControlGroup.removePool(pool, hierarchy: hierarchy)
+        #expect(first.directories.allSatisfy { !FileManager.default.fileExists(atPath: ($0 as NSString).deletingLastPathComponent) })
+    }
+}
