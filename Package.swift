@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "HyperMeshControllers", targets: ["HyperMeshControllers"]),
         .library(name: "TrustChain", targets: ["TrustChain"]),
         .library(name: "HyperMeshAssets", targets: ["HyperMeshAssets"]),
+        .library(name: "STOQData", targets: ["STOQData"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -42,6 +43,8 @@ let package = Package(
         .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore", "CVulkan"], exclude: ["GPU/Shaders"]),
         // The Vulkan loader (libvulkan), with a small C layer for discovery and the compute health check.
         .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
+        // The data plane: content-defined chunks, content addressing (erasure coding and seeding to come).
+        .target(name: "STOQData", dependencies: ["HyperMeshCore", .product(name: "Crypto", package: "swift-crypto")]),
         // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.
         .target(
             name: "TrustChain",
@@ -99,6 +102,7 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
+        .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(
             name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]
