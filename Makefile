@@ -46,6 +46,8 @@ coverage: deps
 benchmarks: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 	taskset -c 0 python3 Benchmarks/peers/python_cryptography_issue.py 10000
+	taskset -c 0 python3 Benchmarks/peers/pyfastcdc_throughput.py
+	taskset -c 0 python3 Benchmarks/peers/zfec_throughput.py
 
 clean:
 	rm -rf .build .demo Benchmarks/.build

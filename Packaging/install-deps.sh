@@ -12,7 +12,7 @@ main_packages=(
 )
 backports_packages=(libngtcp2-dev libngtcp2-crypto-gnutls-dev ngtcp2-client ngtcp2-server)
 # Python module:pip package: the JSON Schema agreement test and the benchmark peer.
-python_modules=(jsonschema:jsonschema yaml:pyyaml cryptography:cryptography pyfastcdc:pyfastcdc)
+python_modules=(jsonschema:jsonschema yaml:pyyaml cryptography:cryptography pyfastcdc:pyfastcdc zfec:zfec)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 

@@ -33,6 +33,30 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(cuts)
     }
 
+    // Compare with Benchmarks/peers/zfec_throughput.py (zfec 10+4), run in the same session.
+    let shardLength = 1 << 20
+    let stripes = (0..<(data.count / (10 * shardLength))).map { stripe in
+        (0..<10).map { shard in Array(data[(stripe * 10 + shard) * shardLength..<(stripe * 10 + shard + 1) * shardLength]) }
+    }
+    Benchmark("Reed–Solomon 10+4 encode, \(stripes.count * 10) MiB of data (ISA-L)") { benchmark in
+        let coder = try ReedSolomon(dataShards: 10, parityShards: 4)
+        benchmark.startMeasurement()
+        for stripe in stripes { blackHole(coder.encode(stripe)) }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Reed–Solomon 10+4 decode with 4 data shards lost, \(stripes.count * 10) MiB (ISA-L)") { benchmark in
+        let coder = try ReedSolomon(dataShards: 10, parityShards: 4)
+        let damaged = stripes.map { stripe -> [[UInt8]?] in
+            var shards: [[UInt8]?] = stripe + coder.encode(stripe)
+            for index in [0, 3, 5, 9] { shards[index] = nil }
+            return shards
+        }
+        benchmark.startMeasurement()
+        for shards in damaged { blackHole(try coder.reconstruct(shards)) }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("SHA-256 of 256 MiB (swift-crypto)") { benchmark in
         blackHole(data.withUnsafeBytes { SHA256.hash(data: $0) })
     }
