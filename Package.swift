@@ -44,7 +44,9 @@ let package = Package(
         // The Vulkan loader (libvulkan), with a small C layer for discovery and the compute health check.
         .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
         // The data plane: content-defined chunks, content addressing (erasure coding and seeding to come).
-        .target(name: "STOQData", dependencies: ["HyperMeshCore", "CISAL", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "STOQData", dependencies: [
+            "HyperMeshCore", "CISAL", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // Intel ISA-L (libisal), Reed–Solomon erasure coding.
         .systemLibrary(name: "CISAL"),
         // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.

@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+import HyperMeshCore
+
+/// Content-addressed chunks on disk: `chunks/ab/cd/<id>` (two-level fan-out), written
+/// atomically, verified on every read. A chunk whose bytes no longer hash to its id is moved to
+/// `quarantine/` and recorded, so the repair path can fetch a good copy. Reference counts say
+/// which chunks are in use; unreferenced ones are collected after a grace period.
+public final class ChunkStore: Sendable {
+    public let directory: URL
+    let database: DatabaseQueue
+
+    /// A chunk found corrupt.
+    public struct Quarantined: Sendable, Hashable {
+        public var id: ContentID
+        public var time: Date
+        public var reason: String
+    }
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        do {
+            for folder in ["chunks", "quarantine", "tmp"] {
+                try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            configuration.journalMode = .wal
+            self.database = try DatabaseQueue(path: directory.appendingPathComponent("chunks.db").path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE chunks (id TEXT PRIMARY KEY, size INTEGER NOT NULL, references_count INTEGER NOT NULL DEFAULT 0,
+                                         unreferenced_since REAL) WITHOUT ROWID;
+                    CREATE TABLE quarantine (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, time REAL NOT NULL, reason TEXT NOT NULL);
+                    """)
+            }
+            try migrator.migrate(self.database)
+        } catch {
+            throw HyperMeshError.storage("cannot open chunk store \(directory.path)", cause: error)
+        }
+    }
+
+    /// Where chunk `id` lives.
+    public func path(of id: ContentID) -> URL {
+        let hex = id.description
+        return self.directory.appendingPathComponent("chunks/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)")
+    }
+
+    /// Stores `bytes` under their id (once: a chunk already present is not written again).
+    @discardableResult
+    public func put(_ bytes: [UInt8], now: Date = Date()) throws -> ContentID {
+        let id = ContentID(of: bytes)
+        let file = self.path(of: id)
+        if !FileManager.default.fileExists(atPath: file.path) {
+            let temporary = self.directory.appendingPathComponent("tmp/\(id).\(UUID().uuidString)")
+            do {
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(bytes).write(to: temporary)
+                guard rename(temporary.path, file.path) == 0 else { throw HyperMeshError.io("rename: \(String(cString: strerror(errno)))") }
+            } catch {
+                try? FileManager.default.removeItem(at: temporary)
+                throw HyperMeshError.io("cannot store chunk \(id)", cause: error as? any Error & Sendable)
+            }
+        }
+        try self.write { db in
+            try db.execute(sql: """
+                INSERT INTO chunks (id, size, unreferenced_since) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING
+                """, arguments: [id.description, bytes.count, now.timeIntervalSince1970])
+        }
+        return id
+    }
+
+    /// The bytes of chunk `id`, verified against it.
+    ///
+    /// - Throws: ``HyperMeshError`` `notFound` when absent; `corruptData` when the bytes do not
+    ///   hash to `id` — the file is then moved to `quarantine/` and recorded.
+    public func get(_ id: ContentID, now: Date = Date()) throws -> [UInt8] {
+        let file = self.path(of: id)
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            throw HyperMeshError.notFound("chunk \(id) is not in the store")
+        }
+        let bytes = [UInt8](data)
+        guard ContentID(of: bytes) == id else {
+            let reason = "bytes hash to \(ContentID(of: bytes)), not to the chunk's id"
+            rename(file.path, self.directory.appendingPathComponent("quarantine/\(id).\(Int(now.timeIntervalSince1970))").path)
+            try self.write { db in
+                try db.execute(sql: "INSERT INTO quarantine (id, time, reason) VALUES (?, ?, ?)",
+                               arguments: [id.description, now.timeIntervalSince1970, reason])
+            }
+            throw HyperMeshError.corruptData("chunk \(id) is corrupt and was quarantined: \(reason)")
+        }
+        return bytes
+    }
+
+    /// Whether chunk `id` is present (not verified).
+    public func contains(_ id: ContentID) -> Bool { FileManager.default.fileExists(atPath: self.path(of: id).path) }
+
+    /// Chunks found corrupt, oldest first.
+    public func quarantined() throws -> [Quarantined] {
+        try self.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, time, reason FROM quarantine ORDER BY seq").compactMap { row in
+                ContentID(hex: row[0]).map { Quarantined(id: $0, time: Date(timeIntervalSince1970: row[1]), reason: row[2]) }
+            }
+        }
+    }
+
+    // MARK: - References and garbage collection
+
+    /// Counts one more reference to each of `ids` (a manifest that uses them).
+    public func retain(_ ids: [ContentID]) throws {
+        try self.write { db in
+            for id in ids {
+                try db.execute(sql: "UPDATE chunks SET references_count = references_count + 1, unreferenced_since = NULL WHERE id = ?",
+                               arguments: [id.description])
+                guard db.changesCount == 1 else { throw HyperMeshError.notFound("chunk \(id) is not in the store") }
+            }
+        }
+    }
+
+    /// Drops one reference to each of `ids`; a chunk left with none starts its grace period.
+    public func release(_ ids: [ContentID], now: Date = Date()) throws {
+        try self.write { db in
+            for id in ids {
+                try db.execute(sql: """
+                    UPDATE chunks SET references_count = max(0, references_count - 1),
+                    unreferenced_since = CASE WHEN references_count <= 1 THEN ? ELSE NULL END WHERE id = ?
+                    """, arguments: [now.timeIntervalSince1970, id.description])
+            }
+        }
+    }
+
+    /// The reference count of `id`, or `nil` when unknown.
+    public func references(of id: ContentID) throws -> Int? {
+        try self.read { db in try Int.fetchOne(db, sql: "SELECT references_count FROM chunks WHERE id = ?", arguments: [id.description]) }
+    }
+
+    /// Deletes chunks unreferenced for at least `grace`; returns their ids.
+    @discardableResult
+    public func collectGarbage(grace: TimeSpan, now: Date = Date()) throws -> [ContentID] {
+        let cutoff = now.timeIntervalSince1970 - grace.timeInterval
+        let doomed = try self.write { db -> [ContentID] in
+            let ids = try String.fetchAll(db, sql: """
+                SELECT id FROM chunks WHERE references_count = 0 AND unreferenced_since IS NOT NULL AND unreferenced_since <= ?
+                """, arguments: [cutoff]).compactMap(ContentID.init(hex:))
+            for id in ids { try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [id.description]) }
+            return ids
+        }
+        for id in doomed { try? FileManager.default.removeItem(at: self.path(of: id)) }
+        return doomed
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try self.database.write(body) } catch let error as HyperMeshError { throw error } catch {
+            throw HyperMeshError.storage("chunk store write failed", cause: error)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try self.database.read(body) } catch let error as HyperMeshError { throw error } catch {
+            throw HyperMeshError.storage("chunk store read failed", cause: error)
+        }
+    }
+}
