@@ -13,6 +13,12 @@ public struct ContentID: Sendable, Hashable, Comparable, CustomStringConvertible
         self.digest = bytes.withUnsafeBytes { Array(SHA256.hash(data: $0)) }
     }
 
+    /// An id from its 32 digest bytes.
+    init(digest: [UInt8]) {
+        precondition(digest.count == 32, "a SHA-256 digest has 32 bytes")
+        self.digest = digest
+    }
+
     /// Parses 64 hex digits.
     public init?(hex: String) {
         guard hex.utf8.count == 64 else { return nil }

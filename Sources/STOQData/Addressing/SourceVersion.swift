@@ -1,0 +1,82 @@
+import Crypto
+import Foundation
+import HyperMeshCore
+
+/// One version of a mirrored source (a file or a directory tree): each regular file's manifest,
+/// by path, and one root id over them — a Merkle tree (RFC 9162 hashing) of
+/// `path ‖ 0x00 ‖ manifest id`, sorted by path. Two versions share every unchanged chunk and
+/// every unchanged file's manifest.
+public struct SourceVersion: Sendable {
+    public struct File: Sendable, Hashable {
+        /// Relative to the source (`""` when the source is a single file).
+        public var path: String
+        public var manifest: FileManifest
+    }
+
+    public var files: [File]
+    public var root: ContentID
+
+    public var chunkCount: Int { self.files.reduce(0) { $0 + $1.manifest.chunks.count } }
+    public var byteCount: Int { self.files.reduce(0) { $0 + $1.manifest.size } }
+
+    /// Reads `source` (regular files only; symbolic links are not followed), chunks every file,
+    /// and puts the chunks into `store` when one is given.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read.
+    public static func scan(_ source: String, chunker: FastCDC, store: ChunkStore? = nil) throws -> SourceVersion {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw HyperMeshError.io("source \(source) does not exist")
+        }
+        let paths: [String]
+        if isDirectory.boolValue {
+            guard let enumerator = FileManager.default.enumerator(atPath: source) else { throw HyperMeshError.io("cannot list \(source)") }
+            paths = enumerator.compactMap { $0 as? String }.filter { relative in
+                let attributes = try? FileManager.default.attributesOfItem(atPath: source + "/" + relative)
+                return attributes?[.type] as? FileAttributeType == .typeRegular
+            }.sorted()
+        } else {
+            paths = [""]
+        }
+        var files: [File] = []
+        for relative in paths {
+            let full = relative.isEmpty ? source : source + "/" + relative
+            guard let data = FileManager.default.contents(atPath: full) else { throw HyperMeshError.io("cannot read \(full)") }
+            let bytes = [UInt8](data)
+            let manifest = FileManifest(bytes: bytes, chunker: chunker)
+            if let store {
+                var offset = 0
+                for chunk in manifest.chunks {
+                    try store.put(Array(bytes[offset..<offset + chunk.size]))
+                    offset += chunk.size
+                }
+            }
+            files.append(File(path: relative, manifest: manifest))
+        }
+        return SourceVersion(files: files, root: Self.root(of: files))
+    }
+
+    /// The Merkle root over `files` (sorted by path).
+    public static func root(of files: [File]) -> ContentID {
+        var level: [[UInt8]] = files.sorted { $0.path < $1.path }.map { file in
+            var hasher = SHA256()
+            hasher.update(data: [0x00])
+            hasher.update(data: Array(file.path.utf8) + [0x00] + file.manifest.id.digest)
+            return Array(hasher.finalize())
+        }
+        if level.isEmpty { return ContentID(of: []) }
+        // RFC 9162: split at the largest power of two below n; pairing from the left gives the same tree.
+        func root(_ nodes: ArraySlice<[UInt8]>) -> [UInt8] {
+            if nodes.count == 1 { return nodes.first! }
+            var split = 1
+            while split << 1 < nodes.count { split <<= 1 }
+            var hasher = SHA256()
+            hasher.update(data: [0x01])
+            hasher.update(data: root(nodes.prefix(split)))
+            hasher.update(data: root(nodes.dropFirst(split)))
+            return Array(hasher.finalize())
+        }
+        level = [root(level[...])]
+        return ContentID(digest: level[0])
+    }
+}
