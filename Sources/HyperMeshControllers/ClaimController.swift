@@ -172,7 +172,7 @@ public struct ClaimController: Controller {
     /// CPU and memory usage of a claim's groups.
     func cgroupUsage(claim: String, pool: String, amounts: ResourceAmounts) throws -> ResourceUsage {
         var controllers: [String] = []
-        if amounts.cpu > .zero { controllers += ["cpu", "cpuacct", "pids"] }
+        if amounts.cpu > .zero { controllers += ["cpu", "cpuacct"] }
         if amounts.memory > .zero { controllers += ["memory"] }
         return try ControlGroup.forClaim(claim, pool: pool, hierarchy: self.hierarchy(), controllers: controllers).usage()
     }

@@ -2,11 +2,12 @@ import Foundation
 import HyperMeshCore
 
 /// CPU: online CPUs and the process's cgroup limit; a claim gets a CFS quota (`cpu.max` on v2)
-/// in `hypermesh/<pool>/<claim>`, with `cpuacct`/`pids` beside it on v1.
+/// in `hypermesh/<pool>/<claim>`, with `cpuacct` beside it on v1 for its usage. (No `pids`
+/// group: the spec has no process limit yet, and a group that limits nothing only costs time.)
 public struct CPUAdapter: AssetAdapter {
     public let hierarchy: CgroupHierarchy
     let discovery: HostDiscovery
-    static let controllers = ["cpu", "cpuacct", "pids"]
+    static let controllers = ["cpu", "cpuacct"]
 
     public init(hierarchy: CgroupHierarchy = CgroupHierarchy.detectHost(), discovery: HostDiscovery = HostDiscovery()) {
         self.hierarchy = hierarchy
