@@ -115,7 +115,8 @@ public struct ClaimController: Controller {
             fields["cgroups"] = .array(cgroups)
             // A group adopted from the pool's spares keeps its counters (the kernel cannot reset
             // oom_kill): usage is reported from this baseline on.
-            if let usage = try? self.cgroupUsage(claim: object.key.name, pool: request.pool, amounts: request.amounts) {
+            let groups = self.cgroupGroups(claim: object.key.name, pool: request.pool, amounts: request.amounts)
+            if let usage = try? self.cgroupUsage(of: groups, claim: object.key.name, pool: request.pool) {
                 fields["usageBaseline"] = usage.json
                 fields["usage"] = ResourceUsage(cpuNanoseconds: 0, throttledPeriods: 0, memoryBytes: usage.memoryBytes, oomKills: 0).json
             }
@@ -131,18 +132,12 @@ public struct ClaimController: Controller {
         var fields = previous
         let request = ClaimRequest(spec: object.spec)
         if previous["cgroups"] != nil {
-            let hierarchy = self.hierarchy()
-            var controllers: [String] = []
-            for (adapter, amount) in self.adapters(for: request.amounts, storagePath: nil) where adapter.kind == .cpu || adapter.kind == .memory {
-                let assetRequest = AssetRequest(pool: request.pool, claim: object.key.name, amount: amount)
-                let group = adapter.kind == .cpu ? CPUAdapter(hierarchy: hierarchy).group(assetRequest) : MemoryAdapter(hierarchy: hierarchy).group(assetRequest)
-                controllers += group.controllers
-                if !group.exists {
-                    _ = try adapter.allocate(assetRequest)
-                    context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's \(adapter.kind) cgroup was missing")
-                }
+            let groups = self.cgroupGroups(claim: object.key.name, pool: request.pool, amounts: request.amounts)
+            for (adapter, assetRequest, group) in groups where !group.exists {
+                _ = try adapter.allocate(assetRequest)
+                context.events.record(object.key, .warning, reason: "CgroupRecreated", message: "the claim's \(adapter.kind) cgroup was missing")
             }
-            let raw = try ControlGroup.forClaim(object.key.name, pool: request.pool, hierarchy: hierarchy, controllers: controllers).usage()
+            let raw = try self.cgroupUsage(of: groups, claim: object.key.name, pool: request.pool)
             let baseline = previous["usageBaseline"]
             func since(_ key: String, _ value: Int64) -> Int64 { max(0, value - (baseline?[key]?.integerValue ?? 0)) }
             let usage = ResourceUsage(cpuNanoseconds: since("cpuNanoseconds", raw.cpuNanoseconds),
@@ -169,11 +164,31 @@ public struct ClaimController: Controller {
         return wait
     }
 
-    /// CPU and memory usage of a claim's groups.
-    func cgroupUsage(claim: String, pool: String, amounts: ResourceAmounts) throws -> ResourceUsage {
-        var controllers: [String] = []
-        if amounts.cpu > .zero { controllers += ["cpu", "cpuacct"] }
-        if amounts.memory > .zero { controllers += ["memory"] }
+    /// The claim's CPU and memory adapters, each with its request and its group: the one place
+    /// that knows which controllers a claim's groups live in.
+    func cgroupGroups(claim: String, pool: String, amounts: ResourceAmounts)
+        -> [(adapter: any AssetAdapter, request: AssetRequest, group: ControlGroup)]
+    {
+        let hierarchy = self.hierarchy()
+        var groups: [(adapter: any AssetAdapter, request: AssetRequest, group: ControlGroup)] = []
+        if amounts.cpu > .zero {
+            let request = AssetRequest(pool: pool, claim: claim, amount: amounts.cpu)
+            let adapter = CPUAdapter(hierarchy: hierarchy)
+            groups.append((adapter, request, adapter.group(request)))
+        }
+        if amounts.memory > .zero {
+            let request = AssetRequest(pool: pool, claim: claim, amount: amounts.memory)
+            let adapter = MemoryAdapter(hierarchy: hierarchy)
+            groups.append((adapter, request, adapter.group(request)))
+        }
+        return groups
+    }
+
+    /// CPU and memory usage across a claim's groups.
+    func cgroupUsage(of groups: [(adapter: any AssetAdapter, request: AssetRequest, group: ControlGroup)], claim: String,
+                     pool: String) throws -> ResourceUsage
+    {
+        let controllers = groups.flatMap(\.group.controllers)
         return try ControlGroup.forClaim(claim, pool: pool, hierarchy: self.hierarchy(), controllers: controllers).usage()
     }
 
@@ -240,10 +255,14 @@ enum ClaimStatus {
         return status
     }
 
+    /// The claims bound to `pool` now.
+    static func bound(inPool pool: String, store: StateStore) throws -> [StoredObject] {
+        try store.objects(of: .claim).filter { $0.status?.fields["phase"] == "Bound" && $0.status?.fields["pool"]?.stringValue == pool }
+    }
+
     /// The sum of what the Bound claims of `pool` hold, other than `except`.
     static func allocated(inPool pool: String, except: ResourceKey?, store: StateStore) throws -> ResourceAmounts {
-        try store.objects(of: .claim).filter { claim in
-            claim.key != except && claim.status?.fields["phase"] == "Bound" && claim.status?.fields["pool"]?.stringValue == pool
-        }.reduce(ResourceAmounts()) { total, claim in total.adding(ResourceAmounts(json: claim.status?.fields["allocation"] ?? .null)) }
+        try self.bound(inPool: pool, store: store).filter { $0.key != except }
+            .reduce(ResourceAmounts()) { total, claim in total.adding(ResourceAmounts(json: claim.status?.fields["allocation"] ?? .null)) }
     }
 }

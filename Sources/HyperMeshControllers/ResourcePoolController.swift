@@ -37,8 +37,9 @@ public struct ResourcePoolController: Controller {
             host.storage = Quantity(whole: storage.totalBytes)!
             // Pools on the same filesystem share it.
             let sameFilesystem = try pools.compactMap { pool -> Quantity? in
-                guard let other = PoolOffer(spec: pool.spec).storagePath else { return nil }
-                return try self.discovery.storage(at: other).totalBytes == storage.totalBytes ? PoolOffer(spec: pool.spec).total.storage : nil
+                let other = PoolOffer(spec: pool.spec)
+                guard let otherPath = other.storagePath else { return nil }
+                return try self.discovery.storage(at: otherPath).filesystemID == storage.filesystemID ? other.total.storage : nil
             }.reduce(Quantity.zero) { $0.adding($1) ?? $0 }
             if sameFilesystem > host.storage { excess.append("storage \(sameFilesystem) > \(host.storage) on \(path)'s filesystem") }
         }
@@ -67,7 +68,7 @@ public struct ResourcePoolController: Controller {
         }
         let allocated = try ClaimStatus.allocated(inPool: object.key.name, except: nil, store: context.store)
         let claims = try context.store.objects(of: .claim).filter { ClaimRequest(spec: $0.spec).pool == object.key.name }
-        let bound = claims.filter { $0.status?.fields["phase"] == "Bound" }.count
+        let bound = try ClaimStatus.bound(inPool: object.key.name, store: context.store).count
         // Claims waiting for this pool get another look once it is reconciled.
         let waiting = claims.filter { $0.status?.fields["phase"] == nil || $0.status?.fields["phase"] == "Pending" }.map(\.key)
         var fields: [String: JSONValue] = [
@@ -89,9 +90,7 @@ public struct ResourcePoolController: Controller {
 
     /// Refuses while claims are bound to the pool; they must be released first.
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
-        let bound = try context.store.objects(of: .claim).filter {
-            $0.status?.fields["phase"] == "Bound" && $0.status?.fields["pool"]?.stringValue == object.key.name
-        }.map(\.key.name)
+        let bound = try ClaimStatus.bound(inPool: object.key.name, store: context.store).map(\.key.name)
         guard bound.isEmpty else {
             throw HyperMeshError.conflict("pool \(object.key.name) still has bound claims: \(bound.joined(separator: ", "))")
         }

@@ -123,7 +123,7 @@ public struct HostDiscovery: Sendable {
         }
         let block = Int64(stats.f_frsize)
         return StorageFacts(path: path, totalBytes: Int64(stats.f_blocks) * block, freeBytes: Int64(stats.f_bfree) * block,
-                            availableBytes: Int64(stats.f_bavail) * block)
+                            availableBytes: Int64(stats.f_bavail) * block, filesystemID: UInt64(stats.f_fsid))
     }
 
     func read(_ path: String) throws -> String {

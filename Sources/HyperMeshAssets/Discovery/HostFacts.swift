@@ -52,6 +52,8 @@ public struct StorageFacts: Sendable, Hashable {
     public var freeBytes: Int64
     /// Free to unprivileged users (what `df` reports as available).
     public var availableBytes: Int64
+    /// `statvfs`'s `f_fsid`: equal for paths on one filesystem.
+    public var filesystemID: UInt64
 
     public var json: JSONValue {
         ["path": .string(self.path), "totalBytes": .integer(self.totalBytes), "freeBytes": .integer(self.freeBytes),
