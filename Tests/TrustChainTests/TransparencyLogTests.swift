@@ -6,7 +6,7 @@ import TrustChain
 
 /// The log's proofs, checked by the module and by an independent Python RFC 9162 verifier.
 struct TransparencyLogTests {
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 
     /// An in-memory tree of `count` leaves with perfect subtrees built the obvious way.
     struct MemoryTree {

@@ -54,7 +54,7 @@ public struct StringRule: Sendable, Equatable {
         if let pattern, !PatternCache.shared.matches(pattern, text) {
             return "\"\(text)\" is not \(self.expectation)"
         }
-        if self == .ipAddress, !IPAddress.isValid(text) {
+        if self == .ipAddress, IPAddress.bytes(text) == nil {
             return "\"\(text)\" is not \(self.expectation)"
         }
         return nil
@@ -79,14 +79,6 @@ final class PatternCache: @unchecked Sendable {
         }
         let range = NSRange(text.startIndex..., in: text)
         return expression.firstMatch(in: text, range: range) != nil
-    }
-}
-
-/// IP address syntax, by the C library's own parser.
-enum IPAddress {
-    static func isValid(_ text: String) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
     }
 }
 

@@ -39,7 +39,7 @@ extension CertificateAuthority {
         let key = try subjectKey ?? request.keyAlgorithm.generate()
         let publicKey = key.certificateKey.publicKey
         var names: [GeneralName] = request.dnsNames.map { .dnsName($0) }
-        names += request.ipAddresses.compactMap { IssuanceRequest.addressBytes($0) }.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
+        names += request.ipAddresses.compactMap { IPAddress.bytes($0) }.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
         names += request.uris.map { .uniformResourceIdentifier($0) }
         let usages: [ExtendedKeyUsage.Usage]
         switch request.usage {

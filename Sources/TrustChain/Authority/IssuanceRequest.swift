@@ -43,7 +43,7 @@ public struct IssuanceRequest: Sendable, Hashable {
         for name in self.dnsNames where !Self.isDNSName(name) {
             problems.append("DNS name \"\(name)\" is not a valid host name")
         }
-        for address in self.ipAddresses where Self.addressBytes(address) == nil {
+        for address in self.ipAddresses where IPAddress.bytes(address) == nil {
             problems.append("IP address \"\(address)\" is not an IPv4 or IPv6 address")
         }
         for uri in self.uris where !Self.isURI(uri) {
@@ -53,15 +53,6 @@ public struct IssuanceRequest: Sendable, Hashable {
             problems.append("duration \(self.duration) is shorter than \(Self.minimumDuration)")
         }
         return problems
-    }
-
-    /// The 4 or 16 network-order bytes of an IP address, or `nil`.
-    public static func addressBytes(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
     }
 
     static func isDNSName(_ name: String) -> Bool {
