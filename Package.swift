@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TrustChain", targets: ["TrustChain"]),
         .library(name: "HyperMeshAssets", targets: ["HyperMeshAssets"]),
         .library(name: "STOQData", targets: ["STOQData"]),
+        .library(name: "STOQ", targets: ["STOQ"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -47,6 +48,13 @@ let package = Package(
         .target(name: "STOQData", dependencies: [
             "HyperMeshCore", "CISAL", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The transport between agents: QUIC (ngtcp2) with mutual TLS from TrustChain certificates.
+        .target(name: "STOQ", dependencies: [
+            "HyperMeshCore", "CNGTCP2", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // ngtcp2 1.11, ngtcp2_crypto_gnutls and GnuTLS, with a shim for ngtcp2's macro API.
+        .systemLibrary(name: "CNGTCP2"),
         // Intel ISA-L (libisal), Reed–Solomon erasure coding.
         .systemLibrary(name: "CISAL"),
         // The mesh's certificate authority: issuance, revocation, transparency log, chain verification.

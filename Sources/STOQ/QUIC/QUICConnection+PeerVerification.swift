@@ -1,0 +1,63 @@
+import CNGTCP2
+import Foundation
+
+extension QUICConnection {
+    /// Checks the peer's chain (trust anchor, validity period, CRL, key purpose) during the handshake and
+    /// records its node id; logs why when it refuses.
+    func verifyPeerCertificate() -> Bool {
+        var status: UInt32 = 0
+        let result = cngtcp2_verify_peer(self.session, self.role == .client ? 1 : 0, &status)
+        if result < 0 {
+            return self.refuse(String(cString: gnutls_strerror(result)))
+        }
+        if status != 0 {
+            var text = gnutls_datum_t()
+            var reason = "status 0x\(String(status, radix: 16))"
+            if gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0, let data = text.data {
+                reason = String(cString: UnsafeRawPointer(data).assumingMemoryBound(to: CChar.self))
+                cngtcp2_gnutls_free(data)
+            }
+            return self.refuse(reason)
+        }
+        self.peerNodeID = self.peerURIs().lazy.compactMap { uri -> String? in
+            guard uri.hasPrefix("hm://") else { return nil }
+            return String(uri.dropFirst(5))
+        }.first
+        self.logger.debug("Peer certificate verified", metadata: [
+            "peer": "\(self.remoteAddress)", "peer.node": "\(self.peerNodeID ?? "-")",
+        ])
+        return true
+    }
+
+    private func refuse(_ reason: String) -> Bool {
+        let side = self.role == .server ? "client" : "server"
+        self.peerRefusal = "\(side) certificate refused: \(reason)"
+        self.logger.warning("Refused peer certificate", metadata: [
+            "peer": "\(self.remoteAddress)", "reason": "\(reason)",
+        ])
+        return false
+    }
+
+    /// The URI subject alternative names of the peer's leaf certificate.
+    func peerURIs() -> [String] {
+        var count: UInt32 = 0
+        guard let list = gnutls_certificate_get_peers(self.session, &count), count > 0 else { return [] }
+        var certificate: OpaquePointer?
+        guard gnutls_x509_crt_init(&certificate) == 0 else { return [] }
+        defer { gnutls_x509_crt_deinit(certificate) }
+        var leaf = list.pointee
+        guard gnutls_x509_crt_import(certificate, &leaf, GNUTLS_X509_FMT_DER) == 0 else { return [] }
+        var uris: [String] = []
+        var buffer = [CChar](repeating: 0, count: 1024)
+        for index in 0..<32 as Range<UInt32> {
+            var size = buffer.count
+            var critical: UInt32 = 0
+            let type = gnutls_x509_crt_get_subject_alt_name(certificate, index, &buffer, &size, &critical)
+            if type < 0 { break }
+            if type == Int32(GNUTLS_SAN_URI.rawValue) {
+                uris.append(String(decoding: buffer.prefix(size).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+        }
+        return uris
+    }
+}
