@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets",
+                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -21,7 +21,8 @@ struct HyperMesh: AsyncParsableCommand {
             """,
         subcommands: [
             ApplyCommand.self, DiffCommand.self, ValidateCommand.self, GetCommand.self, DescribeCommand.self,
-            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, SchemasCommand.self,
+            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, STOQCommand.self,
+            SchemasCommand.self,
         ]
     )
 

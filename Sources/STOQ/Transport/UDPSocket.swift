@@ -14,8 +14,9 @@ final class UDPSocket {
     /// Socket buffer size asked of the kernel (it may cap it at `net.core.*mem_max`).
     static let bufferBytes: Int32 = 8 << 20
 
-    /// Opens a socket bound to `address` (port 0 picks a free one).
-    init(bindingTo address: SocketAddress) throws {
+    /// Opens a socket bound to `address` (port 0 picks a free one); a client also connects it to `remote`, so
+    /// the kernel picks the local address it will use and ICMP errors come back.
+    init(bindingTo address: SocketAddress, connectingTo remote: SocketAddress? = nil) throws {
         let descriptor = socket(address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
             | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
         guard descriptor >= 0 else { throw STOQError.socket("socket(): \(String(cString: strerror(errno)))") }
@@ -29,6 +30,16 @@ final class UDPSocket {
             let reason = String(cString: strerror(errno))
             Glibc.close(descriptor)
             throw STOQError.socket("bind \(address): \(reason)")
+        }
+        if var remote {
+            let connected = withUnsafePointer(to: &remote.storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, remote.length) }
+            }
+            guard connected == 0 else {
+                let reason = String(cString: strerror(errno))
+                Glibc.close(descriptor)
+                throw STOQError.socket("connect \(remote): \(reason)")
+            }
         }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

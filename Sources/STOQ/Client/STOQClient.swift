@@ -1,0 +1,54 @@
+import CNGTCP2
+import Foundation
+import Logging
+
+/// Opens STOQ connections: QUIC with this node's TrustChain certificate, verifying the server's.
+public final class STOQClient {
+    /// What the client presents and expects.
+    public struct Configuration: Sendable {
+        public var tls: TLSConfiguration
+        /// `stoq/1` (default) or `hq-interop`.
+        public var alpn = STOQDefaults.meshALPN
+        /// TLS server name sent in the handshake (SNI).
+        public var serverName = "localhost"
+        /// When set, the server's certificate must name this node id (`hm://NODE-ID`).
+        public var expectedPeerNodeID: String?
+        public var tuning = TransportTuning()
+
+        public init(tls: TLSConfiguration) {
+            self.tls = tls
+        }
+    }
+
+    public let configuration: Configuration
+    private let credentials: TLSCredentials
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "stoq.client")) throws {
+        self.configuration = configuration
+        self.credentials = try TLSCredentials(configuration.tls)
+        self.logger = logger
+    }
+
+    /// Connects and completes the handshake.
+    ///
+    /// - Throws: ``STOQError`` `handshakeRefused` when either side refuses the other's certificate,
+    ///   `timedOut` when nothing answers within `timeout`.
+    public func connect(to address: SocketAddress, timeout: Duration = .seconds(10)) throws -> STOQClientConnection {
+        let wildcard = try SocketAddress(host: address.family == AF_INET6 ? "::" : "0.0.0.0", port: 0)
+        let socket = try UDPSocket(bindingTo: wildcard, connectingTo: address)
+        let parameters = QUICConnection.Parameters(
+            role: .client, socket: socket, remoteAddress: address, credentials: self.credentials,
+            alpnProtocols: [self.configuration.alpn], tuning: self.configuration.tuning, logger: self.logger,
+            serverName: self.configuration.serverName)
+        let connection = STOQClientConnection(try QUICConnection(parameters, owner: nil),
+                                              interop: self.configuration.alpn == STOQDefaults.interopALPN)
+        try connection.waitForHandshake(timeout: timeout)
+        if let expected = self.configuration.expectedPeerNodeID, connection.peerNodeID != expected {
+            connection.close()
+            throw STOQError.handshakeRefused(
+                "the server is node \(connection.peerNodeID ?? "(none)"), not the expected \(expected)")
+        }
+        return connection
+    }
+}

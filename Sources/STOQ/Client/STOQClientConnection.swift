@@ -1,0 +1,121 @@
+import CNGTCP2
+import Foundation
+
+/// A client's open connection to a STOQ server; requests run on it one batch at a time, each request on
+/// its own stream, all of a batch concurrently.
+public final class STOQClientConnection {
+    let connection: QUICConnection
+    private let interop: Bool
+    private let receiveBuffer: UnsafeMutablePointer<UInt8>
+    private static let receiveCapacity = 65_536
+
+    init(_ connection: QUICConnection, interop: Bool) {
+        self.connection = connection
+        self.interop = interop
+        self.receiveBuffer = .allocate(capacity: Self.receiveCapacity)
+    }
+
+    deinit {
+        self.close()
+        self.receiveBuffer.deallocate()
+    }
+
+    /// The server's node id from its certificate (`hm://NODE-ID`), if it has one.
+    public var peerNodeID: String? { self.connection.peerNodeID }
+    /// The protocol agreed in the handshake.
+    public var alpn: String? { self.connection.negotiatedALPN }
+    /// The local UDP address.
+    public var localAddress: SocketAddress { self.connection.localAddress }
+
+    /// Runs `requests` concurrently (as many at once as the server's stream limit allows) and returns their
+    /// outcomes in order. A connection failure fails every unfinished request.
+    public func perform(_ requests: [STOQRequest], timeout: Duration = .seconds(300)) throws -> [STOQResponse] {
+        var handlers: [ResponseHandler] = []
+        var nextToOpen = 0
+        let deadline = cngtcp2_timestamp() + TransportTuning.nanoseconds(timeout)
+        try self.run(until: {
+            while nextToOpen < requests.count {
+                let handler = ResponseHandler(request: requests[nextToOpen], interop: self.interop)
+                guard let stream = self.connection.openStream(handler: handler) else { break }
+                handlers.append(handler)
+                nextToOpen += 1
+                do { try handler.start(on: stream) } catch { stream.reset(errorCode: 0x2) }
+            }
+            return nextToOpen == requests.count && handlers.allSatisfy { $0.response != nil }
+        }, deadline: deadline)
+        return handlers.map { $0.response! }
+    }
+
+    /// One request; throws its error.
+    @discardableResult
+    public func perform(_ request: STOQRequest, timeout: Duration = .seconds(300)) throws -> Int {
+        let response = try self.perform([request], timeout: timeout)[0]
+        if let error = response.error { throw error }
+        return response.bytes
+    }
+
+    /// Round-trip time of a PING.
+    public func ping() throws -> Duration {
+        let clock = ContinuousClock()
+        let start = clock.now
+        try self.perform(STOQRequest(.ping(Array("stoq".utf8))), timeout: .seconds(10))
+        return clock.now - start
+    }
+
+    /// Closes with CONNECTION_CLOSE (no error).
+    public func close() {
+        guard self.connection.state == .active else { return }
+        self.connection.close()
+    }
+
+    func waitForHandshake(timeout: Duration) throws {
+        let deadline = cngtcp2_timestamp() + TransportTuning.nanoseconds(timeout)
+        try self.run(until: { self.connection.handshakeCompleted }, deadline: deadline)
+    }
+
+    /// Drives the connection until `done()` or the deadline.
+    private func run(until done: () -> Bool, deadline: UInt64) throws {
+        var more = self.connection.write(now: cngtcp2_timestamp())
+        while !done() {
+            guard self.connection.state == .active else {
+                let reason = self.connection.closeReason ?? "closed"
+                if self.connection.peerRefusal != nil || reason.contains("handshake") {
+                    throw STOQError.handshakeRefused(reason)
+                }
+                throw STOQError.connectionClosed(reason)
+            }
+            let now = cngtcp2_timestamp()
+            guard now < deadline else { throw STOQError.timedOut("no answer from \(self.connection.remoteAddress)") }
+            let until = min(self.connection.expiry, deadline)
+            let waitMilliseconds = more || until <= now ? 0 : Int32(min((until - now + 999_999) / 1_000_000, 1000))
+            var descriptor = pollfd(fd: self.connection.socket.descriptor,
+                                    events: Int16(POLLIN) | (self.connection.isSendBlocked ? Int16(POLLOUT) : 0),
+                                    revents: 0)
+            _ = poll(&descriptor, 1, waitMilliseconds)
+            self.readAvailable()
+            let after = cngtcp2_timestamp()
+            if self.connection.expiry <= after {
+                self.connection.handleExpiry(now: after)
+                more = false
+            } else {
+                more = self.connection.write(now: after)
+            }
+        }
+        _ = self.connection.write(now: cngtcp2_timestamp())
+    }
+
+    private func readAvailable() {
+        for _ in 0..<256 {
+            guard let received = self.connection.socket.receive(into: self.receiveBuffer, capacity: Self.receiveCapacity)
+            else { return }
+            let now = cngtcp2_timestamp()
+            var offset = 0
+            while offset < received.count {
+                let length = min(received.segmentSize, received.count - offset)
+                self.connection.receive(self.receiveBuffer + offset, count: length, from: received.source,
+                                        ecn: received.ecn, now: now)
+                offset += length
+            }
+        }
+    }
+}

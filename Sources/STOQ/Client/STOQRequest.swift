@@ -1,0 +1,36 @@
+/// One request a client sends on its own stream.
+public struct STOQRequest {
+    public enum Kind {
+        /// `stoq/1` PING with up to 64 bytes echoed back.
+        case ping([UInt8])
+        /// A file by path: `stoq/1` FETCH, or `GET /path` on an `hq-interop` connection.
+        case fetch(path: String)
+        /// `stoq/1` GET of a blob by SHA-256.
+        case getBlob(id: [UInt8])
+        /// `stoq/1` PUT of a blob: the bytes (kept alive until acknowledged) must hash to `id`.
+        case putBlob(id: [UInt8], contents: BlobContents)
+    }
+
+    /// Where the bytes of a PUT come from.
+    public enum BlobContents {
+        case bytes([UInt8])
+        case file(path: String)
+    }
+
+    public var kind: Kind
+    /// Receives the reply's bytes (fetch and get).
+    public var sink: (any ByteSink)?
+
+    public init(_ kind: Kind, sink: (any ByteSink)? = nil) {
+        self.kind = kind
+        self.sink = sink
+    }
+}
+
+/// How a request ended.
+public struct STOQResponse: Sendable {
+    /// Bytes received (fetch, get) or sent (put); the echo's length for ping.
+    public var bytes: Int
+    /// The failure, if it failed.
+    public var error: STOQError?
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Where a client puts the bytes of a fetched file or blob.
+public protocol ByteSink: AnyObject {
+    /// Takes the next bytes, in order.
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// All bytes arrived.
+    func finish() throws
+}
+
+/// Collects bytes in memory (for small replies and tests).
+public final class MemorySink: ByteSink {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public func write(_ bytes: UnsafeRawBufferPointer) throws { self.bytes.append(contentsOf: bytes) }
+    public func finish() throws {}
+}
+
+/// Writes bytes to a file through a 1 MiB buffer; the file appears at its path only when complete.
+public final class FileSink: ByteSink {
+    public let path: String
+    private let temporaryPath: String
+    private var descriptor: Int32
+    private var buffer: [UInt8] = []
+    private static let bufferBytes = 1 << 20
+    /// Bytes written so far.
+    public private(set) var count = 0
+
+    public init(path: String) throws {
+        self.path = path
+        self.temporaryPath = path + ".part"
+        self.descriptor = open(self.temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard self.descriptor >= 0 else { throw STOQError.io("\(self.temporaryPath): \(String(cString: strerror(errno)))") }
+        self.buffer.reserveCapacity(Self.bufferBytes)
+    }
+
+    deinit {
+        if self.descriptor >= 0 {
+            close(self.descriptor)
+            unlink(self.temporaryPath)
+        }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        self.count += bytes.count
+        self.buffer.append(contentsOf: bytes)
+        if self.buffer.count >= Self.bufferBytes { try self.flush() }
+    }
+
+    public func finish() throws {
+        try self.flush()
+        close(self.descriptor)
+        self.descriptor = -1
+        guard rename(self.temporaryPath, self.path) == 0 else {
+            throw STOQError.io("\(self.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func flush() throws {
+        try self.buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
+                guard written > 0 else { throw STOQError.io("\(self.temporaryPath): \(String(cString: strerror(errno)))") }
+                offset += written
+            }
+        }
+        self.buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Counts bytes and keeps none (benchmarks).
+public final class DiscardingSink: ByteSink {
+    public private(set) var count = 0
+    public init() {}
+    public func write(_ bytes: UnsafeRawBufferPointer) throws { self.count += bytes.count }
+    public func finish() throws {}
+}

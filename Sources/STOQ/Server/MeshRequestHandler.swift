@@ -1,0 +1,125 @@
+import Logging
+
+/// Serves one `stoq/1` request: PING, GET and FETCH answered at once, PUT after its bytes arrived and hashed.
+/// Anything malformed is answered with an ``FrameType/error`` frame, never a crash.
+final class MeshRequestHandler: StreamHandler {
+    private enum State {
+        case awaitingRequest
+        case receivingBlob(BlobWriter)
+        case waitingForEnd
+        case answered
+    }
+
+    private let root: ServedRoot
+    private let blobs: BlobDirectory
+    private let logger: Logger
+    private var decoder: FrameDecoder
+    private var state = State.awaitingRequest
+    private var output: FileOutput?
+
+    init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, logger: Logger) {
+        self.root = root
+        self.blobs = blobs
+        self.logger = logger
+        self.decoder = FrameDecoder(maximumDataPayloadBytes: maximumDataPayloadBytes)
+    }
+
+    func stream(_ stream: QUICStream, received bytes: UnsafeRawBufferPointer, finished: Bool) {
+        if case .answered = self.state { return }
+        do {
+            try self.decoder.feed(bytes) { event in try self.handle(event, on: stream) }
+            if finished {
+                try self.decoder.finish()
+                try self.end(stream)
+            }
+        } catch let error as STOQError {
+            self.fail(stream, error)
+        } catch {
+            self.fail(stream, STOQError.io("\(error)"))
+        }
+    }
+
+    func streamWantsOutput(_ stream: QUICStream) {
+        self.output?.refill(stream)
+    }
+
+    func streamClosed(_ stream: QUICStream, errorCode: UInt64?) {
+        if case .receivingBlob(let writer) = self.state { writer.abandon() }
+        self.output = nil
+    }
+
+    private func handle(_ event: FrameDecoder.Event, on stream: QUICStream) throws {
+        switch (self.state, event) {
+        case (.receivingBlob(let writer), .data(let bytes)):
+            try writer.append(bytes)
+        case (.awaitingRequest, .frame(let type, let payload)):
+            try self.answer(type, payload, on: stream)
+        case (.awaitingRequest, .data):
+            throw STOQError.protocolViolation("data frame before any request")
+        case (.receivingBlob, .frame(let type, _)), (.waitingForEnd, .frame(let type, _)):
+            throw STOQError.protocolViolation("unexpected \(type) frame after the request")
+        case (.waitingForEnd, .data):
+            throw STOQError.protocolViolation("data frame after a request that takes none")
+        case (.answered, _):
+            break
+        }
+    }
+
+    private func answer(_ type: FrameType, _ payload: [UInt8], on stream: QUICStream) throws {
+        switch type {
+        case .ping:
+            guard payload.count <= 64 else { throw STOQError.protocolViolation("ping payload over 64 bytes") }
+            stream.write(copying: Frame.encode(.pong, payload: payload))
+            self.state = .waitingForEnd
+        case .get:
+            guard payload.count == 32 else { throw STOQError.protocolViolation("get needs a 32-byte SHA-256 id") }
+            try self.send(path: self.blobs.path(for: payload), on: stream)
+        case .fetch:
+            let path = String(decoding: payload, as: UTF8.self)
+            try self.send(path: try self.root.resolve(path), on: stream)
+        case .put:
+            guard payload.count == 40 else { throw STOQError.protocolViolation("put needs a 32-byte id and an 8-byte size") }
+            let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 32) }
+            self.state = .receivingBlob(try self.blobs.beginWrite(id: Array(payload.prefix(32)), size: size))
+        case .data, .pong, .blob, .stored, .error:
+            throw STOQError.protocolViolation("\(type) is not a request")
+        }
+    }
+
+    private func send(path: String, on stream: QUICStream) throws {
+        let mapped = try MappedFile.map(path: path)
+        stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(mapped.size))))
+        self.output = FileOutput(bytes: mapped.bytes, size: mapped.size, framed: true)
+        self.state = .answered
+        self.output?.refill(stream)
+    }
+
+    /// The client's FIN: a PUT is complete now; other requests were answered already.
+    private func end(_ stream: QUICStream) throws {
+        switch self.state {
+        case .receivingBlob(let writer):
+            try writer.commit()
+            self.state = .answered
+            stream.write(copying: Frame.encode(.stored))
+            stream.finish()
+        case .waitingForEnd:
+            self.state = .answered
+            stream.finish()
+        case .awaitingRequest:
+            throw STOQError.protocolViolation("stream ended without a request")
+        case .answered:
+            break
+        }
+    }
+
+    private func fail(_ stream: QUICStream, _ error: STOQError) {
+        if case .receivingBlob(let writer) = self.state { writer.abandon() }
+        self.state = .answered
+        self.output = nil
+        let code: FrameType.ErrorCode = error.code == .notFound ? .notFound
+            : error.code == .io ? .internalError : .badRequest
+        self.logger.debug("Request refused", metadata: ["stream": "\(stream.id)", "reason": "\(error.message)"])
+        stream.write(copying: Frame.error(code, error.message))
+        stream.finish()
+    }
+}

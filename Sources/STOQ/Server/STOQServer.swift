@@ -1,0 +1,160 @@
+import CNGTCP2
+import Foundation
+import Logging
+
+/// A STOQ server: one UDP socket, many QUIC connections with mutual TLS, answering `stoq/1` and `hq-interop`.
+///
+/// ``run()`` drives every connection from the calling thread until ``stop()`` is called from any thread.
+///
+/// ```swift
+/// let server = try STOQServer(configuration: .init(listenAddress: try SocketAddress(parsing: "127.0.0.1:9292"),
+///                                                  tls: tls, root: URL(fileURLWithPath: "/srv/data")))
+/// Thread { server.run() }.start()
+/// ```
+public final class STOQServer: @unchecked Sendable {
+    /// How a server listens and what it serves.
+    public struct Configuration: Sendable {
+        public var listenAddress: SocketAddress
+        public var tls: TLSConfiguration
+        /// Files served by `hq-interop` GET and `stoq/1` FETCH; blobs live in `ROOT/.blobs`.
+        public var root: URL
+        /// Send a Retry to every new client, so a spoofed source address cannot make us do handshake work.
+        public var requireAddressValidation = true
+        /// Connections one source IP address may hold at once.
+        public var maximumConnectionsPerAddress = 64
+        public var tuning = TransportTuning()
+        /// The largest `stoq/1` data frame accepted.
+        public var maximumDataFrameBytes = 1 << 20
+
+        public init(listenAddress: SocketAddress, tls: TLSConfiguration, root: URL) {
+            self.listenAddress = listenAddress
+            self.tls = tls
+            self.root = root
+        }
+    }
+
+    /// Counts a running server keeps (read them after ``run()`` returns, or accept a racy view).
+    public struct Statistics: Sendable {
+        public var connectionsAccepted = 0
+        public var connectionsRefusedForLimit = 0
+        public var retriesSent = 0
+        public var undecodableDatagrams = 0
+        public var handshakesRefused = 0
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    let socket: UDPSocket
+    let credentials: TLSCredentials
+    let root: ServedRoot
+    let blobs: BlobDirectory
+    let staticSecret: [UInt8]
+    private let wakeDescriptor: Int32
+    private let stopRequested = ManagedAtomicFlag()
+    var connections: [ObjectIdentifier: QUICConnection] = [:]
+    var routes: [ConnectionID: QUICConnection] = [:]
+    var connectionsPerHost: [[UInt8]: Int] = [:]
+    var originalIDs: [ObjectIdentifier: ConnectionID] = [:]
+    private let receiveBuffer: UnsafeMutablePointer<UInt8>
+    private static let receiveCapacity = 65_536
+    public internal(set) var statistics = Statistics()
+
+    /// Binds the socket and loads the credentials; nothing is served until ``run()``.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "stoq.server")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.credentials = try TLSCredentials(configuration.tls)
+        self.socket = try UDPSocket(bindingTo: configuration.listenAddress)
+        self.root = ServedRoot(directory: configuration.root)
+        self.blobs = BlobDirectory(root: configuration.root.appendingPathComponent(".blobs"))
+        var secret = [UInt8](repeating: 0, count: 32)
+        _ = gnutls_rnd(GNUTLS_RND_KEY, &secret, secret.count)
+        self.staticSecret = secret
+        self.wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        self.receiveBuffer = .allocate(capacity: Self.receiveCapacity)
+    }
+
+    deinit {
+        close(self.wakeDescriptor)
+        self.receiveBuffer.deallocate()
+    }
+
+    /// The bound address (with the kernel's port when port 0 was asked for).
+    public var localAddress: SocketAddress { self.socket.localAddress }
+
+    /// Asks ``run()`` to return; safe from any thread or a signal handler's dispatch source.
+    public func stop() {
+        self.stopRequested.set()
+        var one: UInt64 = 1
+        _ = write(self.wakeDescriptor, &one, 8)
+    }
+
+    /// Serves until ``stop()``, then closes every connection with CONNECTION_CLOSE.
+    public func run() {
+        self.logger.info("STOQ server listening", metadata: ["address": "\(self.localAddress)"])
+        while !self.stopRequested.isSet {
+            let now = cngtcp2_timestamp()
+            let nextExpiry = self.connections.values.map(\.expiry).min() ?? UInt64.max
+            let waitMilliseconds = nextExpiry <= now ? 0 : Int32(min((nextExpiry - now + 999_999) / 1_000_000, 1000))
+            let sendBlocked = self.connections.values.contains { $0.isSendBlocked }
+            var descriptors = [
+                pollfd(fd: self.socket.descriptor, events: Int16(POLLIN) | (sendBlocked ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: self.wakeDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            _ = poll(&descriptors, 2, waitMilliseconds)
+            self.serviceOnce()
+        }
+        let now = cngtcp2_timestamp()
+        for connection in self.connections.values { connection.close(now: now) }
+        self.logger.info("STOQ server stopped", metadata: ["address": "\(self.localAddress)"])
+    }
+
+    /// Reads what is waiting, runs due timers and writes what connections have to send.
+    private func serviceOnce() {
+        for _ in 0..<256 {
+            guard let received = self.socket.receive(into: self.receiveBuffer, capacity: Self.receiveCapacity) else { break }
+            let now = cngtcp2_timestamp()
+            var offset = 0
+            while offset < received.count {
+                let length = min(received.segmentSize, received.count - offset)
+                self.handleDatagram(self.receiveBuffer + offset, count: length, from: received.source, ecn: received.ecn,
+                                    now: now)
+                offset += length
+            }
+        }
+        let now = cngtcp2_timestamp()
+        for connection in self.connections.values {
+            // Every connection writes: reads produce ACKs, and handlers may have queued bytes.
+            if connection.expiry <= now {
+                connection.handleExpiry(now: now)
+            } else {
+                connection.write(now: now)
+            }
+        }
+        self.removeClosedConnections()
+    }
+
+    private func removeClosedConnections() {
+        for (key, connection) in self.connections where connection.state == .closed {
+            self.connections[key] = nil
+            for id in connection.sourceConnectionIDs { self.routes[id] = nil }
+            if let original = self.originalIDs.removeValue(forKey: key) { self.routes[original] = nil }
+            self.routes = self.routes.filter { $0.value !== connection }
+            let host = connection.remoteAddress.hostBytes
+            self.connectionsPerHost[host, default: 1] -= 1
+            if self.connectionsPerHost[host] == 0 { self.connectionsPerHost[host] = nil }
+            if connection.peerRefusal != nil { self.statistics.handshakesRefused += 1 }
+            self.logger.debug("Connection closed", metadata: [
+                "peer": "\(connection.remoteAddress)", "reason": "\(connection.closeReason ?? "-")",
+            ])
+        }
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { self.lock.withLock { self.value } }
+    func set() { self.lock.withLock { self.value = true } }
+}
