@@ -114,6 +114,7 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
+        .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(

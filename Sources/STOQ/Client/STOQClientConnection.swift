@@ -75,7 +75,6 @@ public final class STOQClientConnection {
 
     /// Drives the connection until `done()` or the deadline.
     private func run(until done: () -> Bool, deadline: UInt64) throws {
-        var more = self.connection.write(now: cngtcp2_timestamp())
         while !done() {
             guard self.connection.state == .active else {
                 let reason = self.connection.closeReason ?? "closed"
@@ -84,6 +83,8 @@ public final class STOQClientConnection {
                 }
                 throw STOQError.connectionClosed(reason)
             }
+            // Send what `done()` or the handlers just queued before waiting.
+            let more = self.connection.write(now: cngtcp2_timestamp())
             let now = cngtcp2_timestamp()
             guard now < deadline else { throw STOQError.timedOut("no answer from \(self.connection.remoteAddress)") }
             let until = min(self.connection.expiry, deadline)
@@ -94,12 +95,7 @@ public final class STOQClientConnection {
             _ = poll(&descriptor, 1, waitMilliseconds)
             self.readAvailable()
             let after = cngtcp2_timestamp()
-            if self.connection.expiry <= after {
-                self.connection.handleExpiry(now: after)
-                more = false
-            } else {
-                more = self.connection.write(now: after)
-            }
+            if self.connection.expiry <= after { self.connection.handleExpiry(now: after) }
         }
         _ = self.connection.write(now: cngtcp2_timestamp())
     }

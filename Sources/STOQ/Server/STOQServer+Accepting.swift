@@ -155,10 +155,10 @@ extension STOQServer {
 
     private func sendStatelessClose(_ header: ngtcp2_pkt_hd, errorCode: UInt64, to source: SocketAddress) {
         var clientHeader = header
-        var ourID = ConnectionID.random(count: 18).cid
         var packet = [UInt8](repeating: 0, count: Int(NGTCP2_MAX_UDP_PAYLOAD_SIZE))
+        // Initial keys come from the client's destination ID, so it is our source ID here.
         let written = ngtcp2_crypto_write_connection_close(&packet, packet.count, header.version, &clientHeader.scid,
-                                                           &ourID, errorCode, nil, 0)
+                                                           &clientHeader.dcid, errorCode, nil, 0)
         guard written > 0 else { return }
         _ = packet.withUnsafeBufferPointer {
             self.socket.send($0.baseAddress!, count: Int(written), to: source, segmentSize: 0, ecn: 0)

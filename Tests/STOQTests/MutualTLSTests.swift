@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+@testable import STOQ
+
+@Suite(.serialized)
+struct MutualTLSTests {
+    @Test func aClientFromAnotherCAIsRefusedDuringTheHandshake() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        #expect(throws: STOQError.handshakeRefused()) {
+            let connection = try server.connect(tls: TestPKI.shared.foreignClient)
+            try connection.ping()
+        }
+        // The server keeps serving good clients.
+        #expect(try server.connect().ping() < .seconds(1))
+    }
+
+    @Test func anExpiredClientCertificateIsRefused() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        #expect(throws: STOQError.handshakeRefused()) {
+            try server.connect(tls: TestPKI.shared.expiredClient).ping()
+        }
+    }
+
+    @Test func aRevokedClientIsRefusedOnlyWhenTheServerHasTheCRL() throws {
+        let strict = try RunningServer(tls: TestPKI.shared.serverWithCRL)
+        defer { strict.stop() }
+        #expect(throws: STOQError.handshakeRefused()) {
+            try strict.connect(tls: TestPKI.shared.revokedClient).ping()
+        }
+        #expect(try strict.connect().ping() < .seconds(1))
+        let lax = try RunningServer()
+        defer { lax.stop() }
+        #expect(try lax.connect(tls: TestPKI.shared.revokedClient).ping() < .seconds(1))
+    }
+
+    @Test func aClientRefusesAServerItsRootDoesNotTrust() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        var tls = TestPKI.shared.client
+        tls.trustedRootsPath = TestPKI.shared.directory.url.appendingPathComponent("other-ca/root.pem").path
+        #expect(throws: STOQError.handshakeRefused()) { _ = try server.connect(tls: tls) }
+    }
+
+    @Test func missingOrUnreadableFilesAreClearErrors() throws {
+        var tls = TestPKI.shared.client
+        tls.privateKeyPath = "/nonexistent/key.pem"
+        #expect(throws: STOQError.tls()) { _ = try STOQClient(configuration: .init(tls: tls)) }
+        var garbage = TestPKI.shared.client
+        let path = TestPKI.shared.directory.url.appendingPathComponent("garbage.pem").path
+        try "not a certificate".write(toFile: path, atomically: true, encoding: .utf8)
+        garbage.trustedRootsPath = path
+        #expect(throws: STOQError.tls()) { _ = try STOQClient(configuration: .init(tls: garbage)) }
+    }
+}
