@@ -74,7 +74,7 @@ public final class STOQClientConnection {
     }
 
     /// Drives the connection until `done()` or the deadline.
-    private func run(until done: () -> Bool, deadline: UInt64) throws {
+    func run(until done: () -> Bool, deadline: UInt64) throws {
         while !done() {
             guard self.connection.state == .active else {
                 let reason = self.connection.closeReason ?? "closed"

@@ -1,3 +1,4 @@
+import HyperMeshCore
 import Logging
 
 /// Serves one `stoq/1` request: PING, GET and FETCH answered at once, PUT after its bytes arrived and hashed.
@@ -73,10 +74,10 @@ final class MeshRequestHandler: StreamHandler {
             self.state = .waitingForEnd
         case .get:
             guard payload.count == 32 else { throw STOQError.protocolViolation("get needs a 32-byte SHA-256 id") }
-            try self.send(path: self.blobs.path(for: payload), on: stream)
+            try self.send(path: self.blobs.path(for: payload), named: "blob \(payload.hexString)", on: stream)
         case .fetch:
             let path = String(decoding: payload, as: UTF8.self)
-            try self.send(path: try self.root.resolve(path), on: stream)
+            try self.send(path: try self.root.resolve(path), named: path, on: stream)
         case .put:
             guard payload.count == 40 else { throw STOQError.protocolViolation("put needs a 32-byte id and an 8-byte size") }
             let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 32) }
@@ -86,8 +87,14 @@ final class MeshRequestHandler: StreamHandler {
         }
     }
 
-    private func send(path: String, on stream: QUICStream) throws {
-        let mapped = try MappedFile.map(path: path)
+    /// Answers with the file at `path`; errors name the file as the client asked for it, never our path.
+    private func send(path: String, named name: String, on stream: QUICStream) throws {
+        let mapped: (bytes: OwnedBytes?, size: Int)
+        do {
+            mapped = try MappedFile.map(path: path)
+        } catch let error as STOQError where error.code == .notFound {
+            throw STOQError.notFound("\(name): no such file")
+        }
         stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(mapped.size))))
         self.output = FileOutput(bytes: mapped.bytes, size: mapped.size, framed: true)
         self.state = .answered
