@@ -11,8 +11,9 @@ main_packages=(
     crun iperf3 iproute2 iptables jq python3 e2fsprogs mount
 )
 backports_packages=(libngtcp2-dev libngtcp2-crypto-gnutls-dev ngtcp2-client ngtcp2-server)
-# Python module:pip package: the JSON Schema agreement test and the benchmark peer.
-python_modules=(jsonschema:jsonschema yaml:pyyaml cryptography:cryptography pyfastcdc:pyfastcdc zfec:zfec)
+# Python module:pip package: the JSON Schema agreement test, the benchmark peers, and aioquic (an
+# independent QUIC implementation the STOQ interop tests fetch with).
+python_modules=(jsonschema:jsonschema yaml:pyyaml cryptography:cryptography pyfastcdc:pyfastcdc zfec:zfec aioquic:aioquic)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HyperMeshCore
 import Logging
+import STOQ
 
 @main
 struct HyperMesh: AsyncParsableCommand {
@@ -45,6 +46,9 @@ struct HyperMesh: AsyncParsableCommand {
             Foundation.exit(exit.rawValue)
         } catch let failure as CommandFailure {
             Output.error(failure.message)
+            Foundation.exit(1)
+        } catch let error as STOQError {
+            Output.error(error.message)
             Foundation.exit(1)
         } catch let error as HyperMeshError {
             Output.error(error.message.isEmpty ? error.description : error.message

@@ -18,6 +18,7 @@ struct STOQBenchCommand: ParsableCommand {
               hypermesh stoq bench --size 256Mi --max-udp-payload 65000 -o json
             """)
 
+    @OptionGroup var global: GlobalOptions
     @Option(help: "Bytes to move (a quantity: 1Gi, 256Mi).") var size = "1Gi"
     @Flag(help: "Also measure iperf3 TCP over loopback with the same byte count.") var baseline = false
     @Option(help: ArgumentHelp("Certificate chain (default: a throwaway CA's).", valueName: "FILE")) var cert: String?

@@ -87,6 +87,7 @@ struct STOQServeCommand: ParsableCommand {
         commandName: "serve", abstract: "Serve files (hq-interop, stoq/1 FETCH) and blobs (stoq/1 GET/PUT) over QUIC.",
         discussion: "Prints `listening on ADDRESS` once bound; SIGINT or SIGTERM closes every connection and exits 0.")
 
+    @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("Address and UDP port to listen on (port 0: any free port).", valueName: "ADDR:PORT"))
     var listen = "0.0.0.0:\(STOQDefaults.port)"
     @Option(help: ArgumentHelp("Directory of files to serve; blobs are kept in ROOT/.blobs.", valueName: "DIR"))
@@ -114,6 +115,12 @@ struct STOQServeCommand: ParsableCommand {
         var logger = Logger(label: "stoq.server")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         let server = try STOQServer(configuration: configuration, logger: logger)
+        // A parent may have blocked these (test runners do); a server must hear them.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
         let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -131,6 +138,7 @@ struct STOQGetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Fetch a file (or, with --blob, a blob by SHA-256) from a STOQ server.")
 
+    @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("stoq://HOST:PORT/PATH (with --blob, PATH is the blob's hex SHA-256).", valueName: "URL"))
     var url: String
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the bytes.", valueName: "FILE")) var output: String
@@ -177,6 +185,7 @@ struct STOQPutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put", abstract: "Store a file on a STOQ server as a blob named by its SHA-256; prints the id.")
 
+    @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("stoq://HOST:PORT", valueName: "URL")) var url: String
     @Argument(help: ArgumentHelp("The file to send.", valueName: "FILE")) var file: String
     @OptionGroup var tlsOptions: STOQTLSOptions
