@@ -76,8 +76,14 @@ public final class STOQClientConnection {
     /// Drives the connection until `done()` or the deadline.
     func run(until done: () -> Bool, deadline: UInt64) throws {
         while !done() {
+            if self.connection.socket.peerRefused && !self.connection.handshakeCompleted {
+                throw STOQError.connectionClosed("nothing listens at \(self.connection.remoteAddress) (port unreachable)")
+            }
             guard self.connection.state == .active else {
                 let reason = self.connection.closeReason ?? "closed"
+                if !self.connection.handshakeCompleted && reason == "ERR_HANDSHAKE_TIMEOUT" {
+                    throw STOQError.timedOut("no QUIC server answered at \(self.connection.remoteAddress)")
+                }
                 if self.connection.peerRefusal != nil || reason.contains("handshake") {
                     throw STOQError.handshakeRefused(reason)
                 }

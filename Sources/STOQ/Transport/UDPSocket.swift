@@ -10,6 +10,8 @@ final class UDPSocket {
     let localAddress: SocketAddress
     /// Whether the kernel accepted UDP_SEGMENT; cleared when a send fails with EIO.
     private(set) var segmentationOffload = true
+    /// Set when a connected socket got ICMP port unreachable: nothing listens at the peer's address.
+    private(set) var peerRefused = false
 
     /// Socket buffer size asked of the kernel (it may cap it at `net.core.*mem_max`).
     static let bufferBytes: Int32 = 8 << 20
@@ -151,6 +153,7 @@ final class UDPSocket {
         var segment = 0
         var ecn: UInt32 = 0
         let count = cngtcp2_receive(self.descriptor, buffer, capacity, &storage, &length, &segment, &ecn)
+        if count == -Int(ECONNREFUSED) { self.peerRefused = true }
         guard count >= 0 else { return nil }
         return Received(count: count, segmentSize: segment == 0 ? count : segment, ecn: ecn,
                         source: SocketAddress(storage: storage, length: length))
