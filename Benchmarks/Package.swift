@@ -55,5 +55,15 @@ let package = Package(
             path: "Benchmarks/STOQDataBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "STOQBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "STOQ", package: "hypermesh"),
+                .product(name: "TrustChain", package: "hypermesh"),
+            ],
+            path: "Benchmarks/STOQBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

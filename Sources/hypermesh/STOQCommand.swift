@@ -48,7 +48,7 @@ struct STOQTransportOptions: ParsableArguments {
     @Option(help: "Congestion control: cubic, bbr or reno.") var congestionControl: TransportTuning.CongestionControl = .cubic
     @Option(help: ArgumentHelp("Largest UDP payload to send once path MTU discovery allows (1200–65527).",
                                valueName: "BYTES"))
-    var maxUdpPayload = 1452
+    var maxUdpPayload = 32_768
 
     func validate() throws {
         guard (1200...65527).contains(self.maxUdpPayload) else {

@@ -3,6 +3,8 @@ import CNGTCP2
 extension QUICConnection {
     /// At most this many sends per call, so one busy connection cannot starve the loop's reads.
     static let maximumSendsPerWrite = 64
+    static let maximumBatchBytes = 65_000
+    static let maximumSegments = 64
 
     /// Writes every packet ngtcp2 will produce now (stream data round-robin, ACKs, control frames), batching
     /// equal-size packets into one GSO send. Returns `true` when it stopped early with more to send.
@@ -13,7 +15,9 @@ extension QUICConnection {
         self.applyDeferredShutdowns()
         let pathMaximum = ngtcp2_conn_get_path_max_tx_udp_payload_size(self.conn)
         let probeMaximum = ngtcp2_conn_get_max_tx_udp_payload_size(self.conn)
-        let capacity = min(max(ngtcp2_conn_get_send_quantum(self.conn), pathMaximum), Self.transmitCapacity)
+        // One GSO send carries at most 64 segments and one IP packet's worth of payload (65507 bytes for IPv4).
+        let batchLimit = max(pathMaximum, min(Self.maximumBatchBytes / pathMaximum, Self.maximumSegments) * pathMaximum)
+        let capacity = min(max(ngtcp2_conn_get_send_quantum(self.conn), pathMaximum), batchLimit)
         var batch = Batch()
         var sends = 0
         var info = ngtcp2_pkt_info()

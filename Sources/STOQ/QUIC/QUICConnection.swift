@@ -133,6 +133,8 @@ final class QUICConnection {
         settings.handshake_timeout = TransportTuning.nanoseconds(parameters.tuning.handshakeTimeout)
         settings.max_tx_udp_payload_size = parameters.tuning.maximumUDPPayloadBytes
         settings.ack_thresh = 2
+        // ngtcp2 copies the probe list while creating the connection.
+        let probes = parameters.tuning.probeSizes
 
         var params = ngtcp2_transport_params()
         cngtcp2_transport_params_default(&params)
@@ -154,6 +156,22 @@ final class QUICConnection {
         path.remote.addrlen = self.remoteAddress.length
         let user = Unmanaged.passUnretained(self).toOpaque()
         var conn: OpaquePointer?
+        let result: Int32 = probes.withUnsafeBufferPointer { probeBuffer in
+            if !probes.isEmpty {
+                settings.pmtud_probes = probeBuffer.baseAddress
+                settings.pmtud_probeslen = probes.count
+            }
+            return self.newConnection(&conn, parameters, &settings, &params, &callbacks, &path, user)
+        }
+        guard result == 0, let conn else {
+            throw STOQError.quic("creating the connection: \(String(cString: ngtcp2_strerror(result)))")
+        }
+        self.conn = conn
+    }
+
+    private func newConnection(_ conn: inout OpaquePointer?, _ parameters: Parameters, _ settings: inout ngtcp2_settings,
+                               _ params: inout ngtcp2_transport_params, _ callbacks: inout ngtcp2_callbacks,
+                               _ path: inout ngtcp2_path, _ user: UnsafeMutableRawPointer) -> Int32 {
         let result: Int32
         switch parameters.role {
         case .client:
@@ -162,7 +180,7 @@ final class QUICConnection {
             result = cngtcp2_conn_client_new(&conn, &destination, &source, &path, UInt32(NGTCP2_PROTO_VER_V1),
                                              &callbacks, &settings, &params, user)
         case .server:
-            guard var header = parameters.clientHeader else { fatalError("Internal inconsistency: server without header") }
+            guard var header = parameters.clientHeader else { fatalError("Internal inconsistency: server without a header") }
             settings.token = header.token
             settings.tokenlen = header.tokenlen
             var source = ConnectionID.random(count: 18).cid
@@ -186,10 +204,7 @@ final class QUICConnection {
             result = cngtcp2_conn_server_new(&conn, &header.scid, &source, &path, header.version,
                                              &callbacks, &settings, &params, user)
         }
-        guard result == 0, let conn else {
-            throw STOQError.quic("creating the connection: \(String(cString: ngtcp2_strerror(result)))")
-        }
-        self.conn = conn
+        return result
     }
 
     private func makeSession(serverName: String) throws {
