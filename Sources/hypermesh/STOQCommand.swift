@@ -141,7 +141,9 @@ struct STOQGetCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("stoq://HOST:PORT/PATH (with --blob, PATH is the blob's hex SHA-256).", valueName: "URL"))
     var url: String
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the bytes.", valueName: "FILE")) var output: String
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the bytes (- for stdout; the summary then goes to stderr).",
+                                                    valueName: "FILE"))
+    var output: String
     @OptionGroup var tlsOptions: STOQTLSOptions
     @OptionGroup var transport: STOQTransportOptions
     @Option(help: "ALPN: stoq/1 or hq-interop.") var alpn = STOQDefaults.meshALPN
@@ -172,12 +174,16 @@ struct STOQGetCommand: ParsableCommand {
         let start = clock.now
         let connection = try client.connect(to: target.address)
         defer { connection.close() }
-        let sink = try FileSink(path: self.output)
+        let sink = self.output == "-" ? FileSink() : try FileSink(path: self.output)
         let kind: STOQRequest.Kind = blobID.map { .getBlob(id: $0) } ?? .fetch(path: target.path)
         let bytes = try connection.perform(STOQRequest(kind, sink: sink), timeout: timeout)
         let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
-        Output.line(String(format: "%d bytes in %.3f s, %.2f Gbit/s", bytes, seconds,
-                           Double(bytes) * 8 / max(seconds, 1e-9) / 1e9))
+        let summary = String(format: "%d bytes in %.3f s, %.2f Gbit/s", bytes, seconds, Double(bytes) * 8 / max(seconds, 1e-9) / 1e9)
+        if self.output == "-" {
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } else {
+            Output.line(summary)
+        }
     }
 }
 

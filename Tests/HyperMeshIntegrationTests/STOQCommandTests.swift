@@ -115,6 +115,15 @@ struct STOQCommandTests {
         let interop = try hm(["stoq", "get", "stoq://\(address)/a.bin", "-o", out + "2", "--alpn", "hq-interop"] + mesh.tls("client"))
         #expect(try interop.status == 0 && mesh.same(file, out + "2"))
 
+        // Special files are written to, never replaced; `-o -` writes to stdout.
+        let discarded = try hm(["stoq", "get", "stoq://\(address)/a.bin", "-o", "/dev/null"] + mesh.tls("client"))
+        #expect(discarded.status == 0, "\(discarded.standardError)")
+        var status = stat()
+        #expect(stat("/dev/null", &status) == 0 && status.st_mode & S_IFMT == S_IFCHR)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/null.part"))
+        let piped = try hm(["stoq", "get", "stoq://\(address)/a.bin", "-o", "-"] + mesh.tls("client"))
+        #expect(piped.status == 0 && !piped.standardOutput.isEmpty && piped.standardError.contains("2097152 bytes in"))
+
         let put = try hm(["stoq", "put", "stoq://\(address)", file] + mesh.tls("client"))
         #expect(put.status == 0, "\(put.standardError)")
         let id = put.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -16,10 +16,13 @@ public final class MemorySink: ByteSink {
     public func finish() throws {}
 }
 
-/// Writes bytes to a file through a 1 MiB buffer; the file appears at its path only when complete.
+/// Writes bytes to a file through a 1 MiB buffer. A regular file appears at its path only when complete
+/// (written beside it as `PATH.part`, then renamed); anything else that exists there — `/dev/null`, a pipe,
+/// a terminal — is written directly, never replaced.
 public final class FileSink: ByteSink {
     public let path: String
-    private let temporaryPath: String
+    /// Where bytes go until ``finish()``: `PATH.part`, or `nil` when writing straight to a special file.
+    private let temporaryPath: String?
     private var descriptor: Int32
     private var buffer: [UInt8] = []
     private static let bufferBytes = 1 << 20
@@ -28,16 +31,31 @@ public final class FileSink: ByteSink {
 
     public init(path: String) throws {
         self.path = path
-        self.temporaryPath = path + ".part"
-        self.descriptor = open(self.temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard self.descriptor >= 0 else { throw STOQError.io("\(self.temporaryPath): \(String(cString: strerror(errno)))") }
+        var status = stat()
+        if stat(path, &status) == 0 && status.st_mode & S_IFMT != S_IFREG {
+            self.temporaryPath = nil
+            self.descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        } else {
+            self.temporaryPath = path + ".part"
+            self.descriptor = open(path + ".part", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        }
+        guard self.descriptor >= 0 else {
+            throw STOQError.io("\(self.temporaryPath ?? path): \(String(cString: strerror(errno)))")
+        }
         self.buffer.reserveCapacity(Self.bufferBytes)
+    }
+
+    /// Writes to standard output.
+    public init(standardOutput: Void = ()) {
+        self.path = "-"
+        self.temporaryPath = nil
+        self.descriptor = dup(STDOUT_FILENO)
     }
 
     deinit {
         if self.descriptor >= 0 {
             close(self.descriptor)
-            unlink(self.temporaryPath)
+            if let temporaryPath = self.temporaryPath { unlink(temporaryPath) }
         }
     }
 
@@ -51,7 +69,8 @@ public final class FileSink: ByteSink {
         try self.flush()
         close(self.descriptor)
         self.descriptor = -1
-        guard rename(self.temporaryPath, self.path) == 0 else {
+        guard let temporaryPath = self.temporaryPath else { return }
+        guard rename(temporaryPath, self.path) == 0 else {
             throw STOQError.io("\(self.path): \(String(cString: strerror(errno)))")
         }
     }
@@ -61,7 +80,7 @@ public final class FileSink: ByteSink {
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
-                guard written > 0 else { throw STOQError.io("\(self.temporaryPath): \(String(cString: strerror(errno)))") }
+                guard written > 0 else { throw STOQError.io("\(self.path): \(String(cString: strerror(errno)))") }
                 offset += written
             }
         }
