@@ -157,3 +157,28 @@ struct TransferTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct ConnectionLifetimeTests {
+    @Test func idleConnectionsAreClosedOnBothSides() throws {
+        let server = try RunningServer { $0.tuning.idleTimeout = .milliseconds(300) }
+        defer { server.stop() }
+        try server.addFile("a", count: 10)
+        let connection = try server.connect { $0.tuning.idleTimeout = .milliseconds(300) }
+        try connection.perform(STOQRequest(.fetch(path: "a"), sink: MemorySink()))
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(server.server.statistics.connectionsClosed == 1)
+        #expect(throws: STOQError.connectionClosed()) { try connection.perform(STOQRequest(.fetch(path: "a"), sink: MemorySink())) }
+    }
+
+    @Test func aClosedClientIsForgottenByTheServer() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        let connection = try server.connect()
+        try connection.ping()
+        connection.close()
+        let deadline = Date().addingTimeInterval(5)
+        while server.server.statistics.connectionsClosed == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(server.server.statistics.connectionsClosed == 1)
+    }
+}

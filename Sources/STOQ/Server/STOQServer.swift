@@ -40,6 +40,8 @@ public final class STOQServer: @unchecked Sendable {
         public var retriesSent = 0
         public var undecodableDatagrams = 0
         public var handshakesRefused = 0
+        /// Connections closed and forgotten (by either side, or idle).
+        public var connectionsClosed = 0
     }
 
     public let configuration: Configuration
@@ -144,6 +146,7 @@ public final class STOQServer: @unchecked Sendable {
             self.connectionsPerHost[host, default: 1] -= 1
             if self.connectionsPerHost[host] == 0 { self.connectionsPerHost[host] = nil }
             if connection.peerRefusal != nil { self.statistics.handshakesRefused += 1 }
+            self.statistics.connectionsClosed += 1
             self.logger.debug("Connection closed", metadata: [
                 "peer": "\(connection.remoteAddress)", "reason": "\(connection.closeReason ?? "-")",
             ])
