@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "HyperMeshAssets", targets: ["HyperMeshAssets"]),
         .library(name: "STOQData", targets: ["STOQData"]),
         .library(name: "STOQ", targets: ["STOQ"]),
+        .library(name: "HyperMeshAgent", targets: ["HyperMeshAgent"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -25,6 +26,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Hummingbird's default traits pull in swift-configuration; none are needed, and SwiftPM 6.3
+        // rebuilds a package with default traits on every build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         .target(name: "HyperMeshCore"),
@@ -38,7 +45,10 @@ let package = Package(
         ),
         .target(
             name: "HyperMeshReconciler",
-            dependencies: ["HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "HyperMeshCore", "HyperMeshStore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         // What this machine has, and kernel enforcement of what a claim gets (cgroup v1 and v2).
         .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore", "CVulkan"], exclude: ["GPU/Shaders"]),
@@ -53,6 +63,23 @@ let package = Package(
             "HyperMeshCore", "CNGTCP2", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // `hypermesh agent`: continuous reconcile under systemd, local API, GitOps watch, HTTP health and metrics.
+        .target(
+            name: "HyperMeshAgent",
+            dependencies: [
+                "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
+                "HyperMeshCommands", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // libsystemd: sd_notify and the watchdog.
+        .systemLibrary(name: "CSystemd"),
         // ngtcp2 1.11, ngtcp2_crypto_gnutls and GnuTLS, with a shim for ngtcp2's macro API.
         .systemLibrary(name: "CNGTCP2"),
         // Intel ISA-L (libisal), Reed–Solomon erasure coding.
@@ -89,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ",
+                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -114,6 +141,7 @@ let package = Package(
             name: "HyperMeshControllersTests",
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
+        .testTarget(name: "HyperMeshAgentTests", dependencies: ["HyperMeshAgent", "HyperMeshStore", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),

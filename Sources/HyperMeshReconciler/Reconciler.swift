@@ -2,6 +2,7 @@ import Foundation
 import HyperMeshCore
 import HyperMeshStore
 import Logging
+import Metrics
 
 /// Runs controllers over the objects in the store: the framework half of reconciliation.
 ///
@@ -68,6 +69,18 @@ public actor Reconciler {
     }
 
     private func process(_ key: ResourceKey, clock: ContinuousClock) async {
+        let started = clock.now
+        var succeeded = false
+        defer {
+            // swift-metrics: no-ops unless a metrics backend was bootstrapped (the agent's Prometheus registry).
+            let kind = key.kind.rawValue
+            let elapsed = (clock.now - started).components
+            Timer(label: "hypermesh_reconcile_duration_seconds", dimensions: [("kind", kind)])
+                .recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            Counter(label: "hypermesh_reconciles_total", dimensions: [("kind", kind), ("result", succeeded ? "success" : "error")])
+                .increment()
+            Gauge(label: "hypermesh_workqueue_depth").record(self.queue.count)
+        }
         let context = ReconcileContext(
             stateDirectory: self.store.directory,
             logger: self.logger,
@@ -90,6 +103,7 @@ public actor Reconciler {
             }
             self.queue.forget(key)
             self.summary.failed[key] = nil
+            succeeded = true
         } catch {
             await self.handleFailure(of: key, error: error, clock: clock, context: context)
         }

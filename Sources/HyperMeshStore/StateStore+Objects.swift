@@ -200,3 +200,23 @@ extension StateStore {
         }
     }
 }
+
+extension StateStore {
+    /// What the agent should reconcile now: ``keysDue(at:)`` minus objects backing off after a failure
+    /// (their `nextReconcileAt` still ahead), so a failing object is retried on its back-off schedule and
+    /// not on every poll.
+    public func keysDueRespectingBackoff(at now: Date = Date()) throws -> [ResourceKey] {
+        try self.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT o.kind, o.name FROM objects o LEFT JOIN statuses s ON s.kind = o.kind AND s.name = o.name
+                WHERE (s.next_reconcile_at IS NULL OR s.next_reconcile_at <= ?)
+                  AND (s.kind IS NULL OR s.observed_generation < o.generation OR o.deletion_requested_at IS NOT NULL
+                       OR s.next_reconcile_at IS NOT NULL)
+                """, arguments: [Timestamp.format(now)])
+            return try rows.map { row in
+                guard let kind = Kind(rawValue: row[0]) else { throw HyperMeshError.corruptData("unknown kind \(row[0] as String) in state") }
+                return ResourceKey(kind: kind, name: row[1])
+            }.sorted()
+        }
+    }
+}

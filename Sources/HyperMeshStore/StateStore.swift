@@ -152,6 +152,21 @@ enum StoreMigrations {
                 INSERT INTO counters (name, value) VALUES ('resource_version', 0);
                 """)
         }
+        migrator.registerMigration("v2-sync") { db in
+            // GitOps sources the agent applies (`hypermesh agent --watch DIR`), one row per directory.
+            try db.execute(sql: """
+                CREATE TABLE sync_sources (
+                    source TEXT PRIMARY KEY,
+                    revision TEXT,
+                    attempted_at TEXT NOT NULL,
+                    applied_at TEXT,
+                    applied_revision TEXT,
+                    result TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    errors TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

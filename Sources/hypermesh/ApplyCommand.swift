@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HyperMeshAgent
 import HyperMeshCommands
 import HyperMeshCore
 import HyperMeshSpec
@@ -58,8 +59,17 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         guard !self.dryRun else { return }
-        // Level-triggered but not wasteful: what this apply changed, plus whatever else is due.
         let changed = changes.filter { $0.action != .unchanged }.map(\.key)
+        // A running agent reconciles: wake it (and with --wait let it report), rather than race it.
+        if let agent = AgentClient(stateDirectory: workspace.store.directory) {
+            do {
+                try self.handOver(to: agent, changed: changed, keys: documents.map(\.key))
+                return
+            } catch let error as HyperMeshError where error.code == .io {
+                Output.warning("\(error.message); reconciling here instead")
+            }
+        }
+        // Level-triggered but not wasteful: what this apply changed, plus whatever else is due.
         let due = Set(changed).union(try workspace.store.keysDue())
         let summary = try await workspace.reconcile(only: due.sorted())
         for (key, error) in summary.failed.sorted(by: { $0.key < $1.key }) {
@@ -73,5 +83,21 @@ struct ApplyCommand: AsyncParsableCommand {
                 throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + names.joined(separator: ", "))
             }
         }
+    }
+
+    /// Wakes the agent for `changed`; with --wait asks it to answer once `keys` are Ready.
+    private func handOver(to agent: AgentClient, changed: [ResourceKey], keys: [ResourceKey]) throws {
+        _ = try agent.send(LocalAPIMessage.Request(operation: .wake, keys: changed))
+        guard let wait else { return }
+        let timeout = try TimeSpan(parsing: wait)
+        let reply = try agent.send(LocalAPIMessage.Request(operation: .wait, keys: keys, timeout: timeout.duration),
+                                   timeout: timeout.duration + .seconds(10))
+        guard case .array(let pending)? = reply["notReady"], !pending.isEmpty else { return }
+        let names = pending.compactMap { item -> String? in
+            guard case .object(let members) = item, case .string(let object)? = members["object"] else { return nil }
+            if case .string(let reason)? = members["reason"] { return "\(object) (\(reason))" }
+            return object
+        }
+        throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + names.joined(separator: ", "))
     }
 }

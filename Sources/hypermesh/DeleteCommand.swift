@@ -25,7 +25,7 @@ struct DeleteCommand: AsyncParsableCommand {
     func validate() throws {
         if self.filename.isEmpty {
             guard let kind, self.name != nil else { throw ValidationError("give KIND NAME or -f PATH") }
-            if case .all = kind { throw ValidationError("delete needs one kind, not 'all'") }
+            guard case .kind = kind else { throw ValidationError("delete needs one kind of object, not 'all' or 'sync'") }
         } else if self.kind != nil {
             throw ValidationError("give either KIND NAME or -f PATH, not both")
         }

@@ -19,7 +19,7 @@ struct DescribeCommand: ParsableCommand {
     @Option(help: "How many recent events to show.") var events = 20
 
     func run() throws {
-        guard case .kind(let kind) = self.kind else { throw ValidationError("describe needs one kind, not 'all'") }
+        guard case .kind(let kind) = self.kind else { throw ValidationError("describe needs one kind of object, not 'all' or 'sync'") }
         let store = try self.global.openWorkspace().store
         let key = ResourceKey(kind: kind, name: self.name)
         guard let object = try store.object(key) else {

@@ -14,6 +14,7 @@ struct GetCommand: ParsableCommand {
               hypermesh get pools
               hypermesh get claim batch -o yaml
               hypermesh get mesh -o json | jq -r '.items[0].status.nodeId'
+              hypermesh get sync                 # the agent's watched directories: revision, result, errors
             """
     )
 
@@ -28,6 +29,7 @@ struct GetCommand: ParsableCommand {
 
     func run() throws {
         let store = try self.global.openWorkspace().store
+        if case .sync = self.kind { return try self.showSync(store) }
         var objects: [StoredObject]
         if let name, case .kind(let kind) = self.kind {
             guard let object = try store.object(ResourceKey(kind: kind, name: name)) else {
@@ -63,6 +65,35 @@ struct GetCommand: ParsableCommand {
             Output.print(kinds.map {
                 ObjectTables.table(for: $0, objects: objects, qualifiedNames: isAll).rendered
             }.joined(separator: "\n"))
+        }
+    }
+
+    /// `get sync`: each watched directory's last attempt; errors listed with `file:line:col`.
+    private func showSync(_ store: StateStore) throws {
+        let records = try store.syncRecords().filter { self.name == nil || $0.source == self.name }
+        if let name, records.isEmpty { throw CommandFailure(message: "no sync source \"\(name)\"") }
+        switch self.output {
+        case .json:
+            Output.line(JSONValue.object(["kind": "SyncList", "items": .array(records.map(\.json))]).prettyJSON())
+        case .yaml:
+            Output.print(YAMLRendering.renderStream(records.map(\.json)))
+        case .name:
+            for record in records { Output.line(record.source) }
+        case .table:
+            if records.isEmpty {
+                FileHandle.standardError.write(Data("No sync sources: start `hypermesh agent --watch DIR`.\n".utf8))
+                return
+            }
+            var table = TextTable(headers: ["SOURCE", "REVISION", "RESULT", "ATTEMPTED", "APPLIED", "MESSAGE"])
+            for record in records {
+                table.append([record.source, record.revision.map { String($0.prefix(12)) } ?? "-", record.result.rawValue,
+                              Timestamp.format(record.attemptedAt), record.appliedAt.map(Timestamp.format) ?? "-", record.message])
+            }
+            var text = table.rendered
+            for record in records where !record.errors.isEmpty {
+                text += "\n\(record.source):\n" + record.errors.map { "  \($0)\n" }.joined()
+            }
+            Output.print(text)
         }
     }
 }

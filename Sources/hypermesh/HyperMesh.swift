@@ -19,10 +19,11 @@ struct HyperMesh: AsyncParsableCommand {
               hypermesh diff -f specs/          # exit 0: no change, 2: changes
               hypermesh get pools -o json
               hypermesh describe mesh home
+              hypermesh agent --watch /srv/gitops/specs     # reconcile continuously
             """,
         subcommands: [
             ApplyCommand.self, DiffCommand.self, ValidateCommand.self, GetCommand.self, DescribeCommand.self,
-            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, STOQCommand.self,
+            DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, STOQCommand.self, AgentCommand.self,
             SchemasCommand.self,
         ]
     )

@@ -5,10 +5,14 @@ import HyperMeshCore
 enum KindArgument: ExpressibleByArgument {
     case all
     case kind(Kind)
+    /// `sync`: the agent's GitOps sources, not a kind of object.
+    case sync
 
     init?(argument: String) {
         if argument.lowercased() == "all" {
             self = .all
+        } else if ["sync", "syncs"].contains(argument.lowercased()) {
+            self = .sync
         } else if let kind = Kind(userInput: argument) {
             self = .kind(kind)
         } else {
@@ -16,12 +20,13 @@ enum KindArgument: ExpressibleByArgument {
         }
     }
 
-    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) }
+    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync"] }
 
     var kinds: [Kind] {
         switch self {
         case .all: return Kind.dependencyOrder
         case .kind(let kind): return [kind]
+        case .sync: return []
         }
     }
 }

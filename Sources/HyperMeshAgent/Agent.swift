@@ -1,0 +1,99 @@
+import Foundation
+import HyperMeshControllers
+import HyperMeshCore
+import HyperMeshStore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `hypermesh agent`: one `ServiceGroup` of the reconcile loop, the local API, the HTTP endpoint, the spec
+/// watcher and the SIGHUP reloader. SIGTERM and SIGINT shut it down gracefully (reverse order: the
+/// reconcile loop finishes its pass last), then the process exits 0.
+public struct Agent: Sendable {
+    public var configuration: AgentConfiguration
+    /// The file `configuration` came from, re-read on SIGHUP.
+    public var configurationFile: String?
+    public var logger: Logger
+
+    public init(configuration: AgentConfiguration, configurationFile: String?, logger: Logger) {
+        self.configuration = configuration
+        self.configurationFile = configurationFile
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        Self.unblockSignals()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let stateDirectory = self.configuration.stateDirectory
+        let store = try StateStore(directory: stateDirectory)
+        let state = AgentState()
+        let notifier = SystemdNotifier()
+        let api = LocalAPIServer(stateDirectory: stateDirectory, store: store, state: state, logger: self.logger)
+        try api.bind()
+        let loop = ReconcileLoop(store: store, notifier: notifier, state: state, resyncPeriod: self.configuration.resyncPeriod,
+                                 logger: self.logger) {
+            // The node identity must be loadable before READY: a corrupt key stops the start here.
+            _ = try NodeIdentity.loadOrCreate(in: stateDirectory)
+        }
+        let watcher = SpecWatcher(directories: self.configuration.watchDirectories, store: store, state: state, logger: self.logger)
+        let reloader = Reloader(agent: self, watcher: watcher, state: state, notifier: notifier)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: api, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let http = self.configuration.httpAddress {
+            services.append(.init(service: HTTPEndpoint.application(host: http.host, port: http.port, state: state,
+                                                                     registry: registry, logger: self.logger),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        services.append(.init(service: watcher, successTerminationBehavior: .ignore))
+        services.append(.init(service: reloader, successTerminationBehavior: .ignore))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: self.logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(8)
+        self.logger.info("Agent starting", metadata: [
+            "state": "\(stateDirectory.path)", "watch": "\(self.configuration.watchDirectories.map(\.path))",
+            "http": "\(self.configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")",
+        ])
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        self.logger.info("Agent stopped")
+    }
+
+    /// A parent may hand us a blocked mask (test runners, some supervisors); the agent must hear these.
+    static func unblockSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, number) }
+        sigprocmask(SIG_UNBLOCK, &signals, nil)
+    }
+}
+
+/// SIGHUP: RELOADING=1, re-read the configuration file (keeping the old one if the new is invalid),
+/// re-apply the watched directories, resync everything, READY=1.
+struct Reloader: Service {
+    let agent: Agent
+    let watcher: SpecWatcher
+    let state: AgentState
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            self.notifier.reloading()
+            self.agent.logger.info("Reloading")
+            if let file = self.agent.configurationFile {
+                do {
+                    let fresh = try self.agent.configuration.reading(file: file)
+                    self.watcher.update(directories: fresh.watchDirectories)
+                } catch {
+                    self.agent.logger.error("Configuration not reloaded; the previous one stays", metadata: ["error": "\(error)"])
+                }
+            }
+            self.watcher.syncAll()
+            self.state.wake(nil)
+            self.notifier.ready(status: self.state.summary)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import HyperMeshCore
+
+/// The CLI's side of the local API: finds `STATE/agent.sock` and talks to the agent behind it.
+public struct AgentClient: Sendable {
+    public let socketPath: String
+
+    /// A client when the socket exists in `stateDirectory`; `nil` when no agent has one there.
+    public init?(stateDirectory: URL) {
+        let path = stateDirectory.appendingPathComponent(LocalAPIMessage.socketName).path
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        self.socketPath = path
+    }
+
+    /// Sends one request and returns the reply's members.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` when the agent cannot be reached (refused, gone, permission),
+    ///   `conflict` with the agent's message when it answers with an error.
+    public func send(_ request: LocalAPIMessage.Request, timeout: Duration = .seconds(10)) throws -> [String: JSONValue] {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw HyperMeshError.io("socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: self.socketPath.utf8.prefix($0.count - 1)) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            throw HyperMeshError.io("cannot reach the agent at \(self.socketPath): \(String(cString: strerror(errno)))")
+        }
+        let line = Array((request.json.canonicalJSON + "\n").utf8)
+        guard line.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == line.count else {
+            throw HyperMeshError.io("cannot write to the agent at \(self.socketPath): \(String(cString: strerror(errno)))")
+        }
+        let deadline = ContinuousClock.now + timeout
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while !reply.contains(UInt8(ascii: "\n")) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw HyperMeshError.io("the agent did not answer within \(timeout)") }
+            var descriptorPoll = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptorPoll, 1, Int32(min(1000, max(1, left.components.seconds * 1000 + 1))))
+            if descriptorPoll.revents == 0 { continue }
+            let count = read(descriptor, &chunk, chunk.count)
+            guard count > 0 else { throw HyperMeshError.io("the agent closed the connection without an answer") }
+            reply.append(contentsOf: chunk[0..<count])
+        }
+        let text = String(decoding: reply.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        guard case .object(let members)? = try? JSONValue(parsingJSON: text) else {
+            throw HyperMeshError.io("the agent's answer is not JSON: \(text.prefix(200))")
+        }
+        guard case .bool(true)? = members["ok"] else {
+            if case .string(let message)? = members["error"] { throw HyperMeshError.conflict(message) }
+            throw HyperMeshError.conflict("the agent refused the request")
+        }
+        return members
+    }
+}
