@@ -27,6 +27,12 @@ public struct Agent: Sendable {
         Self.unblockSignals()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        // Registered at zero so dashboards see the series before the first event.
+        for source in ["cli", "watch"] {
+            for result in ["applied", "failed"] {
+                Counter(label: "hypermesh_applies_total", dimensions: [("source", source), ("result", result)]).increment(by: 0)
+            }
+        }
         let stateDirectory = self.configuration.stateDirectory
         let store = try StateStore(directory: stateDirectory)
         let state = AgentState()

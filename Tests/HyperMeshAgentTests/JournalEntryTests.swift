@@ -8,11 +8,11 @@ struct JournalEntryTests {
     @Test func encodesPlainAndBinaryFieldsAndDecodesThemBack() throws {
         let entry = JournalEntry(fields: [("MESSAGE", "two\nlines"), ("PRIORITY", "6"), ("EMPTY", "")])
         let bytes = entry.encoded
-        #expect(bytes.prefix(8) == Array("MESSAGE\n".utf8))
+        #expect(Array(bytes[0..<8]) == [UInt8]("MESSAGE\n".utf8))
         #expect(Array(bytes[8..<16]) == [9, 0, 0, 0, 0, 0, 0, 0])
         #expect(JournalEntry.decode(bytes) == entry)
-        #expect(JournalEntry.decode(Array("NOEND".utf8)) == nil)
-        #expect(JournalEntry.decode(Array("M\n".utf8) + [200, 0, 0, 0, 0, 0, 0, 0] + Array("x\n".utf8)) == nil)
+        #expect(JournalEntry.decode([UInt8]("NOEND".utf8)) == nil)
+        #expect(JournalEntry.decode([UInt8]("M\n".utf8) + [200, 0, 0, 0, 0, 0, 0, 0] + [UInt8]("x\n".utf8)) == nil)
     }
 
     @Test func metadataKeysBecomeJournalFieldNames() {

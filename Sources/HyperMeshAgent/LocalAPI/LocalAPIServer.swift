@@ -3,6 +3,7 @@ import Foundation
 import HyperMeshCore
 import HyperMeshStore
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// The local API on `STATE/agent.sock` (mode 0660): a thread accepts connections, each handled on a thread
@@ -140,6 +141,8 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         }
         switch request.operation {
         case .wake:
+            // `hypermesh apply` wakes the agent after every apply it stores.
+            Counter(label: "hypermesh_applies_total", dimensions: [("source", "cli"), ("result", "applied")]).increment()
             self.state.wake(request.keys)
             return LocalAPIMessage.reply([:])
         case .status:

@@ -41,7 +41,8 @@ final class ReconcileLoop: Service {
 
     func run() async throws {
         let clock = ContinuousClock()
-        let watchdogInterval = SystemdNotifier.watchdogInterval()
+        // Half of WATCHDOG_USEC, less one poll interval, so no gap between pings exceeds the half.
+        let watchdogInterval = SystemdNotifier.watchdogInterval().map { max($0 - Self.pollInterval, Self.pollInterval) }
         var lastWatchdog = clock.now
         try self.beforeFirstPass()
         try await self.pass(keys: nil)
