@@ -5,7 +5,7 @@ LLVM_COV ?= $(dir $(realpath $(shell command -v $(SWIFT))))llvm-cov
 DEMO_STATE := $(CURDIR)/.demo/state
 BIN := .build/debug/hypermesh
 
-.PHONY: demo test build deps schemas shaders coverage benchmarks clean
+.PHONY: demo test build deps schemas shaders coverage benchmarks deb clean
 
 deps:
 	@bash Packaging/install-deps.sh
@@ -23,6 +23,10 @@ demo: build
 test: build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+# A .deb (dpkg-deb) with a release binary that carries the Swift runtime statically.
+deb: deps
+	bash Packaging/build-deb.sh --out .build/deb
 
 shaders:
 	python3 Tools/generate-shaders.py

@@ -40,6 +40,7 @@ struct AgentRunCommand: AsyncParsableCommand {
     var http: String?
     @Option(help: ArgumentHelp("Reconcile everything this often (default 5m).", valueName: "DURATION")) var resync: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Flag(help: "Read the configuration and flags, print the result, and exit (0 when valid).") var checkConfig = false
 
     func run() async throws {
         var configuration = AgentConfiguration(stateDirectory: self.global.stateDirectory)
@@ -49,6 +50,14 @@ struct AgentRunCommand: AsyncParsableCommand {
         }
         if !self.watch.isEmpty {
             configuration.watchDirectories = self.watch.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        }
+        if self.checkConfig {
+            Output.line("stateDirectory: \(configuration.stateDirectory.path)")
+            Output.line("watch: \(configuration.watchDirectories.map(\.path).joined(separator: ", "))")
+            Output.line("http: \(configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")")
+            Output.line("resync: \(configuration.resyncPeriod)")
+            Output.line("logLevel: \(configuration.logLevel)")
+            return
         }
         for directory in configuration.watchDirectories {
             var isDirectory: ObjCBool = false
