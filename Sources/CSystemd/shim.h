@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <malloc.h>
 
 /* SO_PEERCRED's credentials of a connected unix socket's peer; 0 on success. */
 static inline int csystemd_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {

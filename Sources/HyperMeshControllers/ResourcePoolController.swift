@@ -11,6 +11,7 @@ public struct ResourcePoolController: Controller {
     let discovery: HostDiscovery
     let gpus: @Sendable () throws -> [GPUDevice]
     let gpuHealth: @Sendable (Int) throws -> Void
+    private let offers = OfferCache()
 
     public init(discovery: HostDiscovery = HostDiscovery(), gpus: @escaping @Sendable () throws -> [GPUDevice] = { try GPUDevices.discover() },
                 gpuHealth: @escaping @Sendable (Int) throws -> Void = { try GPUDevices.healthCheck(deviceIndex: $0) })
@@ -24,8 +25,8 @@ public struct ResourcePoolController: Controller {
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
         let offer = PoolOffer(spec: object.spec)
-        let pools = try context.store.objects(of: .resourcePool).filter { $0.deletionRequestedAt == nil }
-        let offered = pools.reduce(ResourceAmounts()) { $0.adding(PoolOffer(spec: $1.spec).total) }
+        let pools = try self.offers.offers(in: context.store)
+        let offered = pools.reduce(ResourceAmounts()) { $0.adding($1.total) }
         let cpu = try self.discovery.cpu()
         let memory = try self.discovery.memory()
         var host = ResourceAmounts(cpu: cpu.usableCores, memory: Quantity(whole: memory.totalBytes)!)
@@ -36,8 +37,7 @@ public struct ResourcePoolController: Controller {
             let storage = try self.discovery.storage(at: path)
             host.storage = Quantity(whole: storage.totalBytes)!
             // Pools on the same filesystem share it.
-            let sameFilesystem = try pools.compactMap { pool -> Quantity? in
-                let other = PoolOffer(spec: pool.spec)
+            let sameFilesystem = try pools.compactMap { other -> Quantity? in
                 guard let otherPath = other.storagePath else { return nil }
                 return try self.discovery.storage(at: otherPath).filesystemID == storage.filesystemID ? other.total.storage : nil
             }.reduce(Quantity.zero) { $0.adding($1) ?? $0 }
@@ -95,5 +95,24 @@ public struct ResourcePoolController: Controller {
             throw HyperMeshError.conflict("pool \(object.key.name) still has bound claims: \(bound.joined(separator: ", "))")
         }
         ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.detectHost())
+    }
+}
+
+/// What every live pool offers, read once per change of any pool's spec rather than on every reconcile:
+/// reconciling n pools would otherwise parse all n specs n times.
+final class OfferCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fingerprint: String?
+    private var cached: [PoolOffer] = []
+
+    func offers(in store: StateStore) throws -> [PoolOffer] {
+        let current = try store.specFingerprint(of: .resourcePool)
+        if let hit = self.lock.withLock({ self.fingerprint == current ? self.cached : nil }) { return hit }
+        let offers = try store.objects(of: .resourcePool).filter { $0.deletionRequestedAt == nil }.map { PoolOffer(spec: $0.spec) }
+        self.lock.withLock {
+            self.fingerprint = current
+            self.cached = offers
+        }
+        return offers
     }
 }

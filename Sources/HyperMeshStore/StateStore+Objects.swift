@@ -220,3 +220,18 @@ extension StateStore {
         }
     }
 }
+
+extension StateStore {
+    /// A string that changes whenever any object of `kind` is created, removed, marked for deletion or
+    /// given a new spec (generation), and not when only statuses change: controllers key caches of
+    /// "all objects of a kind" on it instead of re-reading every object on every reconcile.
+    public func specFingerprint(of kind: Kind) throws -> String {
+        try self.read { db in
+            try String.fetchOne(db, sql: """
+                SELECT count(*) || '|' || coalesce(group_concat(name || ':' || generation || ':'
+                    || (deletion_requested_at IS NULL), ','), '')
+                FROM (SELECT name, generation, deletion_requested_at FROM objects WHERE kind = ? ORDER BY name)
+                """, arguments: [kind.rawValue]) ?? ""
+        }
+    }
+}
