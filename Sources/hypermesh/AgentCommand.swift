@@ -51,20 +51,6 @@ struct AgentRunCommand: AsyncParsableCommand {
         if !self.watch.isEmpty {
             configuration.watchDirectories = self.watch.map { URL(fileURLWithPath: $0).standardizedFileURL }
         }
-        if self.checkConfig {
-            Output.line("stateDirectory: \(configuration.stateDirectory.path)")
-            Output.line("watch: \(configuration.watchDirectories.map(\.path).joined(separator: ", "))")
-            Output.line("http: \(configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")")
-            Output.line("resync: \(configuration.resyncPeriod)")
-            Output.line("logLevel: \(configuration.logLevel)")
-            return
-        }
-        for directory in configuration.watchDirectories {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--watch \(directory.path): not a directory")
-            }
-        }
         if let http {
             do { configuration.httpAddress = try AgentConfiguration.parseHTTPAddress(http) } catch {
                 throw ValidationError("--http: \(error.message)")
@@ -78,6 +64,22 @@ struct AgentRunCommand: AsyncParsableCommand {
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: unknown level \(logLevel)") }
             configuration.logLevel = level
+        }
+        if self.checkConfig {
+            Output.line("stateDirectory: \(configuration.stateDirectory.path)")
+            Output.line("watch: " + configuration.watchDirectories.map { directory in
+                FileManager.default.fileExists(atPath: directory.path) ? directory.path : directory.path + " (missing)"
+            }.joined(separator: ", "))
+            Output.line("http: \(configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")")
+            Output.line("resync: \(configuration.resyncPeriod)")
+            Output.line("logLevel: \(configuration.logLevel)")
+            return
+        }
+        for directory in configuration.watchDirectories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--watch \(directory.path): not a directory")
+            }
         }
         let level = configuration.logLevel
         let journal = JournalLogHandler.stderrIsJournal()

@@ -218,6 +218,33 @@ struct AgentTests {
         #expect(agent.process.standardError.contains("Local API connection refused"))
     }
 
+    @Test func badConfigurationIsRefusedWithItsPlace() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-agent-config")
+        defer { directory.remove() }
+        let hm = { (arguments: [String]) throws -> ProcessResult in
+            try ProcessRunner.hypermesh(arguments, stateDirectory: directory.path + "/state")
+        }
+        for (yaml, message) in [
+            ("watch: [relative/dir]\n", "agent.yaml:1:8: watch must be a list of absolute directory paths"),
+            ("http: 127.0.0.1\nresync: 5m\n", "agent.yaml:1:7: http: \"127.0.0.1\" is not HOST:PORT or none"),
+            ("resync: soon\n", "agent.yaml:1:9: resync must be a duration"),
+            ("logLevel: loud\n", "agent.yaml:1:11: logLevel must be"),
+            ("listen: 1\n", "agent.yaml:1:1: unknown key \"listen\""),
+            ("- a\n", "agent.yaml:1:1: expected a mapping"),
+        ] {
+            let path = try directory.write("agent.yaml", yaml)
+            let result = try hm(["agent", "--config", path, "--check-config"])
+            #expect(result.status == 1, "\(yaml)")
+            #expect(result.standardError.contains(message), "\(yaml): \(result.standardError)")
+        }
+        let good = try directory.write("agent.yaml", "http: none\nresync: 1m\nlogLevel: debug\n")
+        let checked = try hm(["agent", "--config", good, "--check-config", "--http", "127.0.0.1:9999"])
+        #expect(checked.status == 0 && checked.standardOutput.contains("http: 127.0.0.1:9999"))
+        #expect(checked.standardOutput.contains("resync: 60.0 seconds") || checked.standardOutput.contains("resync: 60"))
+        let missing = try hm(["agent", "--watch", directory.path + "/nope", "--http", "none"])
+        #expect(missing.status == 1 && missing.standardError.contains("not a directory"))
+    }
+
     static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
