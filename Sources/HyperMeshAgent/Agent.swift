@@ -70,6 +70,8 @@ public struct Agent: Sendable {
 
     /// A parent may hand us a blocked mask (test runners, some supervisors); the agent must hear these.
     static func unblockSignals() {
+        // A peer closing a socket mid-reply must never kill the daemon.
+        signal(SIGPIPE, SIG_IGN)
         var signals = sigset_t()
         sigemptyset(&signals)
         for number in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, number) }

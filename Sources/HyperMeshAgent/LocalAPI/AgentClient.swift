@@ -1,3 +1,4 @@
+import CSystemd
 import Foundation
 import HyperMeshCore
 
@@ -31,9 +32,10 @@ public struct AgentClient: Sendable {
             throw HyperMeshError.io("cannot reach the agent at \(self.socketPath): \(String(cString: strerror(errno)))")
         }
         let line = Array((request.json.canonicalJSON + "\n").utf8)
-        guard line.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == line.count else {
-            throw HyperMeshError.io("cannot write to the agent at \(self.socketPath): \(String(cString: strerror(errno)))")
-        }
+        // MSG_NOSIGNAL: an agent that refuses us closes the socket, and SIGPIPE must not kill the CLI. Its
+        // refusal may already be waiting to be read, so a failed write is only an error if no reply comes.
+        let sent = line.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let writeError = sent == line.count ? nil : String(cString: strerror(errno))
         let deadline = ContinuousClock.now + timeout
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
@@ -44,7 +46,10 @@ public struct AgentClient: Sendable {
             _ = poll(&descriptorPoll, 1, Int32(min(1000, max(1, left.components.seconds * 1000 + 1))))
             if descriptorPoll.revents == 0 { continue }
             let count = read(descriptor, &chunk, chunk.count)
-            guard count > 0 else { throw HyperMeshError.io("the agent closed the connection without an answer") }
+            guard count > 0 else {
+                throw HyperMeshError.io(writeError.map { "cannot write to the agent at \(self.socketPath): \($0)" }
+                    ?? "the agent closed the connection without an answer")
+            }
             reply.append(contentsOf: chunk[0..<count])
         }
         let text = String(decoding: reply.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
