@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "STOQData", targets: ["STOQData"]),
         .library(name: "STOQ", targets: ["STOQ"]),
         .library(name: "HyperMeshAgent", targets: ["HyperMeshAgent"]),
+        .library(name: "HyperMeshConsensus", targets: ["HyperMeshConsensus"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -78,6 +79,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The four proofs, chained HotStuff, the ledger state machine and the deterministic simulator.
+        .target(name: "HyperMeshConsensus", dependencies: ["HyperMeshCore", .product(name: "Crypto", package: "swift-crypto")]),
         // libsystemd: sd_notify and the watchdog.
         .systemLibrary(name: "CSystemd"),
         // ngtcp2 1.11, ngtcp2_crypto_gnutls and GnuTLS, with a shim for ngtcp2's macro API.
@@ -116,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "hypermesh",
             dependencies: [
-                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent",
+                "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent", "HyperMeshConsensus",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -142,6 +145,7 @@ let package = Package(
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
         .testTarget(name: "HyperMeshAgentTests", dependencies: ["HyperMeshAgent", "HyperMeshStore", "HyperMeshTestSupport"]),
+        .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),

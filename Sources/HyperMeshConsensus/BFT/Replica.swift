@@ -1,0 +1,487 @@
+/// One validator of chained HotStuff (Yin, Malkhi, Reiter, Gueta, Abraham: "HotStuff: BFT Consensus with
+/// Linearity and Responsiveness", PODC 2019 — the event-driven form, Algorithm 4/5, with a round-robin
+/// pacemaker).
+///
+/// A pure state machine: every input (`submit`, `receive`, `timerFired`) returns the messages to send; the
+/// caller (the simulator, or a process's transport) delivers them and calls ``timeoutDeadline`` to set the
+/// timer. Safety rules, as in the paper: vote at most once per view and only forward (`votedView`), only for
+/// a block that extends the locked block or whose justification is newer than the lock; lock on the parent
+/// of a newly certified block; commit a block when it heads a three-chain of direct parents in consecutive
+/// views. Heights count blocks, views count rounds (a failed view leaves no block), as in DiemBFT.
+public final class Replica {
+    public enum Behavior: String, Sendable, CaseIterable {
+        case honest
+        /// Sends nothing at all.
+        case silent
+        /// As leader, proposes two different blocks for the same view to the two halves of the validators.
+        case equivocate
+        /// Votes for every proposal it sees, ignoring the safety rules.
+        case doubleVote
+        /// As leader, slips an operation with a forged work proof into its blocks.
+        case invalidProofs
+        /// As leader, shows its freshest QC to one validator only (which may commit on it) and proposes to the
+        /// rest a block forking below it — what HotStuff's locking rule exists to refuse.
+        case fork
+    }
+
+    /// Where a message goes.
+    public enum Destination: Sendable, Equatable {
+        case all
+        case one(Int)
+        case some([Int])
+    }
+
+    public struct Outgoing: Sendable {
+        public var destination: Destination
+        public var message: ConsensusMessage
+    }
+
+    public let id: Int
+    public let configuration: ReplicaConfiguration
+    public let behavior: Behavior
+    let genesis = Block.genesis
+
+    // Persistent state: what a restarted validator reads back from its store.
+    private(set) var blocks: [ConsensusHash: Block] = [:]
+    /// The highest view voted in: at most one vote per view, views only forward.
+    private(set) var votedView: UInt64 = 0
+    private(set) var locked: Block
+    public private(set) var highQC: QuorumCertificate
+    /// The QC whose three-chain made the latest commit: proof of that commit for validators behind.
+    private(set) var commitQC: QuorumCertificate
+    /// Committed blocks in order (genesis not included).
+    public private(set) var committed: [Block] = []
+    public private(set) var ledger = LedgerState()
+    private(set) var committedOperations: Set<ConsensusHash> = []
+
+    // Volatile state.
+    public private(set) var view: UInt64 = 1
+    private var lastProgressMilliseconds: UInt64 = 0
+    private var consecutiveTimeouts = 0
+    private var votes: [ConsensusHash: [Int: [UInt8]]] = [:]
+    private var newViews: [UInt64: [Int: QuorumCertificate]] = [:]
+    private var proposedViews: Set<UInt64> = []
+    private var mempool: [ConsensusHash: Operation] = [:]
+    private var mempoolOrder: [ConsensusHash] = []
+    private var waitingForParent: [ConsensusHash: [Block]] = [:]
+    /// Why proposals, votes or operations were refused, in order (bounded).
+    public private(set) var refusals: [String] = []
+    /// View changes caused by timeouts.
+    public private(set) var timeouts = 0
+    private var clock: UInt64 = 0
+
+    public init(id: Int, configuration: ReplicaConfiguration, behavior: Behavior = .honest) {
+        self.id = id
+        self.configuration = configuration
+        self.behavior = behavior
+        self.locked = Block.genesis
+        self.highQC = QuorumCertificate.genesis(Block.genesis.hash)
+        self.commitQC = self.highQC
+        self.blocks[Block.genesis.hash] = Block.genesis
+    }
+
+    /// A crash: volatile state is lost, what the store kept (blocks, votes' height, lock, high QC, ledger) stays.
+    public func restart(now: UInt64) {
+        self.view = max(self.view, self.highQC.view + 1)
+        self.votes = [:]
+        self.newViews = [:]
+        self.proposedViews = []
+        self.mempool = [:]
+        self.mempoolOrder = []
+        self.waitingForParent = [:]
+        self.consecutiveTimeouts = 0
+        self.lastProgressMilliseconds = now
+    }
+
+    public var committedHeight: UInt64 { self.committed.last?.height ?? 0 }
+
+    /// Whether there is work that needs views to advance: operations not yet committed.
+    public var hasPendingWork: Bool { !self.mempoolOrder.isEmpty || self.uncommittedBlocksCarryOperations }
+
+    /// When ``timerFired(now:)`` is due; `nil` with nothing pending.
+    public var timeoutDeadline: UInt64? {
+        guard self.hasPendingWork, self.behavior != .silent else { return nil }
+        let backoff = UInt64(1) << UInt64(min(self.consecutiveTimeouts, 6))
+        return self.lastProgressMilliseconds + self.configuration.baseTimeoutMilliseconds * backoff
+    }
+
+    // MARK: - Inputs
+
+    /// A client's operation: checked (work, signature, drift) and queued.
+    public func submit(_ operation: Operation, now: UInt64) -> [Outgoing] {
+        self.clock = now
+        let digest = operation.digest
+        guard !self.committedOperations.contains(digest), self.mempool[digest] == nil else { return [] }
+        if case .refused(let reason) = self.check(operation) {
+            self.refuse("operation \(operation): \(reason)")
+            return []
+        }
+        if !self.hasPendingWork { self.lastProgressMilliseconds = now }
+        self.mempool[digest] = operation
+        self.mempoolOrder.append(digest)
+        return self.proposeIfLeader(now: now)
+    }
+
+    public func receive(_ message: ConsensusMessage, now: UInt64) -> [Outgoing] {
+        self.clock = now
+        guard self.behavior != .silent else { return [] }
+        switch message {
+        case .proposal(let block): return self.onProposal(block, now: now)
+        case .vote(let vote): return self.onVote(vote, now: now)
+        case .newView(let view, let qc, let committed, let from):
+            return self.onNewView(view: view, qc: qc, committed: committed, from: from, now: now)
+        case .fetch(let hash, let above, let from): return self.onFetch(hash, above: above, from: from)
+        case .blocks(let list): return self.onBlocks(list, now: now)
+        }
+    }
+
+    /// The view timed out: move to the next and tell its leader our highest QC.
+    public func timerFired(now: UInt64) -> [Outgoing] {
+        self.clock = now
+        guard let deadline = self.timeoutDeadline, now >= deadline else { return [] }
+        self.consecutiveTimeouts += 1
+        self.timeouts += 1
+        self.lastProgressMilliseconds = now
+        return self.enter(view: self.view + 1, now: now)
+    }
+
+    /// Moves to `view` and tells everyone (the new leader collects n − f of these to propose; the others use
+    /// them to catch up with a view that f + 1 validators have reached).
+    private func enter(view: UInt64, now: UInt64) -> [Outgoing] {
+        guard view > self.view || self.newViews[view]?[self.id] == nil else { return [] }
+        self.view = max(self.view, view)
+        let message = ConsensusMessage.newView(view: self.view, highQC: self.highQC, committed: self.committedHeight, from: self.id)
+        return [Outgoing(destination: .all, message: message)]
+            + self.onNewView(view: self.view, qc: self.highQC, committed: self.committedHeight, from: self.id, now: now)
+    }
+
+    // MARK: - Proposals and votes
+
+    private func onProposal(_ block: Block, now: UInt64) -> [Outgoing] {
+        guard self.blocks[block.hash] == nil else { return [] }
+        guard block.proposer == self.configuration.leader(of: block.view) else {
+            self.refuse("block \(block.hash) of view \(block.view) from \(block.proposer), not the view's leader")
+            return []
+        }
+        guard block.justify.block == block.parent, block.height == block.justify.height + 1,
+              block.justify.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
+                                    signer: self.configuration.signer, genesis: self.genesis.hash) else {
+            self.refuse("block \(block.hash): its justification is not a valid QC of its parent")
+            return []
+        }
+        guard self.blocks[block.parent] != nil else {
+            self.waitingForParent[block.parent, default: []].append(block)
+            return [Outgoing(destination: .one(block.proposer),
+                             message: .fetch(block.parent, above: self.committedHeight, from: self.id))]
+        }
+        self.store(block)
+        var out = self.processCertificate(block.justify, now: now)
+        if block.view >= self.view { out += self.considerVoting(for: block, now: now) }
+        out += self.releaseWaiting(on: block.hash, now: now)
+        return out
+    }
+
+    private func considerVoting(for block: Block, now: UInt64) -> [Outgoing] {
+        if self.behavior != .doubleVote {
+            if case .refused(let reason) = self.checkOperations(of: block) {
+                self.refuse("block \(block.hash) not voted: \(reason)")
+                return []
+            }
+            guard block.view > self.votedView else { return [] }
+            let safe = self.configuration.brokenRule == .ignoreLock || self.extends(block, self.locked)
+                || block.justify.view > self.locked.view
+            guard safe else {
+                self.refuse("block \(block.hash) not voted: it conflicts with the locked block \(self.locked.hash)")
+                return []
+            }
+            self.votedView = block.view
+            if self.configuration.brokenRule == .commitOnVote && block.height > self.committedHeight {
+                self.commit(block, now: now)
+            }
+        }
+        self.view = max(self.view, block.view + 1)
+        self.progress(now: now)
+        let signature = self.configuration.signer.sign(Vote.signedBytes(block: block.hash, height: block.height, view: block.view),
+                                                       as: self.id)
+        let vote = Vote(validator: self.id, block: block.hash, height: block.height, view: block.view, signature: signature)
+        let leader = self.configuration.leader(of: block.view + 1)
+        if leader == self.id { return self.onVote(vote, now: now) }
+        return [Outgoing(destination: .one(leader), message: .vote(vote))]
+    }
+
+    private func onVote(_ vote: Vote, now: UInt64) -> [Outgoing] {
+        guard self.configuration.leader(of: vote.view + 1) == self.id,
+              self.configuration.signer.verify(vote.signature, of: Vote.signedBytes(block: vote.block, height: vote.height,
+                                                                                      view: vote.view), by: vote.validator)
+        else { return [] }
+        self.votes[vote.block, default: [:]][vote.validator] = vote.signature
+        guard let collected = self.votes[vote.block], collected.count >= self.configuration.effectiveQuorum,
+              self.blocks[vote.block] != nil, self.highQC.block != vote.block else { return [] }
+        let qc = QuorumCertificate(block: vote.block, height: vote.height, view: vote.view,
+                                   signatures: collected.keys.sorted().map { .init(validator: $0, signature: collected[$0]!) })
+        var out = self.processCertificate(qc, now: now)
+        if self.view <= vote.view + 1 { self.view = vote.view + 1 }
+        out += self.proposeIfLeader(now: now)
+        return out
+    }
+
+    private func onNewView(view: UInt64, qc: QuorumCertificate, committed: UInt64, from: Int, now: UInt64) -> [Outgoing] {
+        guard qc.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
+                         signer: self.configuration.signer, genesis: self.genesis.hash) else { return [] }
+        var out: [Outgoing] = []
+        // A validator behind us (an older QC, fewer commits) catches up, whatever view it is in: the blocks it
+        // lacks, then our highest QC.
+        if from != self.id && (qc.view < self.highQC.view || committed < self.committedHeight) {
+            out += self.onFetch(self.highQC.block, above: committed, from: from)
+            if committed < self.committedHeight {
+                // The blocks alone may not show the commit (the QC that did may be on an abandoned fork's tip).
+                out += self.onFetch(self.commitQC.block, above: committed, from: from)
+                out.append(Outgoing(destination: .one(from), message: .newView(view: self.view, highQC: self.commitQC,
+                                                                                 committed: self.committedHeight, from: self.id)))
+            }
+            out.append(Outgoing(destination: .one(from), message: .newView(view: self.view, highQC: self.highQC,
+                                                                             committed: self.committedHeight, from: self.id)))
+        }
+        if self.blocks[qc.block] != nil {
+            out += self.processCertificate(qc, now: now)
+        } else if from != self.id {
+            out.append(Outgoing(destination: .one(from), message: .fetch(qc.block, above: self.committedHeight, from: self.id)))
+        }
+        guard view + 1 >= self.view || from == self.id else { return out }
+        self.newViews[view, default: [:]][from] = qc
+        // View synchronisation: f + 1 validators at `view` or beyond means an honest one is; join them.
+        if view > self.view {
+            let ahead = Set(self.newViews.filter { $0.key >= view }.flatMap { $0.value.keys })
+            if ahead.count > self.configuration.faults {
+                self.lastProgressMilliseconds = now
+                out += self.enter(view: view, now: now)
+                return out
+            }
+        }
+        if view == self.view && self.configuration.leader(of: view) == self.id
+            && (self.newViews[view]?.count ?? 0) >= self.configuration.effectiveQuorum {
+            out += self.proposeIfLeader(now: now)
+        }
+        return out
+    }
+
+    /// Leader of the current view, holding the QC of the previous one (or n − f new-view messages): propose.
+    private func proposeIfLeader(now: UInt64) -> [Outgoing] {
+        let view = self.view
+        guard self.configuration.leader(of: view) == self.id, !self.proposedViews.contains(view), self.behavior != .silent,
+              self.blocks[self.highQC.block] != nil else { return [] }
+        let certifiedPrevious = self.highQC.view + 1 == view
+        let enoughNewViews = (self.newViews[view]?.count ?? 0) >= self.configuration.effectiveQuorum
+        guard certifiedPrevious || enoughNewViews || view == 1 else { return [] }
+        let operations = self.operationsToPropose(extending: self.highQC.block)
+        guard !operations.isEmpty || self.uncommittedBlocksCarryOperations else { return [] }
+        self.proposedViews.insert(view)
+        let parent = self.blocks[self.highQC.block]!
+        func block(_ operations: [Operation]) -> Block {
+            Block(parent: parent.hash, height: parent.height + 1, view: view, proposer: self.id, justify: self.highQC,
+                  operations: operations, workBits: self.configuration.workBits)
+        }
+        switch self.behavior {
+        case .equivocate:
+            let first = block(operations)
+            let second = block(Array(operations.dropFirst()))
+            let half = self.configuration.validators / 2
+            var out = [Outgoing(destination: .some(Array(0..<half)), message: .proposal(first)),
+                       Outgoing(destination: .some(Array(half..<self.configuration.validators)), message: .proposal(second))]
+            out += self.onProposal(self.id < half ? first : second, now: now)
+            return out
+        case .fork:
+            let honest = block(operations)
+            // Fork below the block the favoured validator is about to commit (two below the certified one).
+            guard let certified = self.blocks[self.highQC.block], let parent = self.blocks[certified.justify.block],
+                  let forkBase = self.blocks[parent.justify.block], let grand = self.blocks[forkBase.justify.block],
+                  forkBase.height > 0 else {
+                return [Outgoing(destination: .all, message: .proposal(honest))] + self.onProposal(honest, now: now)
+            }
+            let forked = Block(parent: grand.hash, height: grand.height + 1, view: view, proposer: self.id, justify: forkBase.justify,
+                               operations: Array(operations.reversed()), workBits: self.configuration.workBits)
+            let favoured = self.id == 0 ? 1 : 0
+            let others = (0..<self.configuration.validators).filter { $0 != favoured && $0 != self.id }
+            return [Outgoing(destination: .one(favoured), message: .proposal(honest)),
+                    Outgoing(destination: .one(favoured), message: .newView(view: view, highQC: self.highQC,
+                                                                             committed: self.committedHeight, from: self.id)),
+                    Outgoing(destination: .some(others), message: .proposal(forked))]
+        case .invalidProofs:
+            var forged = operations.first ?? Operation(kind: .stake, proposer: self.id, sequence: .max, subject: "forged",
+                                                       amount: 1, timestampMilliseconds: Int64(now))
+            forged.work = WorkProof(nonce: forged.work.nonce &+ 1)
+            let bad = block([forged] + operations.dropFirst())
+            return [Outgoing(destination: .all, message: .proposal(bad))] + self.onProposal(bad, now: now)
+        default:
+            let proposal = block(operations)
+            return [Outgoing(destination: .all, message: .proposal(proposal))] + self.onProposal(proposal, now: now)
+        }
+    }
+
+    // MARK: - Certificates, locks, commits
+
+    /// update(b*) of the paper, for the block `qc` certifies (b''): adopt a higher QC, lock b', commit b.
+    private func processCertificate(_ qc: QuorumCertificate, now: UInt64) -> [Outgoing] {
+        guard let certified = self.blocks[qc.block] else { return [] }
+        if qc.view > self.highQC.view { self.highQC = qc }
+        guard let parent = self.blocks[certified.justify.block], let grandparent = self.blocks[parent.justify.block] else {
+            return []
+        }
+        if parent.view > self.locked.view { self.locked = parent }
+        if self.configuration.brokenRule == .oneChainCommit {
+            if certified.height > self.committedHeight { self.commit(certified, now: now) }
+            return []
+        }
+        // A three-chain of direct parents in consecutive views commits its head (the paper's consecutive
+        // heights, where every view has a block). Every block below a certified one is certified by its
+        // child's justification, so look down the whole uncommitted chain: a QC processed before its
+        // ancestors arrived is not lost.
+        var cursor: Block? = certified
+        var child: Block?
+        while let top = cursor, top.height > self.committedHeight + 2 {
+            guard let middle = self.blocks[top.parent], let bottom = self.blocks[middle.parent] else { break }
+            if top.view == middle.view + 1 && middle.view == bottom.view + 1 {
+                if bottom.height > self.committedHeight {
+                    self.commit(bottom, now: now)
+                    self.commitQC = child?.justify ?? qc
+                }
+                break
+            }
+            child = top
+            cursor = middle
+        }
+        return []
+    }
+
+    private func commit(_ block: Block, now: UInt64) {
+        var chain: [Block] = []
+        var cursor: Block? = block
+        while let current = cursor, current.height > self.committedHeight {
+            chain.append(current)
+            cursor = self.blocks[current.parent]
+        }
+        for committedBlock in chain.reversed() {
+            self.committed.append(committedBlock)
+            for operation in committedBlock.operations {
+                let digest = operation.digest
+                guard !self.committedOperations.contains(digest) else { continue }
+                self.committedOperations.insert(digest)
+                self.ledger.apply(operation, minimumStake: self.configuration.minimumStake)
+                if self.mempool.removeValue(forKey: digest) != nil {
+                    self.mempoolOrder.removeAll { $0 == digest }
+                }
+            }
+        }
+        self.progress(now: now)
+    }
+
+    private func progress(now: UInt64) {
+        self.consecutiveTimeouts = 0
+        self.lastProgressMilliseconds = now
+    }
+
+    private func extends(_ block: Block, _ ancestor: Block) -> Bool {
+        var cursor: Block? = block
+        while let current = cursor, current.height >= ancestor.height {
+            if current.hash == ancestor.hash { return true }
+            cursor = self.blocks[current.parent]
+        }
+        return false
+    }
+
+    private var uncommittedBlocksCarryOperations: Bool {
+        var cursor = self.blocks[self.highQC.block]
+        while let current = cursor, current.height > self.committedHeight {
+            if !current.operations.isEmpty { return true }
+            cursor = self.blocks[current.parent]
+        }
+        return false
+    }
+
+    /// Mempool operations not already in the uncommitted chain ending at `tip`, in arrival order.
+    private func operationsToPropose(extending tip: ConsensusHash) -> [Operation] {
+        var inChain = Set<ConsensusHash>()
+        var cursor = self.blocks[tip]
+        while let current = cursor, current.height > self.committedHeight {
+            for operation in current.operations { inChain.insert(operation.digest) }
+            cursor = self.blocks[current.parent]
+        }
+        var result: [Operation] = []
+        for digest in self.mempoolOrder where !inChain.contains(digest) {
+            guard let operation = self.mempool[digest] else { continue }
+            result.append(operation)
+            if result.count == self.configuration.maximumBatch { break }
+        }
+        return result
+    }
+
+    // MARK: - Validity
+
+    /// The proofs one operation must carry (stake is checked again, against the ledger, when applied).
+    func check(_ operation: Operation) -> ProofVerdict {
+        if case .refused(let reason) = operation.work.verify(digest: operation.digest, bits: self.configuration.workBits) {
+            return .refused(reason)
+        }
+        guard self.configuration.signer.verify(operation.signature, of: operation.digest.bytes, by: operation.proposer) else {
+            return .refused("stake: the signature is not the proposer's")
+        }
+        let drift = Int64(self.clock) - operation.timestampMilliseconds
+        guard abs(drift) <= self.configuration.maximumClockDriftMilliseconds else {
+            return .refused("time: timestamp \(operation.timestampMilliseconds) is \(drift) ms from this validator's clock")
+        }
+        return .accepted
+    }
+
+    private func checkOperations(of block: Block) -> ProofVerdict {
+        var seen = Set<ConsensusHash>()
+        for operation in block.operations {
+            if case .refused(let reason) = self.check(operation) { return .refused("operation \(operation): \(reason)") }
+            let digest = operation.digest
+            if self.committedOperations.contains(digest) || !seen.insert(digest).inserted {
+                return .refused("operation \(operation) is already ordered")
+            }
+        }
+        return .accepted
+    }
+
+    private func refuse(_ reason: String) {
+        if self.refusals.count < 1000 { self.refusals.append(reason) }
+    }
+
+    // MARK: - Catching up
+
+    private func store(_ block: Block) {
+        self.blocks[block.hash] = block
+    }
+
+    private func releaseWaiting(on hash: ConsensusHash, now: UInt64) -> [Outgoing] {
+        guard let children = self.waitingForParent.removeValue(forKey: hash) else { return [] }
+        return children.flatMap { self.onProposal($0, now: now) }
+    }
+
+    private func onFetch(_ hash: ConsensusHash, above: UInt64, from: Int) -> [Outgoing] {
+        var chain: [Block] = []
+        var cursor = self.blocks[hash]
+        while let current = cursor, current.height > above, current.height > 0, chain.count < 64 {
+            chain.append(current)
+            cursor = self.blocks[current.parent]
+        }
+        guard !chain.isEmpty else { return [] }
+        return [Outgoing(destination: .one(from), message: .blocks(chain.reversed()))]
+    }
+
+    private func onBlocks(_ list: [Block], now: UInt64) -> [Outgoing] {
+        var out: [Outgoing] = []
+        for block in list where self.blocks[block.hash] == nil {
+            guard self.blocks[block.parent] != nil, block.justify.block == block.parent,
+                  block.justify.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
+                                        signer: self.configuration.signer, genesis: self.genesis.hash) else { continue }
+            self.store(block)
+            out += self.processCertificate(block.justify, now: now)
+            out += self.releaseWaiting(on: block.hash, now: now)
+        }
+        // The highest QC may have arrived before the blocks it needs to lock and commit.
+        out += self.processCertificate(self.highQC, now: now)
+        return out
+    }
+}

@@ -1,0 +1,54 @@
+/// What every validator of one ledger agrees on.
+public struct ReplicaConfiguration: Sendable {
+    /// n = 3f + 1 validators.
+    public var validators: Int
+    /// Votes a QC needs: n − f.
+    public var quorum: Int
+    public var signer: any ConsensusSigner
+    /// A view with no progress for this long (doubling on consecutive timeouts) is abandoned.
+    public var baseTimeoutMilliseconds: UInt64 = 300
+    /// PoWork difficulty announced in blocks (the mesh raises it as queues fill).
+    public var workBits = 8
+    /// Operations per block at most.
+    public var maximumBatch = 500
+    /// Timestamps further than this from the validator's clock are refused (PoTime's drift check).
+    public var maximumClockDriftMilliseconds: Int64 = 300_000
+    /// Stake an operation's proposer needs, except to stake.
+    public var minimumStake: Int64 = 0
+    /// For proving the checker can fail: break one of HotStuff's safety rules on every replica.
+    public var brokenRule: BrokenRule?
+
+    public enum BrokenRule: String, Sendable, CaseIterable {
+        /// Vote without HotStuff's locking rule (`extends(b, locked) || b.justify.height > locked.height`).
+        case ignoreLock = "lock"
+        /// Certificates of f + 1 votes instead of n − f.
+        case smallQuorum = "quorum"
+        /// Commit a block as soon as it is certified, instead of at the head of a three-chain.
+        case oneChainCommit = "commit"
+        /// Commit a block when voting for it, with no certificate at all.
+        case commitOnVote = "vote"
+    }
+
+    public init(validators: Int, signer: any ConsensusSigner) {
+        precondition(validators >= 1)
+        self.validators = validators
+        let faults = (validators - 1) / 3
+        self.quorum = validators - faults
+        self.signer = signer
+    }
+
+    var faults: Int { (self.validators - 1) / 3 }
+    var effectiveQuorum: Int { self.brokenRule == .smallQuorum ? self.faults + 1 : self.quorum }
+
+    /// The leader of `view`: a pseudo-random rotation (SplitMix64 of the view), the same on every validator.
+    ///
+    /// Plain round robin can starve chained HotStuff: a commit needs a three-chain in consecutive views,
+    /// i.e. four honest leaders in a row, and with n = 4 and one silent validator round robin never has
+    /// them. A hashed rotation has them with probability ((n − f)/n)^4 in every window.
+    func leader(of view: UInt64) -> Int {
+        var z = view &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(self.validators))
+    }
+}

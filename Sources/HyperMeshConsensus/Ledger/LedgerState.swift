@@ -1,0 +1,65 @@
+/// The replicated state machine: stake balances, offered pools, claims. Applying the same operations in the
+/// same order gives the same state and the same verdicts on every validator.
+public struct LedgerState: Sendable, Equatable {
+    public struct Pool: Sendable, Equatable {
+        public var owner: Int
+        public var cores: Int64
+        public var claimed: Int64
+    }
+
+    public private(set) var stakes: [Int: Int64] = [:]
+    public private(set) var pools: [String: Pool] = [:]
+    /// Cores claimed, by (pool, claimant).
+    public private(set) var claims: [String: [Int: Int64]] = [:]
+    public private(set) var appliedCount = 0
+    public private(set) var rejected: [(operation: ConsensusHash, reason: String)] = []
+
+    public init() {}
+
+    public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
+        lhs.stakes == rhs.stakes && lhs.pools == rhs.pools && lhs.claims == rhs.claims && lhs.appliedCount == rhs.appliedCount
+            && lhs.rejected.map(\.operation) == rhs.rejected.map(\.operation)
+    }
+
+    /// Applies one committed operation, or records why it had no effect.
+    public mutating func apply(_ operation: Operation, minimumStake: Int64) {
+        if let reason = self.problem(with: operation, minimumStake: minimumStake) {
+            self.rejected.append((operation.digest, reason))
+            return
+        }
+        self.appliedCount += 1
+        switch operation.kind {
+        case .stake:
+            self.stakes[operation.proposer, default: 0] += operation.amount
+        case .offerPool:
+            self.pools[operation.subject] = Pool(owner: operation.proposer, cores: operation.amount, claimed: 0)
+        case .claim:
+            self.pools[operation.subject]?.claimed += operation.amount
+            self.claims[operation.subject, default: [:]][operation.proposer, default: 0] += operation.amount
+        case .release:
+            let held = self.claims[operation.subject]?[operation.proposer] ?? 0
+            self.pools[operation.subject]?.claimed -= held
+            self.claims[operation.subject]?[operation.proposer] = nil
+        }
+    }
+
+    private func problem(with operation: Operation, minimumStake: Int64) -> String? {
+        let stake = self.stakes[operation.proposer] ?? 0
+        switch operation.kind {
+        case .stake:
+            return operation.amount > 0 ? nil : "stake amounts are positive"
+        case .offerPool:
+            if stake < minimumStake { return "stake \(stake) below the minimum \(minimumStake)" }
+            if self.pools[operation.subject] != nil { return "pool \(operation.subject) is already offered" }
+            return operation.amount > 0 ? nil : "a pool offers at least one core"
+        case .claim:
+            if stake < minimumStake { return "stake \(stake) below the minimum \(minimumStake)" }
+            guard let pool = self.pools[operation.subject] else { return "no pool \(operation.subject)" }
+            if operation.amount <= 0 { return "a claim takes at least one core" }
+            return pool.claimed + operation.amount <= pool.cores ? nil
+                : "pool \(operation.subject) has \(pool.cores - pool.claimed) cores free, \(operation.amount) asked"
+        case .release:
+            return self.claims[operation.subject]?[operation.proposer] == nil ? "no claim on \(operation.subject) to release" : nil
+        }
+    }
+}

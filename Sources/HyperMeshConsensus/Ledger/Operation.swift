@@ -1,0 +1,54 @@
+/// A mesh-wide operation as validators order it: what, by whom, when, and the proofs it carries.
+public struct Operation: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Adds `amount` to the proposer's stake.
+        case stake
+        /// Offers a pool named `subject` of `amount` cores to the mesh.
+        case offerPool
+        /// Claims `amount` cores of pool `subject`.
+        case claim
+        /// Releases the proposer's claims on pool `subject`.
+        case release
+    }
+
+    public var kind: Kind
+    /// The validator or node index that proposes (and signs) it.
+    public var proposer: Int
+    /// Per-proposer sequence number: two operations never share a digest.
+    public var sequence: UInt64
+    public var subject: String
+    public var amount: Int64
+    /// The proposer's clock when it made the operation (PoTime's drift check).
+    public var timestampMilliseconds: Int64
+    /// PoWork over ``digest``.
+    public var work: WorkProof
+    /// PoStake: the proposer's signature over ``digest``.
+    public var signature: [UInt8]
+
+    public init(kind: Kind, proposer: Int, sequence: UInt64, subject: String, amount: Int64, timestampMilliseconds: Int64,
+                work: WorkProof = WorkProof(nonce: 0), signature: [UInt8] = []) {
+        self.kind = kind
+        self.proposer = proposer
+        self.sequence = sequence
+        self.subject = subject
+        self.amount = amount
+        self.timestampMilliseconds = timestampMilliseconds
+        self.work = work
+        self.signature = signature
+    }
+
+    /// SHA-256 of everything but the proofs: what the proofs are about.
+    public var digest: ConsensusHash {
+        var encoder = CanonicalEncoder()
+        encoder.append("hypermesh-operation-v1")
+        encoder.append(self.kind.rawValue)
+        encoder.append(self.proposer)
+        encoder.append(self.sequence)
+        encoder.append(self.subject)
+        encoder.append(UInt64(bitPattern: self.amount))
+        encoder.append(UInt64(bitPattern: self.timestampMilliseconds))
+        return ConsensusHash.of(encoder.bytes)
+    }
+
+    public var description: String { "\(self.kind.rawValue)(\(self.subject), \(self.amount)) by \(self.proposer)#\(self.sequence)" }
+}

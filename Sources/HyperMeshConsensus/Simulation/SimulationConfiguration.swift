@@ -1,0 +1,31 @@
+/// One simulated run: validators, faults, workload.
+public struct SimulationConfiguration: Sendable {
+    public var validators = 4
+    public var byzantine = 1
+    public var seed: UInt64 = 1
+    public var operations = 100
+    /// Probability a message is lost, while faults last.
+    public var drop = 0.0
+    /// Probability a message is delivered twice, while faults last.
+    public var duplicate = 0.0
+    /// Split the validators in two for a while (healed before `faultsEndMilliseconds`).
+    public var partition = false
+    /// Cut these validators off from the rest from the start until the faults end (instead of a random partition).
+    public var isolatedSide: [Int]?
+    /// Crash an honest validator and restart it from its stored state.
+    public var crashes = false
+    public var maximumDelayMilliseconds: UInt64 = 20
+    /// Faults (drops, duplicates, partitions, crashes) happen before this; after it the network is reliable.
+    public var faultsEndMilliseconds: UInt64 = 5_000
+    /// The run stops here at the latest.
+    public var endMilliseconds: UInt64 = 120_000
+    public var workBits = 4
+    public var brokenRule: ReplicaConfiguration.BrokenRule?
+    /// Byzantine behaviours, chosen by seed from these.
+    public var byzantineBehaviors: [Replica.Behavior] = [.equivocate, .doubleVote, .invalidProofs, .silent, .fork]
+
+    /// Record every delivery, timer and fault in the report (for replaying a failing seed).
+    public var trace = false
+
+    public init() {}
+}

@@ -1,0 +1,76 @@
+import Testing
+@testable import HyperMeshConsensus
+
+struct ProofTests {
+    let digest = ConsensusHash.of(Array("operation".utf8))
+
+    @Test func workProofsMeetTheirDifficultyAndTooFewBitsAreRefused() {
+        let proof = WorkProof.solve(digest: self.digest, bits: 12)
+        #expect(proof.verify(digest: self.digest, bits: 12) == .accepted)
+        #expect(WorkProof.leadingZeroBits(digest: self.digest, nonce: proof.nonce) >= 12)
+        // The same nonce does not carry over to another digest, and demands beyond what it has are refused.
+        let other = ConsensusHash.of(Array("another".utf8))
+        let found = WorkProof.leadingZeroBits(digest: self.digest, nonce: proof.nonce)
+        #expect(proof.verify(digest: self.digest, bits: found + 1) == .refused("work: \(found) leading zero bits, \(found + 1) required"))
+        #expect(!WorkProof(nonce: proof.nonce).verify(digest: other, bits: 12).isAccepted
+                || WorkProof.leadingZeroBits(digest: other, nonce: proof.nonce) >= 12)
+    }
+
+    @Test func historyChainsVerifyInParallelAndForgeriesAreFound() {
+        var chain = HistoryChain(seed: self.digest, checkpointInterval: 100)
+        chain.advance(by: 1000)
+        #expect(chain.checkpoints.count == 11)
+        #expect(HistoryChain.verify(seed: self.digest, checkpoints: chain.checkpoints, interval: 100) == .accepted)
+        var forged = chain.checkpoints
+        forged[7] = ConsensusHash.of([7])
+        #expect(HistoryChain.verify(seed: self.digest, checkpoints: forged, interval: 100)
+            == .refused("time: checkpoint 7 does not follow from checkpoint 6"))
+        #expect(HistoryChain.verify(seed: .zero, checkpoints: chain.checkpoints, interval: 100)
+            == .refused("time: the chain does not start at its seed"))
+        let tick: UInt64 = 950
+        let hash = chain.hash(at: tick)!
+        #expect(chain.verifyReference(tick: tick, hash: hash, maximumAge: 100) == .accepted)
+        #expect(chain.verifyReference(tick: 2000, hash: hash, maximumAge: 100)
+            == .refused("time: tick 2000 is in the future (chain at 1000)"))
+        #expect(chain.verifyReference(tick: 10, hash: chain.hash(at: 10)!, maximumAge: 100)
+            == .refused("time: tick 10 is older than 100 ticks (chain at 1000)"))
+        #expect(chain.verifyReference(tick: tick, hash: .zero, maximumAge: 100)
+            == .refused("time: the hash named for tick 950 is not on the chain"))
+    }
+
+    @Test func validatorsRefuseForgedSignaturesThinWorkAndDriftingClocks() {
+        let signer = SimulatedSigner(participants: 4, seed: 9)
+        var configuration = ReplicaConfiguration(validators: 4, signer: signer)
+        configuration.workBits = 6
+        let replica = Replica(id: 0, configuration: configuration)
+        func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6) -> Operation {
+            var operation = Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5, timestampMilliseconds: timestamp)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: bits)
+            operation.signature = signer.sign(operation.digest.bytes, as: signAs)
+            return operation
+        }
+        #expect(replica.check(operation()) == .accepted)
+        #expect(replica.check(operation(signAs: 2)) == .refused("stake: the signature is not the proposer's"))
+        var thin = operation(bits: 0)
+        while WorkProof.leadingZeroBits(digest: thin.digest, nonce: thin.work.nonce) >= 6 { thin.work.nonce += 1 }
+        #expect(!replica.check(thin).isAccepted)
+        #expect(replica.check(operation(timestamp: 400_000)).description.contains("time: timestamp 400000"))
+    }
+
+    @Test func theLedgerAppliesDeterministicallyAndRecordsRefusals() {
+        var ledger = LedgerState()
+        let operations = [
+            Operation(kind: .offerPool, proposer: 1, sequence: 1, subject: "p", amount: 4, timestampMilliseconds: 0),
+            Operation(kind: .stake, proposer: 1, sequence: 2, subject: "-", amount: 10, timestampMilliseconds: 0),
+            Operation(kind: .offerPool, proposer: 1, sequence: 3, subject: "p", amount: 4, timestampMilliseconds: 0),
+            Operation(kind: .stake, proposer: 2, sequence: 1, subject: "-", amount: 10, timestampMilliseconds: 0),
+            Operation(kind: .claim, proposer: 2, sequence: 2, subject: "p", amount: 3, timestampMilliseconds: 0),
+            Operation(kind: .claim, proposer: 2, sequence: 3, subject: "p", amount: 3, timestampMilliseconds: 0),
+            Operation(kind: .release, proposer: 2, sequence: 4, subject: "p", amount: 0, timestampMilliseconds: 0),
+        ]
+        for operation in operations { ledger.apply(operation, minimumStake: 5) }
+        #expect(ledger.rejected.map(\.reason) == ["stake 0 below the minimum 5", "pool p has 1 cores free, 3 asked"])
+        #expect(ledger.pools["p"]?.claimed == 0)
+        #expect(ledger.appliedCount == 5)
+    }
+}
