@@ -96,7 +96,7 @@ public final class Replica {
     public var committedHeight: UInt64 { self.committed.last?.height ?? 0 }
 
     /// Whether there is work that needs views to advance: operations not yet committed.
-    public var hasPendingWork: Bool { !self.mempoolOrder.isEmpty || self.uncommittedBlocksCarryOperations }
+    public var hasPendingWork: Bool { !self.mempool.isEmpty || self.uncommittedBlocksCarryOperations }
 
     /// When ``timerFired(now:)`` is due; `nil` with nothing pending.
     public var timeoutDeadline: UInt64? {
@@ -367,10 +367,12 @@ public final class Replica {
                 guard !self.committedOperations.contains(digest) else { continue }
                 self.committedOperations.insert(digest)
                 self.ledger.apply(operation, minimumStake: self.configuration.minimumStake)
-                if self.mempool.removeValue(forKey: digest) != nil {
-                    self.mempoolOrder.removeAll { $0 == digest }
-                }
+                // `mempoolOrder` keeps the digest until the next compaction; lookups skip what is gone.
+                self.mempool.removeValue(forKey: digest)
             }
+        }
+        if self.mempoolOrder.count > 64 && self.mempoolOrder.count > 2 * self.mempool.count {
+            self.mempoolOrder.removeAll { self.mempool[$0] == nil }
         }
         self.progress(now: now)
     }

@@ -11,15 +11,15 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case release
     }
 
-    public var kind: Kind
+    public let kind: Kind
     /// The validator or node index that proposes (and signs) it.
-    public var proposer: Int
+    public let proposer: Int
     /// Per-proposer sequence number: two operations never share a digest.
-    public var sequence: UInt64
-    public var subject: String
-    public var amount: Int64
+    public let sequence: UInt64
+    public let subject: String
+    public let amount: Int64
     /// The proposer's clock when it made the operation (PoTime's drift check).
-    public var timestampMilliseconds: Int64
+    public let timestampMilliseconds: Int64
     /// PoWork over ``digest``.
     public var work: WorkProof
     /// PoStake: the proposer's signature over ``digest``.
@@ -35,20 +35,20 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         self.timestampMilliseconds = timestampMilliseconds
         self.work = work
         self.signature = signature
-    }
-
-    /// SHA-256 of everything but the proofs: what the proofs are about.
-    public var digest: ConsensusHash {
         var encoder = CanonicalEncoder()
         encoder.append("hypermesh-operation-v1")
-        encoder.append(self.kind.rawValue)
-        encoder.append(self.proposer)
-        encoder.append(self.sequence)
-        encoder.append(self.subject)
-        encoder.append(UInt64(bitPattern: self.amount))
-        encoder.append(UInt64(bitPattern: self.timestampMilliseconds))
-        return ConsensusHash.of(encoder.bytes)
+        encoder.append(kind.rawValue)
+        encoder.append(proposer)
+        encoder.append(sequence)
+        encoder.append(subject)
+        encoder.append(UInt64(bitPattern: amount))
+        encoder.append(UInt64(bitPattern: timestampMilliseconds))
+        self.digest = ConsensusHash.of(encoder.bytes)
     }
+
+    /// SHA-256 of everything but the proofs: what the proofs are about. Computed once: the fields it covers
+    /// cannot change, and every validator checks every operation several times.
+    public let digest: ConsensusHash
 
     public var description: String { "\(self.kind.rawValue)(\(self.subject), \(self.amount)) by \(self.proposer)#\(self.sequence)" }
 }
