@@ -56,6 +56,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "ConsensusBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HyperMeshConsensus", package: "hypermesh"),
+            ],
+            path: "Benchmarks/ConsensusBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "AgentBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/AgentBenchmarks",

@@ -90,15 +90,7 @@ final class BlobWriter {
     }
 
     private func flush() throws {
-        try self.buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
-                guard written > 0 else { throw STOQError.io("\(self.temporaryPath): \(String(cString: strerror(errno)))") }
-                offset += written
-            }
-        }
-        self.buffer.removeAll(keepingCapacity: true)
+        try self.buffer.drain(to: self.descriptor, path: self.temporaryPath)
     }
 }
 
