@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HyperMeshConsensus
 
@@ -43,8 +44,8 @@ struct ProofTests {
         var configuration = ReplicaConfiguration(validators: 4, signer: signer)
         configuration.workBits = 6
         let replica = Replica(id: 0, configuration: configuration)
-        func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6) -> Operation {
-            var operation = Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5, timestampMilliseconds: timestamp)
+        func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6) -> HyperMeshConsensus.Operation {
+            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5, timestampMilliseconds: timestamp)
             operation.work = WorkProof.solve(digest: operation.digest, bits: bits)
             operation.signature = signer.sign(operation.digest.bytes, as: signAs)
             return operation
@@ -60,17 +61,48 @@ struct ProofTests {
     @Test func theLedgerAppliesDeterministicallyAndRecordsRefusals() {
         var ledger = LedgerState()
         let operations = [
-            Operation(kind: .offerPool, proposer: 1, sequence: 1, subject: "p", amount: 4, timestampMilliseconds: 0),
-            Operation(kind: .stake, proposer: 1, sequence: 2, subject: "-", amount: 10, timestampMilliseconds: 0),
-            Operation(kind: .offerPool, proposer: 1, sequence: 3, subject: "p", amount: 4, timestampMilliseconds: 0),
-            Operation(kind: .stake, proposer: 2, sequence: 1, subject: "-", amount: 10, timestampMilliseconds: 0),
-            Operation(kind: .claim, proposer: 2, sequence: 2, subject: "p", amount: 3, timestampMilliseconds: 0),
-            Operation(kind: .claim, proposer: 2, sequence: 3, subject: "p", amount: 3, timestampMilliseconds: 0),
-            Operation(kind: .release, proposer: 2, sequence: 4, subject: "p", amount: 0, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .offerPool, proposer: 1, sequence: 1, subject: "p", amount: 4, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .stake, proposer: 1, sequence: 2, subject: "-", amount: 10, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .offerPool, proposer: 1, sequence: 3, subject: "p", amount: 4, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .stake, proposer: 2, sequence: 1, subject: "-", amount: 10, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .claim, proposer: 2, sequence: 2, subject: "p", amount: 3, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .claim, proposer: 2, sequence: 3, subject: "p", amount: 3, timestampMilliseconds: 0),
+            HyperMeshConsensus.Operation(kind: .release, proposer: 2, sequence: 4, subject: "p", amount: 0, timestampMilliseconds: 0),
         ]
         for operation in operations { ledger.apply(operation, minimumStake: 5) }
         #expect(ledger.rejected.map(\.reason) == ["stake 0 below the minimum 5", "pool p has 1 cores free, 3 asked"])
         #expect(ledger.pools["p"]?.claimed == 0)
         #expect(ledger.appliedCount == 5)
+    }
+}
+
+struct SpaceProofTests {
+    @Test func plotsAnswerChallengesAndForgeriesOrLateAnswersAreRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plot-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let plot = try SpacePlot.create(at: path, nodeID: Array("node-a".utf8), seed: ConsensusHash.of([1]), leafCount: 256, rounds: 50)
+        let challenge = ConsensusHash.of(Array("block 42".utf8))
+        let openings = try plot.prove(challenge: challenge, count: 8)
+        let commitment = plot.commitment
+        func verify(_ openings: [SpaceOpening], after elapsed: Duration = .milliseconds(5)) -> ProofVerdict {
+            SpacePlot.verify(openings, commitment: commitment, challenge: challenge, count: 8, answeredAfter: elapsed,
+                             deadline: .milliseconds(500))
+        }
+        #expect(verify(openings) == .accepted)
+        var wrongPath = openings
+        wrongPath[0].path[2] = .zero
+        #expect(verify(wrongPath) == .refused("space: the Merkle path of leaf \(openings[0].index) does not reach the root"))
+        var wrongLeaf = openings
+        wrongLeaf[1].leaf = ConsensusHash.of([9])
+        #expect(verify(wrongLeaf) == .refused("space: leaf \(openings[1].index) is not derived from the node id and plot seed"))
+        #expect(verify(openings, after: .seconds(2)) == .refused("space: answered after 2.0 seconds, deadline 0.5 seconds"))
+        var otherLeaves = openings
+        otherLeaves[0].index = (openings[0].index + 1) % 256
+        #expect(verify(otherLeaves) == .refused("space: the answer opens other leaves than challenged"))
+        // Another node's plot does not answer for this commitment.
+        let other = try SpacePlot.create(at: path + "-b", nodeID: Array("node-b".utf8), seed: ConsensusHash.of([1]), leafCount: 256,
+                                         rounds: 50)
+        defer { try? FileManager.default.removeItem(atPath: path + "-b") }
+        #expect(!verify(try other.prove(challenge: challenge, count: 8)).isAccepted)
     }
 }
