@@ -1,4 +1,5 @@
 import Benchmark
+import Foundation
 import HyperMeshConsensus
 
 // Ordering throughput of chained HotStuff with 4 validators in one process (the simulator with no faults),
@@ -42,5 +43,23 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("PoStake: Ed25519 verify", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(signer.verify(signature, of: digest.bytes, by: 0)) }
+    }
+
+    // PoSpace's deadline argument: answering from the plot vs. recomputing it (a prover without the data).
+    let plotPath = NSTemporaryDirectory() + "consensus-bench-plot-\(getpid())"
+    let plotConfiguration = (leaves: 1 << 14, rounds: 1000)
+    Benchmark("PoSpace: create a plot of 16,384 leaves × 1,000 rounds (what a prover without it must redo)",
+              configuration: .init(metrics: [.wallClock], maxIterations: 3)) { benchmark in
+        benchmark.startMeasurement()
+        blackHole(try SpacePlot.create(at: plotPath, nodeID: Array("node".utf8), seed: digest, leafCount: plotConfiguration.leaves,
+                                       rounds: plotConfiguration.rounds))
+        benchmark.stopMeasurement()
+    }
+    Benchmark("PoSpace: answer 16 challenges from the plot on disk", configuration: .init(metrics: [.wallClock])) { benchmark in
+        let plot = try SpacePlot.create(at: plotPath + "-answer", nodeID: Array("node".utf8), seed: digest, leafCount: 1 << 10,
+                                        rounds: plotConfiguration.rounds)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try plot.prove(challenge: digest, count: 16)) }
+        benchmark.stopMeasurement()
     }
 }
