@@ -80,7 +80,10 @@ let package = Package(
             ]
         ),
         // The four proofs, chained HotStuff, the ledger state machine and the deterministic simulator.
-        .target(name: "HyperMeshConsensus", dependencies: ["HyperMeshCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HyperMeshConsensus", dependencies: [
+            "HyperMeshCore", "TrustChain", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         // libsystemd: sd_notify and the watchdog.
         .systemLibrary(name: "CSystemd"),
         // ngtcp2 1.11, ngtcp2_crypto_gnutls and GnuTLS, with a shim for ngtcp2's macro API.
@@ -145,7 +148,7 @@ let package = Package(
             dependencies: ["HyperMeshControllers", "TrustChain", "HyperMeshAssets", "HyperMeshTestSupport"]
         ),
         .testTarget(name: "HyperMeshAgentTests", dependencies: ["HyperMeshAgent", "HyperMeshStore", "HyperMeshTestSupport"]),
-        .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus"]),
+        .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
