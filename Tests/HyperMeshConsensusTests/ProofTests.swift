@@ -56,6 +56,23 @@ struct ProofTests {
         while WorkProof.leadingZeroBits(digest: thin.digest, nonce: thin.work.nonce) >= 6 { thin.work.nonce += 1 }
         #expect(!replica.check(thin).isAccepted)
         #expect(replica.check(operation(timestamp: 400_000)).description.contains("time: timestamp 400000"))
+
+        // A mesh that does not demand work, stake or time proofs does not refuse for their absence.
+        configuration.requirements = ProofRequirements(meshSpec: .object(["consensus": .object([
+            "requireWork": .bool(false), "requireStake": .bool(false), "requireTime": .bool(false),
+        ])]))
+        let lenient = Replica(id: 0, configuration: configuration)
+        #expect(lenient.check(thin) == .accepted)
+        #expect(lenient.check(operation(timestamp: 400_000, signAs: 2)) == .accepted)
+    }
+
+    @Test func meshSpecsSetTheRequirements() {
+        let requirements = ProofRequirements(meshSpec: .object(["consensus": .object([
+            "requireSpace": .bool(true), "minimumStake": .integer(50), "maxClockDrift": .string("30s"),
+        ])]))
+        #expect(requirements.space && requirements.stake && requirements.work && requirements.time)
+        #expect(requirements.minimumStake == 50 && requirements.maximumClockDriftMilliseconds == 30_000)
+        #expect(ProofRequirements(meshSpec: .object([:])) == ProofRequirements())
     }
 
     @Test func theLedgerAppliesDeterministicallyAndRecordsRefusals() {

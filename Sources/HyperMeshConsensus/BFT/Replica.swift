@@ -366,7 +366,7 @@ public final class Replica {
                 let digest = operation.digest
                 guard !self.committedOperations.contains(digest) else { continue }
                 self.committedOperations.insert(digest)
-                self.ledger.apply(operation, minimumStake: self.configuration.minimumStake)
+                self.ledger.apply(operation, minimumStake: self.configuration.requirements.minimumStake)
                 // `mempoolOrder` keeps the digest until the next compaction; lookups skip what is gone.
                 self.mempool.removeValue(forKey: digest)
             }
@@ -421,14 +421,17 @@ public final class Replica {
 
     /// The proofs one operation must carry (stake is checked again, against the ledger, when applied).
     func check(_ operation: Operation) -> ProofVerdict {
-        if case .refused(let reason) = operation.work.verify(digest: operation.digest, bits: self.configuration.workBits) {
+        let required = self.configuration.requirements
+        if required.work, case .refused(let reason) = operation.work.verify(digest: operation.digest,
+                                                                            bits: self.configuration.workBits) {
             return .refused(reason)
         }
-        guard self.configuration.signer.verify(operation.signature, of: operation.digest.bytes, by: operation.proposer) else {
+        if required.stake && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
+                                                               by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")
         }
         let drift = Int64(self.clock) - operation.timestampMilliseconds
-        guard abs(drift) <= self.configuration.maximumClockDriftMilliseconds else {
+        if required.time && abs(drift) > required.maximumClockDriftMilliseconds {
             return .refused("time: timestamp \(operation.timestampMilliseconds) is \(drift) ms from this validator's clock")
         }
         return .accepted

@@ -11,10 +11,9 @@ public struct ReplicaConfiguration: Sendable {
     public var workBits = 8
     /// Operations per block at most.
     public var maximumBatch = 500
-    /// Timestamps further than this from the validator's clock are refused (PoTime's drift check).
-    public var maximumClockDriftMilliseconds: Int64 = 300_000
-    /// Stake an operation's proposer needs, except to stake.
-    public var minimumStake: Int64 = 0
+    /// Which proofs operations must carry (the `Mesh` spec's `consensus` switches), the drift bound and the
+    /// minimum stake.
+    public var requirements = ProofRequirements()
     /// For proving the checker can fail: break one of HotStuff's safety rules on every replica.
     public var brokenRule: BrokenRule?
 
