@@ -82,7 +82,7 @@ let package = Package(
         // The four proofs, chained HotStuff, the ledger state machine and the deterministic simulator.
         .target(name: "HyperMeshConsensus", dependencies: [
             "HyperMeshCore", "TrustChain", .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "X509", package: "swift-certificates"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // libsystemd: sd_notify and the watchdog.
         .systemLibrary(name: "CSystemd"),

@@ -330,6 +330,11 @@ public final class Simulator {
     }
 }
 
+extension Simulator {
+    /// What validator `index` committed, oldest first (after ``run()``).
+    public func committedBlocks(of index: Int) -> [Block] { self.replicas[index].committed }
+}
+
 extension Replica {
     var ledgerOperationCount: Int { self.committedOperations.count }
     var committedOperationDigests: Set<ConsensusHash> { self.committedOperations }
