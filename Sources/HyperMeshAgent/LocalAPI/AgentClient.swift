@@ -22,13 +22,10 @@ public struct AgentClient: Sendable {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw HyperMeshError.io("socket: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: self.socketPath.utf8.prefix($0.count - 1)) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard let address = UnixSocketAddress(path: self.socketPath) else {
+            throw HyperMeshError.io("cannot reach the agent at \(self.socketPath): the path is too long for a unix socket")
         }
-        guard connected == 0 else {
+        guard address.withSockaddr({ connect(descriptor, $0, $1) }) == 0 else {
             throw HyperMeshError.io("cannot reach the agent at \(self.socketPath): \(String(cString: strerror(errno)))")
         }
         let line = Array((request.json.canonicalJSON + "\n").utf8)

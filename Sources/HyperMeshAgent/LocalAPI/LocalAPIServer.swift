@@ -33,16 +33,11 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         unlink(self.path)
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw HyperMeshError.io("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard self.path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let address = UnixSocketAddress(path: self.path) else {
             close(descriptor)
             throw HyperMeshError.invalidArgument("\(self.path): too long for a unix socket path")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: self.path.utf8) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = address.withSockaddr { Glibc.bind(descriptor, $0, $1) }
         guard bound == 0, chmod(self.path, 0o660) == 0, listen(descriptor, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(descriptor)
@@ -79,7 +74,7 @@ final class LocalAPIServer: Service, @unchecked Sendable {
                 return true
             }
             guard admitted else {
-                self.send("error: busy", LocalAPIMessage.errorReply("busy: \(Self.maximumConnections) connections open"), to: connection)
+                self.send(LocalAPIMessage.errorReply("busy: \(Self.maximumConnections) connections open"), to: connection)
                 close(connection)
                 continue
             }
@@ -107,7 +102,7 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         let (allowed, reason) = self.permitted(connection)
         guard allowed else {
             self.logger.warning("Local API connection refused", metadata: ["reason": "\(reason)"])
-            self.send("refusal", LocalAPIMessage.errorReply(reason), to: connection)
+            self.send(LocalAPIMessage.errorReply(reason), to: connection)
             return
         }
         var buffer: [UInt8] = []
@@ -116,11 +111,11 @@ final class LocalAPIServer: Service, @unchecked Sendable {
             if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: buffer[..<newline], as: UTF8.self)
                 buffer.removeSubrange(...newline)
-                self.send("reply", self.answer(line), to: connection)
+                self.send(self.answer(line), to: connection)
                 continue
             }
             guard buffer.count <= LocalAPIMessage.maximumLineBytes else {
-                self.send("reply", LocalAPIMessage.errorReply("request line over \(LocalAPIMessage.maximumLineBytes) bytes"), to: connection)
+                self.send(LocalAPIMessage.errorReply("request line over \(LocalAPIMessage.maximumLineBytes) bytes"), to: connection)
                 return
             }
             var descriptor = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
@@ -174,7 +169,7 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         }
     }
 
-    private func send(_ what: String, _ line: String, to connection: Int32) {
+    private func send(_ line: String, to connection: Int32) {
         let bytes = Array((line + "\n").utf8)
         var offset = 0
         while offset < bytes.count {

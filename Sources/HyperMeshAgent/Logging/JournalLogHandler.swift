@@ -70,7 +70,7 @@ public struct JournalLogHandler: LogHandler {
 /// One datagram socket per journal path, shared by every handler.
 final class JournalSocket: @unchecked Sendable {
     private let descriptor: Int32
-    private var address = sockaddr_un()
+    private let address: UnixSocketAddress?
     private static let lock = NSLock()
     private nonisolated(unsafe) static var sockets: [String: JournalSocket] = [:]
 
@@ -85,18 +85,10 @@ final class JournalSocket: @unchecked Sendable {
 
     private init(path: String) {
         self.descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        self.address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &self.address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
-        }
+        self.address = UnixSocketAddress(path: path)
     }
 
     func send(_ bytes: [UInt8]) {
-        var address = self.address
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(self.descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        _ = self.address?.withSockaddr { sendto(self.descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, $1) }
     }
 }

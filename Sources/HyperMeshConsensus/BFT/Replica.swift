@@ -232,10 +232,14 @@ public final class Replica {
         // A validator behind us (an older QC, fewer commits) catches up, whatever view it is in: the blocks it
         // lacks, then our highest QC.
         if from != self.id && (qc.view < self.highQC.view || committed < self.committedHeight) {
-            out += self.onFetch(self.highQC.block, above: committed, from: from)
+            let highChain = self.chain(endingAt: self.highQC.block, above: committed)
+            if !highChain.isEmpty { out.append(Outgoing(destination: .one(from), message: .blocks(highChain))) }
             if committed < self.committedHeight {
-                // The blocks alone may not show the commit (the QC that did may be on an abandoned fork's tip).
-                out += self.onFetch(self.commitQC.block, above: committed, from: from)
+                // The blocks alone may not show the commit (the QC that did may be on an abandoned fork's tip):
+                // send that QC, and its blocks when they are not among those just sent.
+                if !highChain.contains(where: { $0.hash == self.commitQC.block }) {
+                    out += self.onFetch(self.commitQC.block, above: committed, from: from)
+                }
                 out.append(Outgoing(destination: .one(from), message: .newView(view: self.view, highQC: self.commitQC,
                                                                                  committed: self.committedHeight, from: self.id)))
             }
@@ -465,14 +469,20 @@ public final class Replica {
     }
 
     private func onFetch(_ hash: ConsensusHash, above: UInt64, from: Int) -> [Outgoing] {
+        let chain = self.chain(endingAt: hash, above: above)
+        guard !chain.isEmpty else { return [] }
+        return [Outgoing(destination: .one(from), message: .blocks(chain))]
+    }
+
+    /// The block `hash` and its ancestors above height `above`, oldest first, at most 64.
+    private func chain(endingAt hash: ConsensusHash, above: UInt64) -> [Block] {
         var chain: [Block] = []
         var cursor = self.blocks[hash]
         while let current = cursor, current.height > above, current.height > 0, chain.count < 64 {
             chain.append(current)
             cursor = self.blocks[current.parent]
         }
-        guard !chain.isEmpty else { return [] }
-        return [Outgoing(destination: .one(from), message: .blocks(chain.reversed()))]
+        return chain.reversed()
     }
 
     private func onBlocks(_ list: [Block], now: UInt64) -> [Outgoing] {

@@ -91,9 +91,7 @@ extension STOQServer {
         let key = ObjectIdentifier(connection)
         self.connections[key] = connection
         self.connectionsPerHost[source.hostBytes, default: 0] += 1
-        let clientChosen = ConnectionID(header.dcid)
-        self.originalIDs[key] = clientChosen
-        self.routes[clientChosen] = connection
+        self.routes[ConnectionID(header.dcid)] = connection
         for id in connection.sourceConnectionIDs { self.routes[id] = connection }
         self.statistics.connectionsAccepted += 1
         // The connection's clock starts at its creation, after `now` was read: ngtcp2 requires time never to go back.
@@ -110,15 +108,12 @@ extension STOQServer {
 
     private func verifyRetryToken(_ header: ngtcp2_pkt_hd, from source: SocketAddress) -> TokenCheck {
         var original = ngtcp2_cid()
-        var address = source
         var destination = header.dcid
-        let result = withUnsafePointer(to: &address.storage) { storage in
-            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
-                self.staticSecret.withUnsafeBufferPointer { secret in
-                    ngtcp2_crypto_verify_retry_token2(&original, header.token, header.tokenlen, secret.baseAddress,
-                                                      secret.count, header.version, sockaddr, source.length,
-                                                      &destination, 10 * NGTCP2_SECONDS, cngtcp2_system_nanoseconds())
-                }
+        let result = source.withSockaddr { sockaddr, length in
+            self.staticSecret.withUnsafeBufferPointer { secret in
+                ngtcp2_crypto_verify_retry_token2(&original, header.token, header.tokenlen, secret.baseAddress,
+                                                  secret.count, header.version, sockaddr, length,
+                                                  &destination, 10 * NGTCP2_SECONDS, cngtcp2_system_nanoseconds())
             }
         }
         switch result {
@@ -131,15 +126,12 @@ extension STOQServer {
     private func sendRetry(_ header: ngtcp2_pkt_hd, to source: SocketAddress, maximumBytes: Int) {
         var retryID = ConnectionID.random(count: 18).cid
         var token = [UInt8](repeating: 0, count: 256)
-        var address = source
         var clientHeader = header
-        let tokenLength = withUnsafePointer(to: &address.storage) { storage in
-            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
-                self.staticSecret.withUnsafeBufferPointer { secret in
-                    ngtcp2_crypto_generate_retry_token2(&token, secret.baseAddress, secret.count, header.version,
-                                                        sockaddr, source.length, &retryID, &clientHeader.dcid,
-                                                        cngtcp2_system_nanoseconds())
-                }
+        let tokenLength = source.withSockaddr { sockaddr, length in
+            self.staticSecret.withUnsafeBufferPointer { secret in
+                ngtcp2_crypto_generate_retry_token2(&token, secret.baseAddress, secret.count, header.version,
+                                                    sockaddr, length, &retryID, &clientHeader.dcid,
+                                                    cngtcp2_system_nanoseconds())
             }
         }
         guard tokenLength > 0 else { return }

@@ -56,7 +56,6 @@ public final class STOQServer: @unchecked Sendable {
     var connections: [ObjectIdentifier: QUICConnection] = [:]
     var routes: [ConnectionID: QUICConnection] = [:]
     var connectionsPerHost: [[UInt8]: Int] = [:]
-    var originalIDs: [ObjectIdentifier: ConnectionID] = [:]
     private let receiveBuffer: UnsafeMutablePointer<UInt8>
     private static let receiveCapacity = 65_536
     public internal(set) var statistics = Statistics()
@@ -137,11 +136,13 @@ public final class STOQServer: @unchecked Sendable {
     }
 
     private func removeClosedConnections() {
-        for (key, connection) in self.connections where connection.state == .closed {
+        let closed = self.connections.filter { $0.value.state == .closed }
+        guard !closed.isEmpty else { return }
+        // One pass over the routes drops every ID of every closed connection: current, retired-but-missed,
+        // and the one the client chose for its first Initial.
+        self.routes = self.routes.filter { closed[ObjectIdentifier($0.value)] == nil }
+        for (key, connection) in closed {
             self.connections[key] = nil
-            for id in connection.sourceConnectionIDs { self.routes[id] = nil }
-            if let original = self.originalIDs.removeValue(forKey: key) { self.routes[original] = nil }
-            self.routes = self.routes.filter { $0.value !== connection }
             let host = connection.remoteAddress.hostBytes
             self.connectionsPerHost[host, default: 1] -= 1
             if self.connectionsPerHost[host] == 0 { self.connectionsPerHost[host] = nil }

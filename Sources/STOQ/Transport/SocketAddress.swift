@@ -67,6 +67,13 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         try self.init(host: host, port: port)
     }
 
+    /// Calls `body` with the address as the `sockaddr` pointer and length C calls take.
+    func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
+        try withUnsafeBytes(of: self.storage) { raw in
+            try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), self.length)
+        }
+    }
+
     /// `AF_INET` or `AF_INET6`.
     public var family: Int32 { Int32(self.storage.ss_family) }
 

@@ -24,19 +24,14 @@ final class UDPSocket {
         guard descriptor >= 0 else { throw STOQError.socket("socket(): \(String(cString: strerror(errno)))") }
         self.descriptor = descriptor
         Self.configure(descriptor, family: address.family)
-        var bindAddress = address
-        let bound = withUnsafePointer(to: &bindAddress.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, address.length) }
-        }
+        let bound = address.withSockaddr { bind(descriptor, $0, $1) }
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(descriptor)
             throw STOQError.socket("bind \(address): \(reason)")
         }
-        if var remote {
-            let connected = withUnsafePointer(to: &remote.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, remote.length) }
-            }
+        if let remote {
+            let connected = remote.withSockaddr { connect(descriptor, $0, $1) }
             guard connected == 0 else {
                 let reason = String(cString: strerror(errno))
                 Glibc.close(descriptor)
@@ -98,14 +93,9 @@ final class UDPSocket {
     /// Sends `count` bytes as datagrams of `segmentSize` bytes with one system call (GSO).
     func send(_ bytes: UnsafePointer<UInt8>, count: Int, to address: SocketAddress, segmentSize: Int,
               ecn: UInt32) -> SendResult {
-        var destination = address
         var segment = self.segmentationOffload ? segmentSize : 0
         while true {
-            let result = withUnsafePointer(to: &destination.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    cngtcp2_send(self.descriptor, bytes, count, $0, address.length, segment, ecn)
-                }
-            }
+            let result = address.withSockaddr { cngtcp2_send(self.descriptor, bytes, count, $0, $1, segment, ecn) }
             if result >= 0 { return .sent }
             let error = Int32(-result)
             if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
@@ -123,15 +113,10 @@ final class UDPSocket {
 
     private func sendEachSegment(_ bytes: UnsafePointer<UInt8>, count: Int, to address: SocketAddress,
                                  segmentSize: Int, ecn: UInt32) -> SendResult {
-        var destination = address
         var offset = 0
         while offset < count {
             let length = min(segmentSize, count - offset)
-            let result = withUnsafePointer(to: &destination.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    cngtcp2_send(self.descriptor, bytes + offset, length, $0, address.length, 0, ecn)
-                }
-            }
+            let result = address.withSockaddr { cngtcp2_send(self.descriptor, bytes + offset, length, $0, $1, 0, ecn) }
             if result == -Int(EAGAIN) { return .wouldBlock }
             offset += length
         }
