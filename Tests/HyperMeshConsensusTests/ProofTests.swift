@@ -39,11 +39,11 @@ struct ProofTests {
             == .refused("time: the hash named for tick 950 is not on the chain"))
     }
 
-    @Test func validatorsRefuseForgedSignaturesThinWorkAndDriftingClocks() {
+    @Test func validatorsRefuseForgedSignaturesThinWorkAndDriftingClocks() throws {
         let signer = SimulatedSigner(participants: 4, seed: 9)
         var configuration = ReplicaConfiguration(validators: 4, signer: signer)
         configuration.workBits = 6
-        let replica = Replica(id: 0, configuration: configuration)
+        let replica = try Replica(id: 0, configuration: configuration)
         func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6) -> HyperMeshConsensus.Operation {
             var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5, timestampMilliseconds: timestamp)
             operation.work = WorkProof.solve(digest: operation.digest, bits: bits)
@@ -61,7 +61,7 @@ struct ProofTests {
         configuration.requirements = ProofRequirements(meshSpec: .object(["consensus": .object([
             "requireWork": .bool(false), "requireStake": .bool(false), "requireTime": .bool(false),
         ])]))
-        let lenient = Replica(id: 0, configuration: configuration)
+        let lenient = try Replica(id: 0, configuration: configuration)
         #expect(lenient.check(thin) == .accepted)
         #expect(lenient.check(operation(timestamp: 400_000, signAs: 2)) == .accepted)
     }

@@ -1,3 +1,5 @@
+import HyperMeshCore
+
 /// One validator of chained HotStuff (Yin, Malkhi, Reiter, Gueta, Abraham: "HotStuff: BFT Consensus with
 /// Linearity and Responsiveness", PODC 2019 — the event-driven form, Algorithm 4/5, with a round-robin
 /// pacemaker).
@@ -44,11 +46,17 @@ public final class Replica {
     // Persistent state: what a restarted validator reads back from its store.
     private(set) var blocks: [ConsensusHash: Block] = [:]
     /// The highest view voted in: at most one vote per view, views only forward.
-    private(set) var votedView: UInt64 = 0
-    private(set) var locked: Block
-    public private(set) var highQC: QuorumCertificate
+    private(set) var votedView: UInt64 = 0 { didSet { self.safetyChanged = true } }
+    private(set) var locked: Block { didSet { self.safetyChanged = true } }
+    public private(set) var highQC: QuorumCertificate { didSet { self.safetyChanged = true } }
     /// The QC whose three-chain made the latest commit: proof of that commit for validators behind.
-    private(set) var commitQC: QuorumCertificate
+    private(set) var commitQC: QuorumCertificate { didSet { self.safetyChanged = true } }
+    /// Where the persistent state is written, at the end of every input; `nil`: memory only.
+    private let storage: (any ReplicaStorage)?
+    private var unsaved = ReplicaChanges()
+    private var safetyChanged = false
+    /// Why the store refused a write; the replica sends nothing more once it is set.
+    public private(set) var storageFailure: String?
     /// Committed blocks in order (genesis not included).
     public private(set) var committed: [Block] = []
     public private(set) var ledger = LedgerState()
@@ -70,27 +78,36 @@ public final class Replica {
     public private(set) var timeouts = 0
     private var clock: UInt64 = 0
 
-    public init(id: Int, configuration: ReplicaConfiguration, behavior: Behavior = .honest) {
+    /// A replica starting from what `storage` holds (nothing on first start: genesis), or from genesis in
+    /// memory when `storage` is `nil`. The committed blocks are applied again to rebuild the ledger.
+    public init(id: Int, configuration: ReplicaConfiguration, behavior: Behavior = .honest,
+                storage: (any ReplicaStorage)? = nil, now: UInt64 = 0) throws {
         self.id = id
         self.configuration = configuration
         self.behavior = behavior
+        self.storage = storage
         self.locked = Block.genesis
         self.highQC = QuorumCertificate.genesis(Block.genesis.hash)
         self.commitQC = self.highQC
         self.blocks[Block.genesis.hash] = Block.genesis
-    }
-
-    /// A crash: volatile state is lost, what the store kept (blocks, votes' height, lock, high QC, ledger) stays.
-    public func restart(now: UInt64) {
-        self.view = max(self.view, self.highQC.view + 1)
-        self.votes = [:]
-        self.newViews = [:]
-        self.proposedViews = []
-        self.mempool = [:]
-        self.mempoolOrder = []
-        self.waitingForParent = [:]
-        self.consecutiveTimeouts = 0
         self.lastProgressMilliseconds = now
+        guard let storage else { return }
+        let snapshot = try storage.loadSnapshot()
+        for block in snapshot.committed { self.blocks[block.hash] = block }
+        if let tip = snapshot.committed.last { self.apply(committing: tip) }
+        for block in snapshot.pending where block.height > self.committedHeight { self.blocks[block.hash] = block }
+        if let safety = snapshot.safety {
+            guard let locked = self.blocks[safety.locked] else {
+                throw HyperMeshError.corruptData("the stored lock names block \(safety.locked), which the store does not hold")
+            }
+            self.votedView = safety.votedView
+            self.locked = locked
+            self.highQC = safety.highQC
+            self.commitQC = safety.commitQC
+        }
+        self.view = max(self.votedView, self.highQC.view) + 1
+        self.unsaved = ReplicaChanges()
+        self.safetyChanged = false
     }
 
     public var committedHeight: UInt64 { self.committed.last?.height ?? 0 }
@@ -119,20 +136,22 @@ public final class Replica {
         if !self.hasPendingWork { self.lastProgressMilliseconds = now }
         self.mempool[digest] = operation
         self.mempoolOrder.append(digest)
-        return self.proposeIfLeader(now: now)
+        return self.flush(self.proposeIfLeader(now: now))
     }
 
     public func receive(_ message: ConsensusMessage, now: UInt64) -> [Outgoing] {
         self.clock = now
         guard self.behavior != .silent else { return [] }
+        let out: [Outgoing]
         switch message {
-        case .proposal(let block): return self.onProposal(block, now: now)
-        case .vote(let vote): return self.onVote(vote, now: now)
+        case .proposal(let block): out = self.onProposal(block, now: now)
+        case .vote(let vote): out = self.onVote(vote, now: now)
         case .newView(let view, let qc, let committed, let from):
-            return self.onNewView(view: view, qc: qc, committed: committed, from: from, now: now)
-        case .fetch(let hash, let above, let from): return self.onFetch(hash, above: above, from: from)
-        case .blocks(let list): return self.onBlocks(list, now: now)
+            out = self.onNewView(view: view, qc: qc, committed: committed, from: from, now: now)
+        case .fetch(let hash, let above, let from): out = self.onFetch(hash, above: above, from: from)
+        case .blocks(let list): out = self.onBlocks(list, now: now)
         }
+        return self.flush(out)
     }
 
     /// The view timed out: move to the next and tell its leader our highest QC.
@@ -142,7 +161,28 @@ public final class Replica {
         self.consecutiveTimeouts += 1
         self.timeouts += 1
         self.lastProgressMilliseconds = now
-        return self.enter(view: self.view + 1, now: now)
+        return self.flush(self.enter(view: self.view + 1, now: now))
+    }
+
+    /// Writes what this input changed, in one transaction, before its messages may leave. A store that
+    /// fails silences the replica: sending a vote it could forget would let it vote twice after a restart.
+    private func flush(_ out: [Outgoing]) -> [Outgoing] {
+        guard self.storageFailure == nil else { return [] }
+        guard let storage = self.storage else { return out }
+        if self.safetyChanged {
+            self.unsaved.safety = SafetyState(votedView: self.votedView, locked: self.locked.hash, highQC: self.highQC,
+                                              commitQC: self.commitQC)
+        }
+        guard !self.unsaved.isEmpty else { return out }
+        do {
+            try storage.save(self.unsaved)
+        } catch {
+            self.storageFailure = "\(error)"
+            return []
+        }
+        self.unsaved = ReplicaChanges()
+        self.safetyChanged = false
+        return out
     }
 
     /// Moves to `view` and tells everyone (the new leader collects n − f of these to propose; the others use
@@ -358,13 +398,23 @@ public final class Replica {
     }
 
     private func commit(_ block: Block, now: UInt64) {
+        let newlyCommitted = self.apply(committing: block)
+        if self.storage != nil { self.unsaved.committed += newlyCommitted }
+        self.progress(now: now)
+    }
+
+    /// Appends `block` and its uncommitted ancestors to the committed chain and applies their operations;
+    /// returns them, oldest first.
+    @discardableResult
+    private func apply(committing block: Block) -> [Block] {
         var chain: [Block] = []
         var cursor: Block? = block
         while let current = cursor, current.height > self.committedHeight {
             chain.append(current)
             cursor = self.blocks[current.parent]
         }
-        for committedBlock in chain.reversed() {
+        chain.reverse()
+        for committedBlock in chain {
             self.committed.append(committedBlock)
             for operation in committedBlock.operations {
                 let digest = operation.digest
@@ -378,7 +428,7 @@ public final class Replica {
         if self.mempoolOrder.count > 64 && self.mempoolOrder.count > 2 * self.mempool.count {
             self.mempoolOrder.removeAll { self.mempool[$0] == nil }
         }
-        self.progress(now: now)
+        return chain
     }
 
     private func progress(now: UInt64) {
@@ -461,6 +511,7 @@ public final class Replica {
 
     private func store(_ block: Block) {
         self.blocks[block.hash] = block
+        if self.storage != nil { self.unsaved.blocks.append(block) }
     }
 
     private func releaseWaiting(on hash: ConsensusHash, now: UInt64) -> [Outgoing] {

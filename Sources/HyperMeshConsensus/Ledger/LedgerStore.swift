@@ -2,130 +2,177 @@ import Foundation
 import GRDB
 import HyperMeshCore
 
-/// Committed blocks in SQLite (GRDB, WAL), in height order: what a validator reads back after a restart.
+/// A validator's durable state in SQLite (GRDB, WAL): the committed blocks in height order, the blocks
+/// received but not yet committed, and HotStuff's safety state — what a restarted validator reads back.
 /// Appending checks the chain — each block's parent is the previous block — so a bug that would commit a
-/// conflicting block fails loudly instead of rewriting history.
-public final class LedgerStore: Sendable {
+/// conflicting block fails loudly instead of rewriting history. Blocks are stored in ``ConsensusWire`` form
+/// and re-hashed on read.
+public final class LedgerStore: ReplicaStorage, Sendable {
     private let database: DatabaseQueue
 
-    public init(path: String) throws {
+    /// Opens (creating) the ledger at `path`.
+    public convenience init(path: String) throws {
         do {
-            self.database = try DatabaseQueue(path: path)
-            var migrator = DatabaseMigrator()
-            migrator.registerMigration("v1") { db in
-                try db.execute(sql: """
-                    CREATE TABLE blocks (
-                        height INTEGER PRIMARY KEY,
-                        hash BLOB NOT NULL UNIQUE,
-                        parent BLOB NOT NULL,
-                        view INTEGER NOT NULL,
-                        body BLOB NOT NULL
-                    );
-                    """)
-            }
-            try migrator.migrate(self.database)
+            try self.init(database: try DatabaseQueue(path: path), name: path)
+        } catch let error as HyperMeshError {
+            throw error
         } catch {
             throw HyperMeshError.storage("cannot open the ledger at \(path)", cause: error)
         }
     }
 
+    /// A ledger in an in-memory SQLite database: the simulator's validators, which crash and restart
+    /// within one process.
+    public convenience init() throws {
+        try self.init(database: try DatabaseQueue(), name: "memory")
+    }
+
+    private init(database: DatabaseQueue, name: String) throws {
+        self.database = database
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE blocks (
+                    height INTEGER PRIMARY KEY,
+                    hash BLOB NOT NULL UNIQUE,
+                    parent BLOB NOT NULL,
+                    view INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE TABLE pending_blocks (
+                    hash BLOB PRIMARY KEY,
+                    height INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE INDEX pending_blocks_height ON pending_blocks (height);
+                CREATE TABLE safety (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    voted_view INTEGER NOT NULL,
+                    locked BLOB NOT NULL,
+                    high_qc BLOB NOT NULL,
+                    commit_qc BLOB NOT NULL
+                );
+                """)
+        }
+        do {
+            try migrator.migrate(self.database)
+        } catch {
+            throw HyperMeshError.storage("cannot open the ledger at \(name)", cause: error)
+        }
+    }
+
+    // MARK: - Committed blocks
+
     /// Appends committed blocks (oldest first) in one transaction; all or none.
     public func append(_ blocks: [Block]) throws {
-        try self.database.write { db in
-            var last = try Row.fetchOne(db, sql: "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1")
-                .map { (height: UInt64($0[0] as Int64), hash: ConsensusHash(bytes: [UInt8]($0[1] as Data))) }
-                ?? (height: 0, hash: Block.genesis.hash)
-            for block in blocks {
-                guard block.height == last.height + 1, block.parent == last.hash else {
-                    throw HyperMeshError.conflict(
-                        "block \(block.hash) at height \(block.height) does not extend the committed block \(last.hash) at \(last.height)")
-                }
-                let body = try JSONEncoder().encode(StoredBlock(block))
-                try db.execute(sql: "INSERT INTO blocks (height, hash, parent, view, body) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [Int64(block.height), Data(block.hash.bytes), Data(block.parent.bytes),
-                                           Int64(block.view), body])
-                last = (block.height, block.hash)
+        try self.database.write { db in try Self.append(blocks, in: db) }
+    }
+
+    private static func append(_ blocks: [Block], in db: Database) throws {
+        var last = try Row.fetchOne(db, sql: "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1")
+            .map { (height: UInt64($0[0] as Int64), hash: ConsensusHash(bytes: [UInt8]($0[1] as Data))) }
+            ?? (height: 0, hash: Block.genesis.hash)
+        for block in blocks {
+            guard block.height == last.height + 1, block.parent == last.hash else {
+                throw HyperMeshError.conflict(
+                    "block \(block.hash) at height \(block.height) does not extend the committed block \(last.hash) at \(last.height)")
             }
+            try db.execute(sql: "INSERT INTO blocks (height, hash, parent, view, body) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Int64(block.height), Data(block.hash.bytes), Data(block.parent.bytes),
+                                       Int64(block.view), Data(ConsensusWire.encode(block))])
+            last = (block.height, block.hash)
         }
     }
 
     /// Every committed block, oldest first.
     public func blocks() throws -> [Block] {
+        try self.database.read { db in try Self.committedBlocks(in: db) }
+    }
+
+    /// Committed blocks above `height`, oldest first, at most `limit`.
+    public func blocks(above height: UInt64, limit: Int) throws -> [Block] {
         try self.database.read { db in
-            try Data.fetchAll(db, sql: "SELECT body FROM blocks ORDER BY height").map { data in
-                try JSONDecoder().decode(StoredBlock.self, from: data).block
-            }
+            try Row.fetchAll(db, sql: "SELECT height, hash, body FROM blocks WHERE height > ? ORDER BY height LIMIT ?",
+                             arguments: [Int64(height), limit]).map(Self.committedBlock)
         }
+    }
+
+    private static func committedBlocks(in db: Database) throws -> [Block] {
+        try Row.fetchAll(db, sql: "SELECT height, hash, body FROM blocks ORDER BY height").map(Self.committedBlock)
+    }
+
+    /// A row of `blocks` (height, hash, body), its body re-hashed and checked against the stored id.
+    private static func committedBlock(_ row: Row) throws -> Block {
+        let height = row[0] as Int64
+        let block = try Self.decode(row[2] as Data, what: "committed block at height \(height)")
+        guard block.hash.bytes == [UInt8](row[1] as Data), block.height == UInt64(height) else {
+            throw HyperMeshError.corruptData("the ledger's block at height \(height) does not hash to its stored id")
+        }
+        return block
     }
 
     public func committedHeight() throws -> UInt64 {
         try self.database.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT max(height) FROM blocks") ?? 0) }
     }
-}
 
-/// A block as stored: plain values, decoded back into a ``Block`` whose hash is recomputed (and checked).
-private struct StoredBlock: Codable {
-    struct StoredOperation: Codable {
-        var kind: String
-        var proposer: Int
-        var sequence: UInt64
-        var subject: String
-        var amount: Int64
-        var timestamp: Int64
-        var nonce: UInt64
-        var signature: [UInt8]
-    }
+    // MARK: - Replica state
 
-    var parent: [UInt8]
-    var height: UInt64
-    var view: UInt64
-    var proposer: Int
-    var justifyBlock: [UInt8]
-    var justifyHeight: UInt64
-    var justifyView: UInt64
-    var signatures: [[UInt8]]
-    var signers: [Int]
-    var operations: [StoredOperation]
-    var workBits: Int
-    var hash: [UInt8]
-
-    init(_ block: Block) {
-        self.parent = block.parent.bytes
-        self.height = block.height
-        self.view = block.view
-        self.proposer = block.proposer
-        self.justifyBlock = block.justify.block.bytes
-        self.justifyHeight = block.justify.height
-        self.justifyView = block.justify.view
-        self.signatures = block.justify.signatures.map(\.signature)
-        self.signers = block.justify.signatures.map(\.validator)
-        self.operations = block.operations.map {
-            StoredOperation(kind: $0.kind.rawValue, proposer: $0.proposer, sequence: $0.sequence, subject: $0.subject,
-                            amount: $0.amount, timestamp: $0.timestampMilliseconds, nonce: $0.work.nonce, signature: $0.signature)
+    public func loadSnapshot() throws -> ReplicaSnapshot {
+        try self.database.read { db in
+            var snapshot = ReplicaSnapshot()
+            snapshot.committed = try Self.committedBlocks(in: db)
+            snapshot.pending = try Row.fetchAll(db, sql: "SELECT body FROM pending_blocks ORDER BY height").map { row in
+                try Self.decode(row[0] as Data, what: "pending block")
+            }
+            if let row = try Row.fetchOne(db, sql: "SELECT voted_view, locked, high_qc, commit_qc FROM safety WHERE id = 1") {
+                let locked = [UInt8](row[1] as Data)
+                guard locked.count == 32 else { throw HyperMeshError.corruptData("the ledger's locked block id is not 32 bytes") }
+                snapshot.safety = SafetyState(
+                    votedView: UInt64(row[0] as Int64), locked: ConsensusHash(bytes: locked),
+                    highQC: try Self.decodeCertificate(row[2] as Data, what: "highest QC"),
+                    commitQC: try Self.decodeCertificate(row[3] as Data, what: "commit QC"))
+            }
+            return snapshot
         }
-        self.workBits = block.workBits
-        self.hash = block.hash.bytes
     }
 
-    var block: Block {
-        get throws {
-            let operations = try self.operations.map { stored -> Operation in
-                guard let kind = Operation.Kind(rawValue: stored.kind) else {
-                    throw HyperMeshError.corruptData("unknown operation kind \(stored.kind) in the ledger")
-                }
-                return Operation(kind: kind, proposer: stored.proposer, sequence: stored.sequence, subject: stored.subject,
-                                 amount: stored.amount, timestampMilliseconds: stored.timestamp,
-                                 work: WorkProof(nonce: stored.nonce), signature: stored.signature)
+    public func save(_ changes: ReplicaChanges) throws {
+        guard !changes.isEmpty else { return }
+        try self.database.write { db in
+            for block in changes.blocks {
+                try db.execute(sql: "INSERT OR IGNORE INTO pending_blocks (hash, height, body) VALUES (?, ?, ?)",
+                               arguments: [Data(block.hash.bytes), Int64(block.height), Data(ConsensusWire.encode(block))])
             }
-            let justify = QuorumCertificate(block: ConsensusHash(bytes: self.justifyBlock), height: self.justifyHeight,
-                                            view: self.justifyView,
-                                            signatures: zip(self.signers, self.signatures).map { .init(validator: $0, signature: $1) })
-            let block = Block(parent: ConsensusHash(bytes: self.parent), height: self.height, view: self.view, proposer: self.proposer,
-                              justify: justify, operations: operations, workBits: self.workBits)
-            guard block.hash.bytes == self.hash else {
-                throw HyperMeshError.corruptData("stored block at height \(self.height) does not hash to its id")
+            if let top = changes.committed.last {
+                try Self.append(changes.committed, in: db)
+                try db.execute(sql: "DELETE FROM pending_blocks WHERE height <= ?", arguments: [Int64(top.height)])
             }
-            return block
+            if let safety = changes.safety {
+                try db.execute(sql: """
+                    INSERT INTO safety (id, voted_view, locked, high_qc, commit_qc) VALUES (1, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET voted_view = excluded.voted_view, locked = excluded.locked,
+                        high_qc = excluded.high_qc, commit_qc = excluded.commit_qc
+                    """, arguments: [Int64(safety.votedView), Data(safety.locked.bytes),
+                                     Data(ConsensusWire.encode(safety.highQC)), Data(ConsensusWire.encode(safety.commitQC))])
+            }
+        }
+    }
+
+    // MARK: - Decoding
+
+    private static func decode(_ data: Data, what: String) throws -> Block {
+        do {
+            return try ConsensusWire.decodeBlock([UInt8](data))
+        } catch {
+            throw HyperMeshError.corruptData("the ledger's \(what) does not decode: \(error)")
+        }
+    }
+
+    private static func decodeCertificate(_ data: Data, what: String) throws -> QuorumCertificate {
+        do {
+            return try ConsensusWire.decodeCertificate([UInt8](data))
+        } catch {
+            throw HyperMeshError.corruptData("the ledger's \(what) does not decode: \(error)")
         }
     }
 }

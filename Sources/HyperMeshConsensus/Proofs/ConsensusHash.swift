@@ -41,4 +41,5 @@ struct CanonicalEncoder {
 
     mutating func append(_ text: String) { self.append(Array(text.utf8)) }
     mutating func append(_ hash: ConsensusHash) { self.bytes.append(contentsOf: hash.bytes) }
+    mutating func appendByte(_ byte: UInt8) { self.bytes.append(byte) }
 }

@@ -29,6 +29,9 @@ public final class Simulator {
     private var random: SimulationRandom
     private let signer: SimulatedSigner
     private var replicas: [Replica] = []
+    /// Each validator's ledger store (SQLite in memory): what a crashed validator restarts from.
+    private var stores: [LedgerStore] = []
+    private var storageProblems: [String] = []
     private var behaviors: [Replica.Behavior] = []
     private var operations: [Operation] = []
     private var submittedAt: [ConsensusHash: UInt64] = [:]
@@ -60,6 +63,7 @@ public final class Simulator {
     /// Runs to the end (or until every honest validator has committed everything) and checks the outcome.
     public func run() -> SimulationReport {
         self.setUp()
+        if !self.storageProblems.isEmpty { return self.report() }
         while let next = self.queue.pop() {
             if next.time > self.configuration.endMilliseconds { break }
             self.now = next.time
@@ -83,7 +87,15 @@ public final class Simulator {
             guard index >= n - self.configuration.byzantine, !behaviorChoices.isEmpty else { return .honest }
             return behaviorChoices[Int(self.random.next() % UInt64(behaviorChoices.count))]
         }
-        self.replicas = (0..<n).map { Replica(id: $0, configuration: replicaConfiguration, behavior: self.behaviors[$0]) }
+        do {
+            self.stores = try (0..<n).map { _ in try LedgerStore() }
+            self.replicas = try (0..<n).map {
+                try Replica(id: $0, configuration: replicaConfiguration, behavior: self.behaviors[$0], storage: self.stores[$0])
+            }
+        } catch {
+            self.storageProblems.append("cannot set up the validators' stores: \(error)")
+            return
+        }
         self.timerAt = Array(repeating: nil, count: n)
         self.makeOperations()
         let window = max(self.configuration.faultsEndMilliseconds / 2, 1)
@@ -190,8 +202,17 @@ public final class Simulator {
             self.crashed.insert(replica)
             self.statistics.crashes += 1
         case .restart(let replica):
+            // Everything in memory is gone; the new replica knows only what its store kept.
             self.crashed.remove(replica)
-            self.replicas[replica].restart(now: self.now)
+            do {
+                let old = self.replicas[replica]
+                self.replicas[replica] = try Replica(id: replica, configuration: old.configuration, behavior: old.behavior,
+                                                     storage: self.stores[replica], now: self.now)
+                self.timerAt[replica] = nil
+                self.recordedHeights[replica] = min(self.recordedHeights[replica] ?? 0, self.replicas[replica].committed.count)
+            } catch {
+                self.storageProblems.append("validator \(replica) cannot restart from its store: \(error)")
+            }
             self.rearmTimer(replica)
         case .partition(let side):
             self.partitionSide = side
@@ -275,6 +296,12 @@ public final class Simulator {
     private func report() -> SimulationReport {
         var report = SimulationReport(configuration: self.configuration)
         report.behaviors = self.behaviors
+        report.safetyViolations += self.storageProblems
+        for index in self.replicas.indices {
+            if let failure = self.replicas[index].storageFailure {
+                report.safetyViolations.append("validator \(index)'s store failed: \(failure)")
+            }
+        }
         let honest = self.replicas.indices.filter { self.behaviors[$0] == .honest }
         // Safety: at every height, one block among all honest validators; each ledger a prefix of the longest.
         let chains = honest.map { self.replicas[$0].committed.map(\.hash) }

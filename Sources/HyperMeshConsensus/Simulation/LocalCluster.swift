@@ -1,0 +1,69 @@
+/// Validators in one process with a network that delivers at once, in order: for measuring the protocol's
+/// own cost (throughput, commit latency in wall-clock time) and for tests that crash and restart a
+/// validator from its store by hand. Timers are driven by the caller's clock.
+public final class LocalCluster {
+    public private(set) var replicas: [Replica]
+    public let stores: [(any ReplicaStorage)?]
+    private var queue: [(to: Int, message: ConsensusMessage)] = []
+    private var head = 0
+    /// Validators that are down: messages to them are lost.
+    public var down: Set<Int> = []
+
+    public init(configuration: ReplicaConfiguration, stores: [(any ReplicaStorage)?]? = nil, now: UInt64 = 0) throws {
+        let stores = stores ?? Array(repeating: nil, count: configuration.validators)
+        precondition(stores.count == configuration.validators, "one store per validator")
+        self.stores = stores
+        self.replicas = try (0..<configuration.validators).map {
+            try Replica(id: $0, configuration: configuration, storage: stores[$0], now: now)
+        }
+    }
+
+    /// Hands `operation` to every validator that is up.
+    public func submit(_ operation: Operation, now: UInt64) {
+        for index in self.replicas.indices where !self.down.contains(index) {
+            self.enqueue(self.replicas[index].submit(operation, now: now), from: index)
+        }
+    }
+
+    /// Delivers queued messages until none are left.
+    public func deliverAll(now: UInt64) {
+        while self.head < self.queue.count {
+            let (to, message) = self.queue[self.head]
+            self.head += 1
+            guard !self.down.contains(to) else { continue }
+            self.enqueue(self.replicas[to].receive(message, now: now), from: to)
+        }
+        self.queue.removeAll(keepingCapacity: true)
+        self.head = 0
+    }
+
+    /// Fires the timers that are due.
+    public func fireTimers(now: UInt64) {
+        for index in self.replicas.indices where !self.down.contains(index) {
+            if let deadline = self.replicas[index].timeoutDeadline, deadline <= now {
+                self.enqueue(self.replicas[index].timerFired(now: now), from: index)
+            }
+        }
+    }
+
+    /// Replaces validator `index` with one that knows only what its store kept, and brings it up.
+    public func restart(_ index: Int, now: UInt64) throws {
+        let old = self.replicas[index]
+        self.replicas[index] = try Replica(id: index, configuration: old.configuration, behavior: old.behavior,
+                                           storage: self.stores[index], now: now)
+        self.down.remove(index)
+    }
+
+    private func enqueue(_ outgoing: [Replica.Outgoing], from sender: Int) {
+        for item in outgoing {
+            switch item.destination {
+            case .all:
+                for target in self.replicas.indices where target != sender { self.queue.append((target, item.message)) }
+            case .one(let target):
+                self.queue.append((target, item.message))
+            case .some(let targets):
+                for target in targets where target != sender { self.queue.append((target, item.message)) }
+            }
+        }
+    }
+}

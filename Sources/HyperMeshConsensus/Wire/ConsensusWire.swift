@@ -1,0 +1,245 @@
+/// The binary form of consensus values, for the network (`stoq/1` message frames) and the ledger store.
+///
+/// Fields are written by ``CanonicalEncoder`` (big-endian integers, length-prefixed strings and byte
+/// strings, raw 32-byte hashes); a message is one tag byte and its fields. Decoding checks every length
+/// against what is left and against the limits below, and refuses trailing bytes.
+public enum ConsensusWire {
+    /// Longest signature accepted (P-256 key + signature is 128 bytes; HMAC 32; Ed25519 64).
+    static let maximumSignatureBytes = 512
+    static let maximumSubjectBytes = 253
+    static let maximumOperationsPerBlock = 10_000
+    static let maximumSignaturesPerCertificate = 1024
+    static let maximumBlocksPerMessage = 64
+    /// Smallest encodings, to refuse counts the bytes cannot hold.
+    static let minimumOperationBytes = 1 + 8 * 7
+    static let minimumCertificateBytes = 32 + 8 * 3
+    static let minimumBlockBytes = 32 + 8 * 3 + minimumCertificateBytes + 8 * 2
+
+    private enum Tag: UInt8 {
+        case proposal = 1
+        case vote = 2
+        case newView = 3
+        case fetch = 4
+        case blocks = 5
+        case operations = 6
+    }
+
+    // MARK: - Messages
+
+    public static func encode(_ message: ValidatorMessage) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        switch message {
+        case .consensus(.proposal(let block)):
+            encoder.appendByte(Tag.proposal.rawValue)
+            self.write(block, to: &encoder)
+        case .consensus(.vote(let vote)):
+            encoder.appendByte(Tag.vote.rawValue)
+            encoder.append(vote.validator)
+            encoder.append(vote.block)
+            encoder.append(vote.height)
+            encoder.append(vote.view)
+            encoder.append(vote.signature)
+        case .consensus(.newView(let view, let qc, let committed, let from)):
+            encoder.appendByte(Tag.newView.rawValue)
+            encoder.append(view)
+            self.write(qc, to: &encoder)
+            encoder.append(committed)
+            encoder.append(from)
+        case .consensus(.fetch(let hash, let above, let from)):
+            encoder.appendByte(Tag.fetch.rawValue)
+            encoder.append(hash)
+            encoder.append(above)
+            encoder.append(from)
+        case .consensus(.blocks(let blocks)):
+            encoder.appendByte(Tag.blocks.rawValue)
+            encoder.append(blocks.count)
+            for block in blocks { self.write(block, to: &encoder) }
+        case .operations(let operations):
+            encoder.appendByte(Tag.operations.rawValue)
+            encoder.append(operations.count)
+            for operation in operations { self.write(operation, to: &encoder) }
+        }
+        return encoder.bytes
+    }
+
+    public static func decodeMessage(_ bytes: [UInt8]) throws(ConsensusWireError) -> ValidatorMessage {
+        var decoder = CanonicalDecoder(bytes)
+        let message: ValidatorMessage
+        let tagByte = try decoder.uint8("message type")
+        switch Tag(rawValue: tagByte) {
+        case .proposal:
+            message = .consensus(.proposal(try self.readBlock(&decoder)))
+        case .vote:
+            let validator = try decoder.int("vote validator")
+            let block = try decoder.hash("vote block")
+            let height = try decoder.uint64("vote height")
+            let view = try decoder.uint64("vote view")
+            let signature = try decoder.data("vote signature", limit: self.maximumSignatureBytes)
+            message = .consensus(.vote(Vote(validator: validator, block: block, height: height, view: view, signature: signature)))
+        case .newView:
+            let view = try decoder.uint64("new-view view")
+            let qc = try self.readCertificate(&decoder)
+            let committed = try decoder.uint64("new-view committed height")
+            let from = try decoder.int("new-view sender")
+            message = .consensus(.newView(view: view, highQC: qc, committed: committed, from: from))
+        case .fetch:
+            let hash = try decoder.hash("fetch block")
+            let above = try decoder.uint64("fetch height")
+            let from = try decoder.int("fetch sender")
+            message = .consensus(.fetch(hash, above: above, from: from))
+        case .blocks:
+            let count = try decoder.count("blocks", limit: self.maximumBlocksPerMessage, minimumItemBytes: self.minimumBlockBytes)
+            var blocks: [Block] = []
+            for _ in 0..<count { blocks.append(try self.readBlock(&decoder)) }
+            message = .consensus(.blocks(blocks))
+        case .operations:
+            let count = try decoder.count("operations", limit: self.maximumOperationsPerBlock,
+                                          minimumItemBytes: self.minimumOperationBytes)
+            var operations: [Operation] = []
+            for _ in 0..<count { operations.append(try self.readOperation(&decoder)) }
+            message = .operations(operations)
+        case nil:
+            throw ConsensusWireError(offset: 0, message: "unknown message type \(tagByte)")
+        }
+        try decoder.finish("message")
+        return message
+    }
+
+    // MARK: - Blocks
+
+    public static func encode(_ block: Block) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        self.write(block, to: &encoder)
+        return encoder.bytes
+    }
+
+    /// A block; its hash is recomputed from the fields, so a block cannot claim another's id.
+    public static func decodeBlock(_ bytes: [UInt8]) throws(ConsensusWireError) -> Block {
+        var decoder = CanonicalDecoder(bytes)
+        let block = try self.readBlock(&decoder)
+        try decoder.finish("block")
+        return block
+    }
+
+    public static func encode(_ qc: QuorumCertificate) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        self.write(qc, to: &encoder)
+        return encoder.bytes
+    }
+
+    public static func decodeCertificate(_ bytes: [UInt8]) throws(ConsensusWireError) -> QuorumCertificate {
+        var decoder = CanonicalDecoder(bytes)
+        let qc = try self.readCertificate(&decoder)
+        try decoder.finish("certificate")
+        return qc
+    }
+
+    private static func write(_ block: Block, to encoder: inout CanonicalEncoder) {
+        encoder.append(block.parent)
+        encoder.append(block.height)
+        encoder.append(block.view)
+        encoder.append(block.proposer)
+        self.write(block.justify, to: &encoder)
+        encoder.append(block.workBits)
+        encoder.append(block.operations.count)
+        for operation in block.operations { self.write(operation, to: &encoder) }
+    }
+
+    private static func readBlock(_ decoder: inout CanonicalDecoder) throws(ConsensusWireError) -> Block {
+        let parent = try decoder.hash("block parent")
+        let height = try decoder.uint64("block height")
+        let view = try decoder.uint64("block view")
+        let proposer = try decoder.int("block proposer")
+        let justify = try self.readCertificate(&decoder)
+        let workBitsOffset = decoder.offset
+        let workBits = try decoder.int("block work bits")
+        guard (0...64).contains(workBits) else {
+            throw ConsensusWireError(offset: workBitsOffset, message: "block work bits \(workBits) outside 0…64")
+        }
+        let count = try decoder.count("block operations", limit: self.maximumOperationsPerBlock,
+                                      minimumItemBytes: self.minimumOperationBytes)
+        var operations: [Operation] = []
+        operations.reserveCapacity(count)
+        for _ in 0..<count { operations.append(try self.readOperation(&decoder)) }
+        return Block(parent: parent, height: height, view: view, proposer: proposer, justify: justify, operations: operations,
+                     workBits: workBits)
+    }
+
+    private static func write(_ qc: QuorumCertificate, to encoder: inout CanonicalEncoder) {
+        encoder.append(qc.block)
+        encoder.append(qc.height)
+        encoder.append(qc.view)
+        encoder.append(qc.signatures.count)
+        for signed in qc.signatures {
+            encoder.append(signed.validator)
+            encoder.append(signed.signature)
+        }
+    }
+
+    private static func readCertificate(_ decoder: inout CanonicalDecoder) throws(ConsensusWireError) -> QuorumCertificate {
+        let block = try decoder.hash("certificate block")
+        let height = try decoder.uint64("certificate height")
+        let view = try decoder.uint64("certificate view")
+        let count = try decoder.count("certificate signatures", limit: self.maximumSignaturesPerCertificate, minimumItemBytes: 16)
+        var signatures: [QuorumCertificate.Signed] = []
+        for _ in 0..<count {
+            let validator = try decoder.int("certificate signer")
+            let signature = try decoder.data("certificate signature", limit: self.maximumSignatureBytes)
+            signatures.append(.init(validator: validator, signature: signature))
+        }
+        return QuorumCertificate(block: block, height: height, view: view, signatures: signatures)
+    }
+
+    // MARK: - Operations
+
+    private static func write(_ operation: Operation, to encoder: inout CanonicalEncoder) {
+        encoder.appendByte(operation.kind.wireTag)
+        encoder.append(operation.proposer)
+        encoder.append(operation.sequence)
+        encoder.append(operation.subject)
+        encoder.append(UInt64(bitPattern: operation.amount))
+        encoder.append(UInt64(bitPattern: operation.timestampMilliseconds))
+        encoder.append(operation.work.nonce)
+        encoder.append(operation.signature)
+    }
+
+    private static func readOperation(_ decoder: inout CanonicalDecoder) throws(ConsensusWireError) -> Operation {
+        let kindOffset = decoder.offset
+        let tag = try decoder.uint8("operation kind")
+        guard let kind = Operation.Kind(wireTag: tag) else {
+            throw ConsensusWireError(offset: kindOffset, message: "unknown operation kind \(tag)")
+        }
+        let proposer = try decoder.int("operation proposer")
+        let sequence = try decoder.uint64("operation sequence")
+        let subject = try decoder.string("operation subject", limit: self.maximumSubjectBytes)
+        let amount = Int64(bitPattern: try decoder.uint64("operation amount"))
+        let timestamp = Int64(bitPattern: try decoder.uint64("operation timestamp"))
+        let nonce = try decoder.uint64("operation work nonce")
+        let signature = try decoder.data("operation signature", limit: self.maximumSignatureBytes)
+        return Operation(kind: kind, proposer: proposer, sequence: sequence, subject: subject, amount: amount,
+                         timestampMilliseconds: timestamp, work: WorkProof(nonce: nonce), signature: signature)
+    }
+}
+
+/// What validators send each other over the network: the protocol's messages, and operations clients
+/// handed to one validator, forwarded so that every leader can propose them.
+public enum ValidatorMessage: Sendable {
+    case consensus(ConsensusMessage)
+    case operations([Operation])
+}
+
+extension Operation.Kind {
+    var wireTag: UInt8 {
+        switch self {
+        case .stake: 1
+        case .offerPool: 2
+        case .claim: 3
+        case .release: 4
+        }
+    }
+
+    init?(wireTag: UInt8) {
+        guard let kind = Self.allCases.first(where: { $0.wireTag == wireTag }) else { return nil }
+        self = kind
+    }
+}
