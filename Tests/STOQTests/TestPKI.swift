@@ -19,6 +19,7 @@ struct TestPKI: Sendable {
     /// The server's configuration with the CRL that lists `revokedClient`.
     let serverWithCRL: TLSConfiguration
     let serverNodeID = "5e7e0000000000000000000000000000000000000000000000000000000000aa"
+    let clientNodeID = "c1e4000000000000000000000000000000000000000000000000000000000bb"
 
     private init() throws {
         let directory = try TemporaryDirectory(prefix: "stoq-pki")
@@ -39,7 +40,7 @@ struct TestPKI: Sendable {
                     issued.serial)
         }
         self.server = try issue("server", by: ca, roots: rootPEM, uris: ["hm://\(self.serverNodeID)"]).0
-        self.client = try issue("client", by: ca, roots: rootPEM).0
+        self.client = try issue("client", by: ca, roots: rootPEM, uris: ["hm://\(self.clientNodeID)"]).0
         self.expiredClient = try issue("expired", by: ca, roots: rootPEM, now: Date().addingTimeInterval(-7200)).0
         let (revoked, serial) = try issue("revoked", by: ca, roots: rootPEM)
         self.revokedClient = revoked

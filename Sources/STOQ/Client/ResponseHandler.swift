@@ -41,6 +41,11 @@ final class ResponseHandler: StreamHandler {
             self.upload = FileOutput(bytes: bytes, size: size, framed: true)
             self.upload?.refill(stream)
             self.receivedBytes = size
+        case .message(let bytes):
+            stream.write(copying: Frame.encode(.message, payload: Frame.bigEndian(UInt64(bytes.count))))
+            self.upload = FileOutput(bytes: bytes.isEmpty ? nil : OwnedBytes(copying: bytes), size: bytes.count, framed: true)
+            self.upload?.refill(stream)
+            self.receivedBytes = bytes.count
         }
     }
 
@@ -98,7 +103,7 @@ final class ResponseHandler: StreamHandler {
                 self.expectedBytes = payload.withUnsafeBytes { Frame.readUInt64($0, at: 0) }
             case .pong:
                 self.receivedBytes = payload.count
-            case .stored:
+            case .stored, .accepted:
                 break
             case .error:
                 guard payload.count >= 2 else { throw STOQError.protocolViolation("error frame without a code") }

@@ -9,6 +9,8 @@ public struct STOQRequest {
         case getBlob(id: [UInt8])
         /// `stoq/1` PUT of a blob: the bytes (kept alive until acknowledged) must hash to `id`.
         case putBlob(id: [UInt8], contents: BlobContents)
+        /// `stoq/1` MESSAGE: bytes for the server application's message handler.
+        case message([UInt8])
     }
 
     /// Where the bytes of a PUT come from.

@@ -12,6 +12,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case put = 0x03
     /// Request: a file under the server's root by relative path (UTF-8 payload).
     case fetch = 0x04
+    /// Request: an application message for the server's ``STOQServer/Configuration/messageHandler``;
+    /// payload = size (8 bytes, big-endian); ``data`` frames follow. Answered with ``accepted``.
+    case message = 0x05
     /// Bytes of a blob or file, in order.
     case data = 0x10
     /// Reply to ``ping``.
@@ -20,6 +23,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case blob = 0x82
     /// Reply to ``put``: the blob is stored and its hash checked.
     case stored = 0x83
+    /// Reply to ``message``: handed to the application.
+    case accepted = 0x84
     /// Reply: code (2 bytes, big-endian) + UTF-8 message. See ``ErrorCode``.
     case error = 0xE0
 

@@ -7,6 +7,7 @@ final class MeshRequestHandler: StreamHandler {
     private enum State {
         case awaitingRequest
         case receivingBlob(BlobWriter)
+        case receivingMessage(expected: Int, bytes: [UInt8])
         case waitingForEnd
         case answered
     }
@@ -18,9 +19,12 @@ final class MeshRequestHandler: StreamHandler {
     private var state = State.awaitingRequest
     private var output: FileOutput?
 
-    init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, logger: Logger) {
+    private let messages: MessageDelivery?
+
+    init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, messages: MessageDelivery? = nil, logger: Logger) {
         self.root = root
         self.blobs = blobs
+        self.messages = messages
         self.logger = logger
         self.decoder = FrameDecoder(maximumDataPayloadBytes: maximumDataPayloadBytes)
     }
@@ -53,11 +57,18 @@ final class MeshRequestHandler: StreamHandler {
         switch (self.state, event) {
         case (.receivingBlob(let writer), .data(let bytes)):
             try writer.append(bytes)
+        case (.receivingMessage(let expected, var received), .data(let bytes)):
+            guard received.count + bytes.count <= expected else {
+                throw STOQError.protocolViolation("more than the announced \(expected) bytes")
+            }
+            self.state = .answered
+            received.append(contentsOf: bytes)
+            self.state = .receivingMessage(expected: expected, bytes: received)
         case (.awaitingRequest, .frame(let type, let payload)):
             try self.answer(type, payload, on: stream)
         case (.awaitingRequest, .data):
             throw STOQError.protocolViolation("data frame before any request")
-        case (.receivingBlob, .frame(let type, _)), (.waitingForEnd, .frame(let type, _)):
+        case (.receivingBlob, .frame(let type, _)), (.receivingMessage, .frame(let type, _)), (.waitingForEnd, .frame(let type, _)):
             throw STOQError.protocolViolation("unexpected \(type) frame after the request")
         case (.waitingForEnd, .data):
             throw STOQError.protocolViolation("data frame after a request that takes none")
@@ -82,7 +93,15 @@ final class MeshRequestHandler: StreamHandler {
             guard payload.count == 40 else { throw STOQError.protocolViolation("put needs a 32-byte id and an 8-byte size") }
             let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 32) }
             self.state = .receivingBlob(try self.blobs.beginWrite(id: Array(payload.prefix(32)), size: size))
-        case .data, .pong, .blob, .stored, .error:
+        case .message:
+            guard let messages = self.messages else { throw STOQError.protocolViolation("this server takes no messages") }
+            guard payload.count == 8 else { throw STOQError.protocolViolation("message needs an 8-byte size") }
+            let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 0) }
+            guard size <= UInt64(messages.maximumBytes) else {
+                throw STOQError.protocolViolation("message of \(size) bytes, at most \(messages.maximumBytes) accepted")
+            }
+            self.state = .receivingMessage(expected: Int(size), bytes: [])
+        case .data, .pong, .blob, .stored, .accepted, .error:
             throw STOQError.protocolViolation("\(type) is not a request")
         }
     }
@@ -109,6 +128,14 @@ final class MeshRequestHandler: StreamHandler {
             self.state = .answered
             stream.write(copying: Frame.encode(.stored))
             stream.finish()
+        case .receivingMessage(let expected, let bytes):
+            guard bytes.count == expected else {
+                throw STOQError.protocolViolation("message ended after \(bytes.count) of \(expected) bytes")
+            }
+            self.state = .answered
+            self.messages?.deliver(bytes)
+            stream.write(copying: Frame.encode(.accepted))
+            stream.finish()
         case .waitingForEnd:
             self.state = .answered
             stream.finish()
@@ -129,4 +156,10 @@ final class MeshRequestHandler: StreamHandler {
         stream.write(copying: Frame.error(code, error.message))
         stream.finish()
     }
+}
+
+/// Where a server hands complete MESSAGE requests.
+struct MessageDelivery {
+    let maximumBytes: Int
+    let deliver: ([UInt8]) -> Void
 }

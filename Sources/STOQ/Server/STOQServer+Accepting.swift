@@ -15,9 +15,13 @@ extension STOQServer: QUICConnectionOwner {
         if connection.negotiatedALPN == STOQDefaults.interopALPN {
             stream.handler = InteropRequestHandler(root: self.root, logger: self.logger)
         } else {
+            let peer = connection.peerNodeID
+            let messages = self.configuration.messageHandler.map { handler in
+                MessageDelivery(maximumBytes: self.configuration.maximumMessageBytes) { handler($0, peer) }
+            }
             stream.handler = MeshRequestHandler(root: self.root, blobs: self.blobs,
                                                 maximumDataPayloadBytes: self.configuration.maximumDataFrameBytes,
-                                                logger: self.logger)
+                                                messages: messages, logger: self.logger)
         }
     }
 }

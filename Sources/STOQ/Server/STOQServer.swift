@@ -25,6 +25,12 @@ public final class STOQServer: @unchecked Sendable {
         public var tuning = TransportTuning()
         /// The largest `stoq/1` data frame accepted.
         public var maximumDataFrameBytes = 1 << 20
+        /// Receives `stoq/1` MESSAGE requests (on the server's loop thread: hand the bytes on, do not block),
+        /// with the node id of the peer's certificate (`hm://NODE-ID`), if it has one. `nil`: MESSAGE is
+        /// refused with an error frame.
+        public var messageHandler: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)?
+        /// The largest MESSAGE accepted.
+        public var maximumMessageBytes = 16 << 20
 
         public init(listenAddress: SocketAddress, tls: TLSConfiguration, root: URL) {
             self.listenAddress = listenAddress
