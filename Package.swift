@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "STOQ", targets: ["STOQ"]),
         .library(name: "HyperMeshAgent", targets: ["HyperMeshAgent"]),
         .library(name: "HyperMeshConsensus", targets: ["HyperMeshConsensus"]),
+        .library(name: "HyperMeshValidator", targets: ["HyperMeshValidator"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
     ],
     dependencies: [
@@ -84,6 +85,10 @@ let package = Package(
             "HyperMeshCore", "TrustChain", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // A validator process: the replica, its ledger file, and STOQ between validators.
+        .target(name: "HyperMeshValidator", dependencies: [
+            "HyperMeshCore", "HyperMeshConsensus", "STOQ", .product(name: "Logging", package: "swift-log"),
+        ]),
         // libsystemd: sd_notify and the watchdog.
         .systemLibrary(name: "CSystemd"),
         // ngtcp2 1.11, ngtcp2_crypto_gnutls and GnuTLS, with a shim for ngtcp2's macro API.
@@ -123,7 +128,7 @@ let package = Package(
             name: "hypermesh",
             dependencies: [
                 "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent", "HyperMeshConsensus",
-                .product(name: "X509", package: "swift-certificates"),
+                "HyperMeshValidator", .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -149,6 +154,7 @@ let package = Package(
         ),
         .testTarget(name: "HyperMeshAgentTests", dependencies: ["HyperMeshAgent", "HyperMeshStore", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus", "TrustChain", "HyperMeshTestSupport"]),
+        .testTarget(name: "HyperMeshValidatorTests", dependencies: ["HyperMeshValidator", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),

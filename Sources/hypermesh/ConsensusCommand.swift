@@ -6,7 +6,8 @@ struct ConsensusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consensus",
         abstract: "The BFT ledger: chained HotStuff among validators, and its deterministic simulator.",
-        subcommands: [ConsensusSimCommand.self]
+        subcommands: [ConsensusValidatorCommand.self, ConsensusSubmitCommand.self, ConsensusLedgerCommand.self,
+                      ConsensusSimCommand.self]
     )
 }
 

@@ -115,22 +115,10 @@ struct STOQServeCommand: ParsableCommand {
         var logger = Logger(label: "stoq.server")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         let server = try STOQServer(configuration: configuration, logger: logger)
-        // A parent may have blocked these (test runners do); a server must hear them.
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        sigaddset(&unblock, SIGINT)
-        sigaddset(&unblock, SIGTERM)
-        sigprocmask(SIG_UNBLOCK, &unblock, nil)
-        let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { server.stop() }
-            source.resume()
-            return source
-        }
+        let signals = StopSignals { server.stop() }
         Output.line("listening on \(server.localAddress)")
         server.run()
-        signals.forEach { $0.cancel() }
+        signals.cancel()
     }
 }
 

@@ -154,6 +154,15 @@ public final class Replica {
         return self.flush(out)
     }
 
+    /// Tells every validator where this one stands (view, highest QC, committed height), so validators ahead
+    /// send what it lacks: what a validator process does when it starts and, now and then, when idle.
+    public func announce(now: UInt64) -> [Outgoing] {
+        self.clock = now
+        guard self.behavior != .silent, self.storageFailure == nil else { return [] }
+        return [Outgoing(destination: .all, message: .newView(view: self.view, highQC: self.highQC,
+                                                               committed: self.committedHeight, from: self.id))]
+    }
+
     /// The view timed out: move to the next and tell its leader our highest QC.
     public func timerFired(now: UInt64) -> [Outgoing] {
         self.clock = now
@@ -273,7 +282,7 @@ public final class Replica {
         // lacks, then our highest QC.
         if from != self.id && (qc.view < self.highQC.view || committed < self.committedHeight) {
             let highChain = self.chain(endingAt: self.highQC.block, above: committed)
-            if !highChain.isEmpty { out.append(Outgoing(destination: .one(from), message: .blocks(highChain))) }
+            out += Self.pages(of: highChain, to: from)
             if committed < self.committedHeight {
                 // The blocks alone may not show the commit (the QC that did may be on an abandoned fork's tip):
                 // send that QC, and its blocks when they are not among those just sent.
@@ -520,28 +529,45 @@ public final class Replica {
     }
 
     private func onFetch(_ hash: ConsensusHash, above: UInt64, from: Int) -> [Outgoing] {
-        let chain = self.chain(endingAt: hash, above: above)
-        guard !chain.isEmpty else { return [] }
-        return [Outgoing(destination: .one(from), message: .blocks(chain))]
+        Self.pages(of: self.chain(endingAt: hash, above: above), to: from)
     }
 
-    /// The block `hash` and its ancestors above height `above`, oldest first, at most 64.
+    /// Blocks a validator catching up gets in one answer, at most: it asks again (its next new-view or fetch)
+    /// for the rest, from the height it reached.
+    static let maximumCatchUpBlocks = 1024
+    /// Blocks per message.
+    static let blocksPerMessage = 64
+
+    /// The block `hash` and its ancestors above height `above`, oldest first: the lowest
+    /// ``maximumCatchUpBlocks`` of them, so the receiver can attach every one to a parent it has.
     private func chain(endingAt hash: ConsensusHash, above: UInt64) -> [Block] {
         var chain: [Block] = []
         var cursor = self.blocks[hash]
-        while let current = cursor, current.height > above, current.height > 0, chain.count < 64 {
+        while let current = cursor, current.height > above, current.height > 0 {
             chain.append(current)
             cursor = self.blocks[current.parent]
         }
-        return chain.reversed()
+        return Array(chain.reversed().prefix(Self.maximumCatchUpBlocks))
+    }
+
+    private static func pages(of chain: [Block], to receiver: Int) -> [Outgoing] {
+        stride(from: 0, to: chain.count, by: Self.blocksPerMessage).map { start in
+            Outgoing(destination: .one(receiver),
+                     message: .blocks(Array(chain[start..<min(start + Self.blocksPerMessage, chain.count)])))
+        }
     }
 
     private func onBlocks(_ list: [Block], now: UInt64) -> [Outgoing] {
         var out: [Outgoing] = []
         for block in list where self.blocks[block.hash] == nil {
-            guard self.blocks[block.parent] != nil, block.justify.block == block.parent,
+            guard block.justify.block == block.parent, block.height == block.justify.height + 1,
                   block.justify.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
                                         signer: self.configuration.signer, genesis: self.genesis.hash) else { continue }
+            guard self.blocks[block.parent] != nil else {
+                // Pages of a long catch-up may arrive out of order: keep the block until its parent comes.
+                if (self.waitingForParent[block.parent]?.count ?? 0) < 4 { self.waitingForParent[block.parent, default: []].append(block) }
+                continue
+            }
             self.store(block)
             out += self.processCertificate(block.justify, now: now)
             out += self.releaseWaiting(on: block.hash, now: now)

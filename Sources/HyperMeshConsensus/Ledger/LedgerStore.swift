@@ -8,12 +8,16 @@ import HyperMeshCore
 /// conflicting block fails loudly instead of rewriting history. Blocks are stored in ``ConsensusWire`` form
 /// and re-hashed on read.
 public final class LedgerStore: ReplicaStorage, Sendable {
-    private let database: DatabaseQueue
+    private let database: any DatabaseWriter
 
-    /// Opens (creating) the ledger at `path`.
+    /// Opens (creating) the ledger at `path`, in WAL mode: `hypermesh consensus ledger` reads it while the
+    /// validator writes.
     public convenience init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "hypermesh.ledger"
         do {
-            try self.init(database: try DatabaseQueue(path: path), name: path)
+            try self.init(database: try DatabasePool(path: path, configuration: configuration), name: path)
         } catch let error as HyperMeshError {
             throw error
         } catch {
@@ -27,7 +31,7 @@ public final class LedgerStore: ReplicaStorage, Sendable {
         try self.init(database: try DatabaseQueue(), name: "memory")
     }
 
-    private init(database: DatabaseQueue, name: String) throws {
+    private init(database: any DatabaseWriter, name: String) throws {
         self.database = database
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

@@ -1,0 +1,236 @@
+import Foundation
+import HyperMeshConsensus
+import HyperMeshCore
+import Logging
+import STOQ
+import Synchronization
+
+/// One validator process: a chained-HotStuff ``Replica`` persisted in its ``LedgerStore``, a STOQ server
+/// receiving the other validators' messages (`stoq/1` MESSAGE, mutual TLS), and a ``PeerLink`` per other
+/// validator for sending.
+///
+/// Every input — a message, an operation, a timer — is handled on one thread (``run()``), in arrival
+/// order, as the replica expects. A message counts only when the node id of the certificate it came with
+/// is a validator's and the message claims to be from that validator.
+public final class ValidatorNode: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var validators: ValidatorSet
+        /// This validator's place in `validators`.
+        public var index: Int
+        public var replica: ReplicaConfiguration
+        public var tls: TLSConfiguration
+        public var listenAddress: SocketAddress
+        public var ledgerPath: String
+        /// How often a validator tells the others where it stands, so one that missed messages catches up.
+        public var announceInterval: Duration = .seconds(1)
+
+        public init(validators: ValidatorSet, index: Int, replica: ReplicaConfiguration, tls: TLSConfiguration,
+                    listenAddress: SocketAddress, ledgerPath: String) {
+            self.validators = validators
+            self.index = index
+            self.replica = replica
+            self.tls = tls
+            self.listenAddress = listenAddress
+            self.ledgerPath = ledgerPath
+        }
+    }
+
+    private enum Input: Sendable {
+        case network([UInt8], peer: String?)
+        case operations([HyperMeshConsensus.Operation])
+    }
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private let replica: Replica
+    private let server: STOQServer
+    private let links: [Int: PeerLink]
+    private let inbox = InputQueue<Input>()
+    private let stopped = Atomic<Bool>(false)
+    private let serverFinished = DispatchSemaphore(value: 0)
+    /// Called on the node's thread after each commit: the new committed height and operations applied so far.
+    public var onCommit: (@Sendable (_ height: UInt64, _ operations: Int) -> Void)?
+    /// Inputs refused before reaching the replica (undecodable, unauthenticated), for logs and tests.
+    public private(set) var refusedInputs = 0
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let store = try LedgerStore(path: configuration.ledgerPath)
+        self.replica = try Replica(id: configuration.index, configuration: configuration.replica, storage: store,
+                                   now: Self.now())
+        var serverConfiguration = STOQServer.Configuration(
+            listenAddress: configuration.listenAddress, tls: configuration.tls,
+            root: URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent().appendingPathComponent("served"))
+        let inbox = self.inbox
+        serverConfiguration.messageHandler = { bytes, peer in inbox.append(.network(bytes, peer: peer)) }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        self.server = try STOQServer(configuration: serverConfiguration, logger: quiet)
+        var links: [Int: PeerLink] = [:]
+        for (index, member) in configuration.validators.members.enumerated() where index != configuration.index {
+            links[index] = try PeerLink(peer: member, tls: configuration.tls, logger: logger)
+        }
+        self.links = links
+    }
+
+    /// The address the STOQ server is bound to.
+    public var localAddress: SocketAddress { self.server.localAddress }
+    public var committedHeight: UInt64 { self.replica.committedHeight }
+
+    /// Milliseconds since the Unix epoch: the replica's clock (PoTime's drift check compares it with the
+    /// operations' timestamps).
+    static func now() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    /// Hands operations to this validator (as a client's `submit` does over the network).
+    public func submit(_ operations: [HyperMeshConsensus.Operation]) {
+        self.inbox.append(.operations(operations))
+    }
+
+    /// Asks ``run()`` to return; safe from any thread.
+    public func stop() {
+        self.stopped.store(true, ordering: .sequentiallyConsistent)
+        self.inbox.wake()
+    }
+
+    /// Serves until ``stop()``.
+    public func run() throws {
+        let server = self.server
+        let finished = self.serverFinished
+        Thread {
+            server.run()
+            finished.signal()
+        }.start()
+        for link in self.links.values { link.start() }
+        defer {
+            for link in self.links.values { link.stop() }
+            server.stop()
+            finished.wait()
+        }
+        self.logger.info("Validator started", metadata: [
+            "index": "\(self.configuration.index)", "validators": "\(self.configuration.validators.members.count)",
+            "committed": "\(self.replica.committedHeight)", "address": "\(self.localAddress)",
+        ])
+        var lastAnnounce = UInt64(0)
+        var reportedHeight = self.replica.committedHeight
+        let announceMilliseconds = UInt64(self.configuration.announceInterval.components.seconds * 1000
+            + self.configuration.announceInterval.components.attoseconds / 1_000_000_000_000_000)
+        while !self.stopped.load(ordering: .sequentiallyConsistent) {
+            let now = Self.now()
+            let deadline = min(self.replica.timeoutDeadline ?? .max, lastAnnounce + announceMilliseconds)
+            let waitMilliseconds = deadline > now ? min(deadline - now, 200) : 0
+            let inputs = self.inbox.takeAll(waitingUpTo: .milliseconds(Int(waitMilliseconds)))
+            var now2 = Self.now()
+            for input in inputs {
+                self.handle(input, now: now2)
+                now2 = Self.now()
+            }
+            if let timeout = self.replica.timeoutDeadline, timeout <= now2 {
+                self.send(self.replica.timerFired(now: now2))
+            }
+            if now2 >= lastAnnounce + announceMilliseconds {
+                lastAnnounce = now2
+                self.send(self.replica.announce(now: now2))
+            }
+            if let failure = self.replica.storageFailure {
+                throw HyperMeshError.storage("the ledger at \(self.configuration.ledgerPath) failed: \(failure)")
+            }
+            if self.replica.committedHeight != reportedHeight {
+                reportedHeight = self.replica.committedHeight
+                self.logger.debug("Committed", metadata: ["height": "\(reportedHeight)",
+                                                          "operations": "\(self.replica.ledger.appliedCount)"])
+                self.onCommit?(reportedHeight, self.replica.ledger.appliedCount + self.replica.ledger.rejected.count)
+            }
+        }
+        self.logger.info("Validator stopped", metadata: ["committed": "\(self.replica.committedHeight)"])
+    }
+
+    private func handle(_ input: Input, now: UInt64) {
+        switch input {
+        case .operations(let operations):
+            // From this process: order them here and hand them to every other validator, so any leader can
+            // propose them.
+            for operation in operations { self.send(self.replica.submit(operation, now: now)) }
+            let forwarded = ConsensusWire.encode(.operations(operations))
+            for link in self.links.values { link.send(forwarded) }
+        case .network(let bytes, let peer):
+            guard let peer, let sender = self.configuration.validators.index(of: peer) else {
+                self.refuse("a message from \(peer ?? "a peer without a node id"), not a validator of this mesh")
+                return
+            }
+            let message: ValidatorMessage
+            do {
+                message = try ConsensusWire.decodeMessage(bytes)
+            } catch {
+                self.refuse("an undecodable message from validator \(sender): \(error)")
+                return
+            }
+            switch message {
+            case .operations(let operations):
+                // A client speaking for its node (same key) hands operations to every validator itself.
+                for operation in operations { self.send(self.replica.submit(operation, now: now)) }
+            case .consensus(let consensus):
+                if let claimed = consensus.claimedSender, claimed != sender {
+                    self.refuse("validator \(sender) sent a message claiming to be from validator \(claimed)")
+                    return
+                }
+                self.send(self.replica.receive(consensus, now: now))
+            }
+        }
+    }
+
+    private func refuse(_ reason: String) {
+        self.refusedInputs += 1
+        self.logger.warning("Message refused", metadata: ["reason": "\(reason)"])
+    }
+
+    private func send(_ outgoing: [Replica.Outgoing]) {
+        for item in outgoing {
+            let bytes = ConsensusWire.encode(.consensus(item.message))
+            let targets: [Int]
+            switch item.destination {
+            case .all: targets = Array(self.links.keys)
+            case .one(let target): targets = [target]
+            case .some(let list): targets = list
+            }
+            for target in targets { self.links[target]?.send(bytes) }
+        }
+    }
+}
+
+extension ConsensusMessage {
+    /// The validator a message says it is from (blocks answering a fetch may come from anyone: each is
+    /// proven by the QC its child carries).
+    var claimedSender: Int? {
+        switch self {
+        case .proposal(let block): block.proposer
+        case .vote(let vote): vote.validator
+        case .newView(_, _, _, let from): from
+        case .fetch(_, _, let from): from
+        case .blocks: nil
+        }
+    }
+}
+
+/// Inputs from other threads (the STOQ server's, callers of ``ValidatorNode/submit(_:)``) for the node's
+/// thread, which sleeps until one arrives or its timer is due.
+final class InputQueue<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+    private let signal = DispatchSemaphore(value: 0)
+
+    func append(_ element: Element) {
+        self.items.withLock { $0.append(element) }
+        self.signal.signal()
+    }
+
+    func wake() { self.signal.signal() }
+
+    /// Everything queued, after waiting up to `timeout` for the first.
+    func takeAll(waitingUpTo timeout: DispatchTimeInterval) -> [Element] {
+        if self.items.withLock({ $0.isEmpty }) { _ = self.signal.wait(timeout: .now() + timeout) }
+        return self.items.withLock { items in
+            defer { items.removeAll(keepingCapacity: true) }
+            return items
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import HyperMeshCommands
+import HyperMeshConsensus
+import HyperMeshControllers
+import HyperMeshCore
+import HyperMeshStore
+import HyperMeshValidator
+import Logging
+import STOQ
+
+/// What the validator commands read from the state directory: the `Mesh` (validators, proof switches)
+/// and this node's key.
+struct ValidatorContext {
+    let meshName: String
+    let validators: ValidatorSet
+    let identity: NodeIdentity
+    let signer: NodeKeySigner
+    let stateDirectory: URL
+
+    init(global: GlobalOptions, mesh: String?) throws {
+        let workspace = try global.openWorkspace()
+        let meshes = try workspace.store.objects(of: .mesh).filter { $0.deletionRequestedAt == nil }
+        let chosen: StoredObject
+        if let mesh {
+            guard let found = meshes.first(where: { $0.key.name == mesh }) else {
+                throw CommandFailure(message: "no Mesh named \(mesh) in \(global.stateDirectory.path); `hypermesh get mesh` lists them")
+            }
+            chosen = found
+        } else {
+            guard meshes.count == 1 else {
+                throw CommandFailure(message: meshes.isEmpty
+                    ? "no Mesh in \(global.stateDirectory.path): apply one with spec.validators first"
+                    : "\(meshes.count) Mesh objects: choose one with --mesh")
+            }
+            chosen = meshes[0]
+        }
+        self.meshName = chosen.key.name
+        self.validators = try ValidatorSet(meshSpec: chosen.spec, meshName: chosen.key.name)
+        self.identity = try NodeIdentity.loadOrCreate(in: global.stateDirectory).identity
+        self.signer = NodeKeySigner(nodeIDs: self.validators.nodeIDs, privateKey: self.identity.privateKey)
+        self.stateDirectory = global.stateDirectory
+    }
+
+    var ledgerPath: String { self.stateDirectory.appendingPathComponent(ValidatorDefaults.ledgerPath).path }
+
+    /// This node's index, or an error naming its node id.
+    func ownIndex() throws -> Int {
+        guard let index = self.signer.index else {
+            throw CommandFailure(message: "this node (\(self.identity.nodeID)) is not among Mesh \(self.meshName)'s validators")
+        }
+        return index
+    }
+}
+
+struct ConsensusValidatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validator",
+        abstract: "Run this node as a validator of its Mesh: order operations with the others over STOQ.",
+        discussion: """
+            Reads the Mesh object from the state directory (spec.validators: node ids and addresses,
+            spec.consensus: the proofs demanded), this node's key (STATE/node/node-key.pem) and the ledger
+            (STATE/consensus/ledger.sqlite, created on first start; a restarted validator carries on from
+            it). The certificate must be the node's own (`hypermesh ca issue --node-identity`). Prints
+            `validator I of N listening on ADDRESS`; SIGINT or SIGTERM stops it (exit 0).
+
+            Examples:
+              hypermesh ca issue --cn v0 --node-identity --out tls/
+              hypermesh apply -f mesh.yaml
+              hypermesh consensus validator --cert tls/chain.pem --key tls/key.pem --ca root.pem
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var tlsOptions: STOQTLSOptions
+    @Option(help: "The Mesh object to follow, when the state holds several.") var mesh: String?
+    @Option(help: ArgumentHelp("Address and UDP port to listen on (default: this node's address in spec.validators).",
+                               valueName: "ADDR:PORT"))
+    var listen: String?
+    @Option(help: "Log level: trace, debug, info, warning, error.") var logLevel = "info"
+
+    func run() throws {
+        let context = try ValidatorContext(global: self.global, mesh: self.mesh)
+        let index = try context.ownIndex()
+        let address: SocketAddress
+        let listen = self.listen ?? context.validators.members[index].address
+        do { address = try SocketAddress(parsing: listen) } catch let error as STOQError {
+            throw ValidationError("--listen \(listen): \(error.message)")
+        }
+        var replica = ReplicaConfiguration(validators: context.validators.members.count, signer: context.signer)
+        replica.requirements = context.validators.requirements
+        replica.workBits = ValidatorDefaults.workBits
+        replica.baseTimeoutMilliseconds = ValidatorDefaults.baseTimeoutMilliseconds
+        try FileManager.default.createDirectory(atPath: (context.ledgerPath as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        var logger = Logger(label: "hypermesh.validator")
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        let node = try ValidatorNode(configuration: .init(validators: context.validators, index: index, replica: replica,
+                                                          tls: self.tlsOptions.tls, listenAddress: address,
+                                                          ledgerPath: context.ledgerPath),
+                                     logger: logger)
+        let signals = StopSignals { node.stop() }
+        defer { signals.cancel() }
+        Output.line("validator \(index) of \(context.validators.members.count) listening on \(node.localAddress)")
+        try node.run()
+    }
+}
+
+extension HyperMeshConsensus.Operation.Kind: ExpressibleByArgument {}
+
+struct ConsensusSubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Make operations with this node's proofs and hand them to every validator.",
+        discussion: """
+            Each operation is signed with this node's key (PoStake), carries the work the validators demand
+            (PoWork) and the current time (PoTime). Exit 0 when every validator took them, 1 when none did;
+            validators that could not be reached are listed on stderr.
+
+            Examples:
+              hypermesh consensus submit --kind stake --amount 10 --cert tls/chain.pem --key tls/key.pem --ca root.pem
+              hypermesh consensus submit --kind offerPool --subject gpu-1 --amount 8 --count 100 --cert … --key … --ca …
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var tlsOptions: STOQTLSOptions
+    @Option(help: "The Mesh object, when the state holds several.") var mesh: String?
+    @Option(help: "stake, offerPool, claim or release.") var kind: HyperMeshConsensus.Operation.Kind = .stake
+    @Option(help: "The pool the operation is about (offerPool, claim, release).") var subject = "-"
+    @Option(help: "Stake amount, cores offered or claimed.") var amount: Int64 = 1
+    @Option(help: "How many operations to make.") var count = 1
+    @Option(help: "Seconds to wait for each validator.") var timeout = 10
+
+    func validate() throws {
+        guard (1...1_000_000).contains(self.count) else { throw ValidationError("--count must be from 1 to 1000000") }
+        guard !self.subject.isEmpty, self.subject.utf8.count <= 253 else { throw ValidationError("--subject must be 1 to 253 bytes") }
+    }
+
+    func run() throws {
+        let context = try ValidatorContext(global: self.global, mesh: self.mesh)
+        _ = try context.ownIndex()
+        let operations = try ValidatorClient.makeOperations(kind: self.kind, subject: self.subject, amount: self.amount,
+                                                            count: self.count, signer: context.signer,
+                                                            workBits: ValidatorDefaults.workBits)
+        let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: self.tlsOptions.tls,
+                                                 timeout: .seconds(Int64(self.timeout)))
+        for failure in outcome.failures { Output.error("validator \(failure)") }
+        Output.line("submitted \(operations.count) operation(s) to \(outcome.reached.count) of \(context.validators.members.count) validators")
+        if outcome.reached.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct ConsensusLedgerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Show this validator's committed ledger: height, head block, operations, stakes and pools.",
+        discussion: """
+            Reads STATE/consensus/ledger.sqlite (safe while the validator runs) and applies its blocks again.
+            Two validators agree when they show the same height and head.
+
+            Examples:
+              hypermesh consensus ledger
+              hypermesh consensus ledger -o json | jq .head
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The Mesh object, when the state holds several.") var mesh: String?
+    @Option(name: .shortAndLong, help: "Output format: table or json.") var output: OutputFormat = .table
+
+    func run() throws {
+        let context = try ValidatorContext(global: self.global, mesh: self.mesh)
+        guard FileManager.default.fileExists(atPath: context.ledgerPath) else {
+            throw CommandFailure(message: "no ledger at \(context.ledgerPath): this node has not run as a validator")
+        }
+        let blocks = try LedgerStore(path: context.ledgerPath).blocks()
+        var ledger = LedgerState()
+        var seen = Set<ConsensusHash>()
+        for block in blocks {
+            for operation in block.operations where seen.insert(operation.digest).inserted {
+                ledger.apply(operation, minimumStake: context.validators.requirements.minimumStake)
+            }
+        }
+        let head = blocks.last?.hash.bytes.hexString ?? Block.genesis.hash.bytes.hexString
+        let height = blocks.last?.height ?? 0
+        let stakes = ledger.stakes.keys.sorted().map { context.validators.members[$0].nodeID.prefix(12) + "…=\(ledger.stakes[$0]!)" }
+        if self.output == .json {
+            Output.line(JSONValue.object([
+                "mesh": .string(context.meshName), "height": .integer(Int64(height)), "head": .string(head),
+                "operations": .integer(Int64(seen.count)), "applied": .integer(Int64(ledger.appliedCount)),
+                "rejected": .integer(Int64(ledger.rejected.count)),
+                "stakes": .object(Dictionary(uniqueKeysWithValues: ledger.stakes.map {
+                    (context.validators.members[$0.key].nodeID, JSONValue.integer($0.value))
+                })),
+                "pools": .integer(Int64(ledger.pools.count)),
+                "coresClaimed": .integer(ledger.pools.values.map(\.claimed).reduce(0, +)),
+            ]).prettyJSON())
+            return
+        }
+        var table = TextTable(headers: ["FIELD", "VALUE"])
+        table.append(["mesh", context.meshName])
+        table.append(["height", "\(height)"])
+        table.append(["head", head])
+        table.append(["operations", "\(seen.count) (\(ledger.appliedCount) applied, \(ledger.rejected.count) without effect)"])
+        table.append(["stakes", stakes.isEmpty ? "-" : stakes.joined(separator: " ")])
+        table.append(["pools", "\(ledger.pools.count) offered, \(ledger.pools.values.map(\.claimed).reduce(0, +)) cores claimed"])
+        Output.print(table.rendered)
+    }
+}
