@@ -5,7 +5,7 @@ LLVM_COV ?= $(dir $(realpath $(shell command -v $(SWIFT))))llvm-cov
 DEMO_STATE := $(CURDIR)/.demo/state
 BIN := .build/debug/hypermesh
 
-.PHONY: demo test build deps schemas shaders coverage benchmarks deb clean
+.PHONY: sim-long demo test build deps schemas shaders coverage benchmarks deb clean
 
 deps:
 	@bash Packaging/install-deps.sh
@@ -53,6 +53,16 @@ benchmarks: deps
 	taskset -c 0 python3 Benchmarks/peers/python_cryptography_issue.py 10000
 	taskset -c 0 python3 Benchmarks/peers/pyfastcdc_throughput.py
 	taskset -c 0 python3 Benchmarks/peers/zfec_throughput.py
+
+# The long-running consensus simulation, not part of `make test`: many more seeds than the suite runs,
+# f = 1 of 4 and f = 2 of 7, with loss, duplication, partitions and crashes. Exits 1 on any violation and
+# prints the seed to replay. SEEDS=N to change the count.
+SEEDS ?= 20000
+sim-long: deps
+	$(SWIFT) build -c release --product hypermesh
+	.build/release/hypermesh consensus sim --validators 4 --byzantine 1 --seed 1 --seeds $(SEEDS) --ops 100 --drop 0.1 --duplicate 0.05 --partition --crashes --quiet
+	.build/release/hypermesh consensus sim --validators 7 --byzantine 2 --seed 1 --seeds $$(( $(SEEDS) / 4 )) --ops 100 --drop 0.1 --duplicate 0.05 --partition --crashes --quiet
+	.build/release/hypermesh consensus sim --validators 4 --byzantine 1 --seed 1 --seeds $$(( $(SEEDS) / 4 )) --ops 50 --isolate 0,1 --faults-end 20000 --quiet
 
 clean:
 	rm -rf .build .demo Benchmarks/.build

@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "HyperMeshConsensus", package: "hypermesh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/ConsensusBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import HyperMeshConsensus
@@ -121,5 +122,27 @@ struct SpaceProofTests {
                                          rounds: 50)
         defer { try? FileManager.default.removeItem(atPath: path + "-b") }
         #expect(!verify(try other.prove(challenge: challenge, count: 8)).isAccepted)
+    }
+
+    @Test func addressBindingsAreSignedByTheNodeKeyAndRecent() throws {
+        let key = P256.Signing.PrivateKey()
+        let now = Date()
+        let binding = try AddressBinding.sign(address: "10.0.0.2:9292", with: key, at: now)
+        func verify(_ binding: AddressBinding, at time: Date = now) -> ProofVerdict {
+            binding.verify(now: time, maximumAgeMilliseconds: 3_600_000, maximumDriftMilliseconds: 300_000)
+        }
+        #expect(binding.nodeID == NodeKeySigner.nodeID(of: key.publicKey))
+        #expect(verify(binding) == .accepted)
+        var moved = binding
+        moved.address = "10.0.0.66:9292"
+        #expect(verify(moved) == .refused("space: the address binding's signature does not verify"))
+        var otherNode = binding
+        otherNode.nodeID = String(repeating: "ab", count: 32)
+        #expect(verify(otherNode) == .refused("space: the address binding's key is not node abababababab…'s"))
+        var noKey = binding
+        noKey.publicKey = [1, 2, 3]
+        #expect(verify(noKey) == .refused("space: the address binding carries no P-256 key"))
+        #expect(verify(binding, at: now.addingTimeInterval(7200)) == .refused("space: the address binding is 7200000 ms old, at most 3600000 accepted"))
+        #expect(verify(binding, at: now.addingTimeInterval(-600)) == .refused("space: the address binding is signed 600000 ms in the future"))
     }
 }

@@ -1,10 +1,12 @@
 import Benchmark
+import Crypto
 import Foundation
 import HyperMeshConsensus
 
 // Ordering throughput of chained HotStuff with 4 validators in one process (the simulator with no faults),
 // and the cost of making and checking each proof type.
 let benchmarks: @Sendable () -> Void = {
+    commitLatencyBenchmarks()
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(20), maxIterations: 10)
 
     Benchmark("HotStuff: 10,000 operations made, ordered and applied by 4 validators (simulated network)",
@@ -61,5 +63,90 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(try plot.prove(challenge: digest, count: 16)) }
         benchmark.stopMeasurement()
+    }
+}
+
+/// Four validators with P-256 node keys (as validator processes sign) over LocalCluster's instant
+/// network: each iteration submits a batch and delivers until every validator has committed it, so the
+/// iteration's wall time is the batch's commit latency.
+final class CommitLatencyRig: @unchecked Sendable {
+    let cluster: LocalCluster
+    let keys = (0..<4).map { _ in P256.Signing.PrivateKey() }
+    let signers: [NodeKeySigner]
+    var sequence: UInt64 = 0
+    var clock: UInt64 = 1_000
+
+    init(ledgerDirectory: String?) throws {
+        let nodeIDs = self.keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
+        self.signers = self.keys.map { NodeKeySigner(nodeIDs: nodeIDs, privateKey: $0) }
+        let configurations = self.signers.map { signer -> ReplicaConfiguration in
+            var configuration = ReplicaConfiguration(validators: 4, signer: signer)
+            configuration.requirements.time = false
+            return configuration
+        }
+        let stores: [(any ReplicaStorage)?] = try (0..<4).map { index in
+            guard let ledgerDirectory else { return nil }
+            return try LedgerStore(path: "\(ledgerDirectory)/ledger-\(index).sqlite")
+        }
+        self.cluster = try LocalCluster(configurations: configurations, stores: stores)
+    }
+
+    func operations(_ count: Int) -> [HyperMeshConsensus.Operation] {
+        (0..<count).map { index in
+            self.sequence += 1
+            let proposer = index % 4
+            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: proposer, sequence: self.sequence, subject: "-",
+                                                         amount: 1, timestampMilliseconds: 0)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: 8)
+            operation.signature = self.signers[proposer].sign(operation.digest.bytes, as: proposer)
+            return operation
+        }
+    }
+
+    /// Submits `operations` and delivers until all four validators applied them.
+    func commit(_ operations: [HyperMeshConsensus.Operation]) {
+        let target = self.cluster.replicas[0].ledger.appliedCount + operations.count
+        for operation in operations { self.cluster.submit(operation, now: self.clock) }
+        while self.cluster.replicas.contains(where: { $0.ledger.appliedCount < target }) {
+            self.clock += 1
+            self.cluster.deliverAll(now: self.clock)
+        }
+    }
+}
+
+/// Builds its rig on first use, so registering benchmarks costs nothing.
+final class LazyRig: @unchecked Sendable {
+    private let directory: String?
+    private var rig: CommitLatencyRig?
+
+    init(directory: String?) {
+        self.directory = directory
+    }
+
+    func get() throws -> CommitLatencyRig {
+        if let rig { return rig }
+        if let directory { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        let made = try CommitLatencyRig(ledgerDirectory: self.directory)
+        self.rig = made
+        return made
+    }
+}
+
+/// Commit latency in wall-clock time: one sample per batch, from submission until all four validators
+/// applied it (p50/p99 are the benchmark's percentiles).
+let commitLatencyBenchmarks: @Sendable () -> Void = {
+    let base = NSTemporaryDirectory() + "consensus-bench-\(getpid())"
+    for (label, persisted) in [("in memory", false), ("SQLite ledger files", true)] {
+        for batch in [1, 100] {
+            let rig = LazyRig(directory: persisted ? "\(base)/\(batch)" : nil)
+            Benchmark("HotStuff commit latency: \(batch) operation(s), 4 validators, P-256 keys, instant network, \(label)",
+                      configuration: .init(metrics: [.wallClock], maxDuration: .seconds(10), maxIterations: 300)) { benchmark in
+                let rig = try rig.get()
+                let operations = rig.operations(batch)
+                benchmark.startMeasurement()
+                rig.commit(operations)
+                benchmark.stopMeasurement()
+            }
+        }
     }
 }

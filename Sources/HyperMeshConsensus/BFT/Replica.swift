@@ -327,7 +327,7 @@ public final class Replica {
         let enoughNewViews = (self.newViews[view]?.count ?? 0) >= self.configuration.effectiveQuorum
         guard certifiedPrevious || enoughNewViews || view == 1 else { return [] }
         let operations = self.operationsToPropose(extending: self.highQC.block)
-        guard !operations.isEmpty || self.uncommittedBlocksCarryOperations else { return [] }
+        guard !operations.isEmpty || self.uncommittedBlocksCarryOperations || self.othersMayNotHaveCommitted else { return [] }
         self.proposedViews.insert(view)
         let parent = self.blocks[self.highQC.block]!
         func block(_ operations: [Operation]) -> Block {
@@ -457,6 +457,18 @@ public final class Replica {
     private var uncommittedBlocksCarryOperations: Bool {
         var cursor = self.blocks[self.highQC.block]
         while let current = cursor, current.height > self.committedHeight {
+            if !current.operations.isEmpty { return true }
+            cursor = self.blocks[current.parent]
+        }
+        return false
+    }
+
+    /// Whether the highest QC, which only this leader may hold yet, is what commits a block with operations
+    /// for the others: then one more (empty) block must carry it to them, or they wait for a timeout.
+    private var othersMayNotHaveCommitted: Bool {
+        var cursor = self.blocks[self.highQC.block]
+        for _ in 0..<3 {
+            guard let current = cursor, current.height > 0 else { return false }
             if !current.operations.isEmpty { return true }
             cursor = self.blocks[current.parent]
         }

@@ -9,12 +9,17 @@ public final class LocalCluster {
     /// Validators that are down: messages to them are lost.
     public var down: Set<Int> = []
 
-    public init(configuration: ReplicaConfiguration, stores: [(any ReplicaStorage)?]? = nil, now: UInt64 = 0) throws {
-        let stores = stores ?? Array(repeating: nil, count: configuration.validators)
-        precondition(stores.count == configuration.validators, "one store per validator")
+    public convenience init(configuration: ReplicaConfiguration, stores: [(any ReplicaStorage)?]? = nil, now: UInt64 = 0) throws {
+        try self.init(configurations: Array(repeating: configuration, count: configuration.validators), stores: stores, now: now)
+    }
+
+    /// One configuration per validator: each may hold only its own signing key (``NodeKeySigner``).
+    public init(configurations: [ReplicaConfiguration], stores: [(any ReplicaStorage)?]? = nil, now: UInt64 = 0) throws {
+        let stores = stores ?? Array(repeating: nil, count: configurations.count)
+        precondition(stores.count == configurations.count, "one store per validator")
         self.stores = stores
-        self.replicas = try (0..<configuration.validators).map {
-            try Replica(id: $0, configuration: configuration, storage: stores[$0], now: now)
+        self.replicas = try configurations.indices.map {
+            try Replica(id: $0, configuration: configurations[$0], storage: stores[$0], now: now)
         }
     }
 
