@@ -72,6 +72,7 @@ public final class Replica {
     private var mempool: [ConsensusHash: Operation] = [:]
     private var mempoolOrder: [ConsensusHash] = []
     private var waitingForParent: [ConsensusHash: [Block]] = [:]
+    private var verifiedCertificates: Set<QuorumCertificate> = []
     /// Why proposals, votes or operations were refused, in order (bounded).
     public private(set) var refusals: [String] = []
     /// View changes caused by timeouts.
@@ -213,8 +214,7 @@ public final class Replica {
             return []
         }
         guard block.justify.block == block.parent, block.height == block.justify.height + 1,
-              block.justify.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
-                                    signer: self.configuration.signer, genesis: self.genesis.hash) else {
+              self.isValid(block.justify) else {
             self.refuse("block \(block.hash): its justification is not a valid QC of its parent")
             return []
         }
@@ -275,8 +275,7 @@ public final class Replica {
     }
 
     private func onNewView(view: UInt64, qc: QuorumCertificate, committed: UInt64, from: Int, now: UInt64) -> [Outgoing] {
-        guard qc.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
-                         signer: self.configuration.signer, genesis: self.genesis.hash) else { return [] }
+        guard self.isValid(qc) else { return [] }
         var out: [Outgoing] = []
         // A validator behind us (an older QC, fewer commits) catches up, whatever view it is in: the blocks it
         // lacks, then our highest QC.
@@ -512,11 +511,24 @@ public final class Replica {
         return .accepted
     }
 
+    /// A QC's signatures, checked once: the same certificate arrives in proposals, new-views and catch-up.
+    private func isValid(_ qc: QuorumCertificate) -> Bool {
+        if self.verifiedCertificates.contains(qc) { return true }
+        guard qc.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
+                         signer: self.configuration.signer, genesis: self.genesis.hash) else { return false }
+        if self.verifiedCertificates.count >= 4096 { self.verifiedCertificates.removeAll(keepingCapacity: true) }
+        self.verifiedCertificates.insert(qc)
+        return true
+    }
+
     private func checkOperations(of block: Block) -> ProofVerdict {
         var seen = Set<ConsensusHash>()
         for operation in block.operations {
-            if case .refused(let reason) = self.check(operation) { return .refused("operation \(operation): \(reason)") }
             let digest = operation.digest
+            // An operation this validator checked when it was submitted need not be checked again, if the
+            // block carries it with the same proofs (the digest does not cover them).
+            let known = self.mempool[digest].map { $0.signature == operation.signature && $0.work == operation.work } ?? false
+            if !known, case .refused(let reason) = self.check(operation) { return .refused("operation \(operation): \(reason)") }
             if self.committedOperations.contains(digest) || !seen.insert(digest).inserted {
                 return .refused("operation \(operation) is already ordered")
             }
@@ -573,8 +585,7 @@ public final class Replica {
         var out: [Outgoing] = []
         for block in list where self.blocks[block.hash] == nil {
             guard block.justify.block == block.parent, block.height == block.justify.height + 1,
-                  block.justify.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
-                                        signer: self.configuration.signer, genesis: self.genesis.hash) else { continue }
+                  self.isValid(block.justify) else { continue }
             guard self.blocks[block.parent] != nil else {
                 // Pages of a long catch-up may arrive out of order: keep the block until its parent comes.
                 if (self.waitingForParent[block.parent]?.count ?? 0) < 4 { self.waitingForParent[block.parent, default: []].append(block) }
