@@ -7,4 +7,6 @@ public enum ValidatorDefaults {
     public static let baseTimeoutMilliseconds: UInt64 = 500
     /// The ledger's file, relative to the state directory.
     public static let ledgerPath = "consensus/ledger.sqlite"
+    /// The history tick for clients (``TimeReferenceFile``), relative to the state directory.
+    public static let timeReferencePath = "consensus/time-reference"
 }

@@ -21,8 +21,11 @@ public final class ValidatorNode: @unchecked Sendable {
         public var tls: TLSConfiguration
         public var listenAddress: SocketAddress
         public var ledgerPath: String
-        /// How often a validator tells the others where it stands, so one that missed messages catches up.
+        /// How often a validator tells the others where it stands, so one that missed messages catches up,
+        /// and publishes its history chain.
         public var announceInterval: Duration = .seconds(1)
+        /// Where the tick of its history that clients should name is written (``TimeReferenceFile``).
+        public var timeReferencePath: String?
 
         public init(validators: ValidatorSet, index: Int, replica: ReplicaConfiguration, tls: TLSConfiguration,
                     listenAddress: SocketAddress, ledgerPath: String) {
@@ -112,6 +115,8 @@ public final class ValidatorNode: @unchecked Sendable {
             "committed": "\(self.replica.committedHeight)", "address": "\(self.localAddress)",
         ])
         var lastAnnounce = UInt64(0)
+        var publishedReference: TimeReference?
+        var loggedRefusals = self.replica.refusalCount
         var reportedHeight = self.replica.committedHeight
         let announceMilliseconds = UInt64(self.configuration.announceInterval.components.seconds * 1000
             + self.configuration.announceInterval.components.attoseconds / 1_000_000_000_000_000)
@@ -131,7 +136,13 @@ public final class ValidatorNode: @unchecked Sendable {
             if now2 >= lastAnnounce + announceMilliseconds {
                 lastAnnounce = now2
                 self.send(self.replica.announce(now: now2))
+                if let path = self.configuration.timeReferencePath, let reference = self.replica.timeReferenceForClients,
+                   reference != publishedReference {
+                    try TimeReferenceFile.write(reference, to: path)
+                    publishedReference = reference
+                }
             }
+            self.logNewRefusals(since: &loggedRefusals)
             if let failure = self.replica.storageFailure {
                 throw HyperMeshError.storage("the ledger at \(self.configuration.ledgerPath) failed: \(failure)")
             }
@@ -179,6 +190,17 @@ public final class ValidatorNode: @unchecked Sendable {
         }
     }
 
+    /// The replica's refusals (operations without a required proof, blocks not voted for, forged
+    /// histories) go to the log with their reasons.
+    private func logNewRefusals(since logged: inout Int) {
+        let total = self.replica.refusalCount
+        guard total > logged else { return }
+        let fresh = min(total - logged, self.replica.refusals.count)
+        if total - logged > fresh { self.logger.info("Refusals not logged", metadata: ["count": "\(total - logged - fresh)"]) }
+        for reason in self.replica.refusals.suffix(fresh) { self.logger.info("Refused", metadata: ["reason": "\(reason)"]) }
+        logged = total
+    }
+
     private func refuse(_ reason: String) {
         self.refusedInputs += 1
         self.logger.warning("Message refused", metadata: ["reason": "\(reason)"])
@@ -207,6 +229,7 @@ extension ConsensusMessage {
         case .vote(let vote): vote.validator
         case .newView(_, _, _, let from): from
         case .fetch(_, _, let from): from
+        case .history(let from, _, _, _): from
         case .blocks: nil
         }
     }

@@ -94,10 +94,10 @@ struct ConsensusValidatorCommand: ParsableCommand {
                                                 withIntermediateDirectories: true)
         var logger = Logger(label: "hypermesh.validator")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
-        let node = try ValidatorNode(configuration: .init(validators: context.validators, index: index, replica: replica,
-                                                          tls: self.tlsOptions.tls, listenAddress: address,
-                                                          ledgerPath: context.ledgerPath),
-                                     logger: logger)
+        var configuration = ValidatorNode.Configuration(validators: context.validators, index: index, replica: replica,
+                                                        tls: self.tlsOptions.tls, listenAddress: address, ledgerPath: context.ledgerPath)
+        configuration.timeReferencePath = context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path
+        let node = try ValidatorNode(configuration: configuration, logger: logger)
         let signals = StopSignals { node.stop() }
         defer { signals.cancel() }
         Output.line("validator \(index) of \(context.validators.members.count) listening on \(node.localAddress)")
@@ -138,9 +138,12 @@ struct ConsensusSubmitCommand: ParsableCommand {
     func run() throws {
         let context = try ValidatorContext(global: self.global, mesh: self.mesh)
         _ = try context.ownIndex()
+        let time = context.validators.requirements.time
+            ? try TimeReferenceFile.read(from: context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path)
+            : nil
         let operations = try ValidatorClient.makeOperations(kind: self.kind, subject: self.subject, amount: self.amount,
                                                             count: self.count, signer: context.signer,
-                                                            workBits: ValidatorDefaults.workBits)
+                                                            workBits: ValidatorDefaults.workBits, time: time)
         let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: self.tlsOptions.tls,
                                                  timeout: .seconds(Int64(self.timeout)))
         for failure in outcome.failures { Output.error("validator \(failure)") }

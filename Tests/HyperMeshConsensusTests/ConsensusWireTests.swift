@@ -45,6 +45,16 @@ struct ConsensusWireTests {
         _ = try Self.roundTrip(.consensus(.blocks([block, block])))
         _ = try Self.roundTrip(.operations([Self.operation(5), Self.operation(6)]))
         _ = try Self.roundTrip(.operations([]))
+        _ = try Self.roundTrip(.consensus(.history(from: 1, first: 7, checkpoints: [.zero, block.hash, .of([1])],
+                                                   mixes: [block.hash, .zero])))
+        _ = try Self.roundTrip(.consensus(.history(from: 0, first: 0, checkpoints: [.zero], mixes: [])))
+        var timed = Self.operation(9)
+        timed = HyperMeshConsensus.Operation(kind: timed.kind, proposer: 1, sequence: 9, subject: "s", amount: 1, timestampMilliseconds: 5,
+                                             time: TimeReference(validator: 2, tick: 3000, hash: block.hash), work: WorkProof(nonce: 4),
+                                             signature: [1])
+        let timedBytes = try Self.roundTrip(.operations([timed]))
+        guard case .operations(let decodedTimed) = try ConsensusWire.decodeMessage(timedBytes) else { return }
+        #expect(decodedTimed[0].time == timed.time && decodedTimed[0].digest == timed.digest)
         #expect(try ConsensusWire.decodeBlock(ConsensusWire.encode(block)) == block)
         #expect(try ConsensusWire.decodeCertificate(ConsensusWire.encode(block.justify)) == block.justify)
     }
@@ -108,6 +118,14 @@ struct ConsensusWireTests {
         let signaturesAt = 1 + 8 + 32 + 16
         certificate.replaceSubrange(signaturesAt..<(signaturesAt + 8), with: Self.bigEndian(1025))
         #expect(Self.refusal(certificate)?.message == "certificate signatures: 1025 items, at most 1024 allowed")
+        // History: no checkpoints, a missing mix, a bad time-reference marker.
+        #expect(Self.refusal([7] + Self.bigEndian(0) + Self.bigEndian(0) + Self.bigEndian(0))?.message == "history: no checkpoints")
+        let history = ConsensusWire.encode(.consensus(.history(from: 0, first: 0, checkpoints: [.zero, .zero], mixes: [.zero])))
+        #expect(Self.refusal(Array(history.dropLast(32)))?.message == "history mix: truncated (32 bytes needed, 0 left)")
+        var marker = ConsensusWire.encode(.operations([Self.operation(1)]))
+        let markerAt = subjectAt + 8 + Self.operation(1).subject.utf8.count + 16
+        marker[markerAt] = 2
+        #expect(Self.refusal(marker)?.description == "byte \(markerAt): operation time reference marker 2 is neither 0 nor 1")
         // Standalone blocks and certificates refuse trailing bytes too.
         #expect(throws: ConsensusWireError.self) { try ConsensusWire.decodeBlock(ConsensusWire.encode(Self.block()) + [1]) }
         #expect(throws: ConsensusWireError.self) { try ConsensusWire.decodeCertificate([1, 2, 3]) }

@@ -40,13 +40,59 @@ struct ProofTests {
             == .refused("time: the hash named for tick 950 is not on the chain"))
     }
 
+    @Test func historyWindowsMixInBlocksAndExtendOnlyWithVerifiedSpans() {
+        var chain = HistoryChain(seed: self.digest, checkpointInterval: 10)
+        chain.nextMix = ConsensusHash.of([1])
+        chain.advance(by: 25)
+        chain.nextMix = ConsensusHash.of([2])
+        chain.advance(by: 25)
+        #expect(chain.mixes.count == 5 && chain.checkpoints.count == 6)
+        #expect(HistoryChain.verify(seed: self.digest, checkpoints: chain.checkpoints, mixes: chain.mixes, interval: 10) == .accepted)
+        // Mixing is part of the proof: the same checkpoints with other mixes do not verify.
+        var otherMixes = chain.mixes
+        otherMixes[3] = .zero
+        #expect(HistoryChain.verify(seed: self.digest, checkpoints: chain.checkpoints, mixes: otherMixes, interval: 10)
+            == .refused("time: checkpoint 4 does not follow from checkpoint 3"))
+
+        // A peer's copy grows window by window; overlapping parts must agree.
+        let first = chain.window(3)
+        var copy = HistoryChain(seed: first.checkpoints[0], checkpointInterval: 10)
+        #expect(copy.extend(from: first.first, checkpoints: first.checkpoints, mixes: first.mixes) == .accepted)
+        #expect(copy.firstCheckpoint == 3 && copy.tick == 50)
+        #expect(copy.hash(at: 45) == chain.hash(at: 45))
+        #expect(copy.hash(at: 25) == nil)
+        chain.advance(by: 30)
+        let second = chain.window(4)
+        #expect(copy.extend(from: second.first, checkpoints: second.checkpoints, mixes: second.mixes) == .accepted)
+        #expect(copy.tick == 80 && copy.hash(at: 77) == chain.hash(at: 77))
+        var tampered = chain.window(2)
+        tampered.checkpoints[1] = .zero
+        #expect(copy.extend(from: tampered.first, checkpoints: tampered.checkpoints, mixes: tampered.mixes)
+            == .refused("time: checkpoint 8 differs from the one received before"))
+        #expect(copy.extend(from: 8, checkpoints: [.zero, .zero], mixes: [])
+            == .refused("time: a history window needs n checkpoints and n − 1 mixes"))
+        // A window that does not overlap (the validator restarted its chain) replaces the copy.
+        var restarted = HistoryChain(seed: ConsensusHash.of([9]), checkpointInterval: 10)
+        restarted.advance(by: 20)
+        let fresh = restarted.window(3)
+        #expect(copy.extend(from: fresh.first, checkpoints: fresh.checkpoints, mixes: fresh.mixes) == .accepted)
+        #expect(copy.firstCheckpoint == 0 && copy.tick == 20 && copy.hash(at: 15) == restarted.hash(at: 15))
+        copy.trim(keeping: 1)
+        #expect(copy.firstCheckpoint == 2 && copy.hash(at: 15) == nil)
+    }
+
     @Test func validatorsRefuseForgedSignaturesThinWorkAndDriftingClocks() throws {
         let signer = SimulatedSigner(participants: 4, seed: 9)
         var configuration = ReplicaConfiguration(validators: 4, signer: signer)
         configuration.workBits = 6
         let replica = try Replica(id: 0, configuration: configuration)
-        func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6) -> HyperMeshConsensus.Operation {
-            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5, timestampMilliseconds: timestamp)
+        _ = replica.announce(now: 0)
+        let reference = try #require(replica.timeReferenceForClients)
+        func operation(timestamp: Int64 = 0, signAs: Int = 1, bits: Int = 6, time: TimeReference? = reference)
+            -> HyperMeshConsensus.Operation
+        {
+            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 1, sequence: 1, subject: "-", amount: 5,
+                                                         timestampMilliseconds: timestamp, time: time)
             operation.work = WorkProof.solve(digest: operation.digest, bits: bits)
             operation.signature = signer.sign(operation.digest.bytes, as: signAs)
             return operation
@@ -64,7 +110,54 @@ struct ProofTests {
         ])]))
         let lenient = try Replica(id: 0, configuration: configuration)
         #expect(lenient.check(thin) == .accepted)
-        #expect(lenient.check(operation(timestamp: 400_000, signAs: 2)) == .accepted)
+        #expect(lenient.check(operation(timestamp: 400_000, signAs: 2, time: nil)) == .accepted)
+    }
+
+    /// PoTime inside the ledger: operations name a recent tick of a validator's history chain, which the
+    /// validators publish to each other; each way a reference can be wrong is refused with its reason.
+    @Test func operationsNameARecentTickOfAPublishedHistory() throws {
+        let signer = SimulatedSigner(participants: 4, seed: 10)
+        var configuration = ReplicaConfiguration(validators: 4, signer: signer)
+        configuration.workBits = 2
+        configuration.requirements.maximumClockDriftMilliseconds = 10_000_000
+        let author = try Replica(id: 1, configuration: configuration, now: 0)
+        let checker = try Replica(id: 0, configuration: configuration, now: 0)
+        func deliver(_ outgoing: [Replica.Outgoing], to replica: Replica, now: UInt64) {
+            for item in outgoing { _ = replica.receive(item.message, now: now) }
+        }
+        func operation(_ time: TimeReference?, sequence: UInt64 = 1) -> HyperMeshConsensus.Operation {
+            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 2, sequence: sequence, subject: "-", amount: 1,
+                                                         timestampMilliseconds: 0, time: time)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: 2)
+            operation.signature = signer.sign(operation.digest.bytes, as: 2)
+            return operation
+        }
+        deliver(author.announce(now: 0), to: checker, now: 0)
+        deliver(author.announce(now: 5_000), to: checker, now: 5_000)
+        let reference = try #require(author.timeReferenceForClients)
+        #expect(reference.validator == 1 && reference.tick == 0)
+        deliver(author.announce(now: 10_000), to: checker, now: 10_000)
+        let recent = try #require(author.timeReferenceForClients)
+        #expect(recent.tick == 5_000)
+        #expect(checker.check(operation(recent)) == .accepted)
+        #expect(checker.check(operation(nil)) == .refused("time: the operation names no history tick"))
+        #expect(checker.check(operation(TimeReference(validator: 3, tick: 0, hash: recent.hash)))
+            == .refused("time: no history of validator 3 received yet"))
+        #expect(checker.check(operation(TimeReference(validator: 1, tick: recent.tick, hash: .zero)))
+            == .refused("time: the hash named for tick 5000 is not on the chain (validator 1's)"))
+        #expect(checker.check(operation(TimeReference(validator: 1, tick: 99_000, hash: recent.hash)))
+            == .refused("time: tick 99000 is in the future (chain at 10000) (validator 1's)"))
+        // Two minutes on, tick 5000 is stale.
+        deliver(author.announce(now: 130_000), to: checker, now: 130_000)
+        #expect(checker.check(operation(recent, sequence: 2))
+            == .refused("time: tick 5000 is older than 120000 ticks (chain at 130000) (validator 1's)"))
+        // A forged history is refused, and what was verified before stays.
+        let before = checker.refusals.count
+        var window = author.history.window(3)
+        window.checkpoints[2] = .zero
+        _ = checker.receive(.history(from: 1, first: window.first + 10, checkpoints: window.checkpoints, mixes: window.mixes), now: 130_000)
+        #expect(checker.refusals.count == before + 1)
+        #expect(checker.refusals.last?.hasPrefix("history of validator 1: time: a checkpoint after") == true)
     }
 
     @Test func meshSpecsSetTheRequirements() {

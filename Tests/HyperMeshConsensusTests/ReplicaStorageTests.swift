@@ -73,6 +73,7 @@ struct ReplicaStorageTests {
         let signer = SimulatedSigner(participants: 4, seed: 12)
         var configuration = ReplicaConfiguration(validators: 4, signer: signer)
         configuration.workBits = 2
+        configuration.requirements.time = false
         let store = try LedgerStore(path: path)
         let cluster = try LocalCluster(configuration: configuration, stores: [store, nil, nil, nil])
         for operation in Self.operations(12, signer: signer) { cluster.submit(operation, now: 0) }

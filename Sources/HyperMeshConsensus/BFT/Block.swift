@@ -103,4 +103,7 @@ public enum ConsensusMessage: Sendable {
     case fetch(ConsensusHash, above: UInt64, from: Int)
     /// Blocks answering a fetch, oldest first.
     case blocks([Block])
+    /// A validator's newest history checkpoints (`first` is the index of the first), with the values mixed
+    /// into the spans between them: what operations' time references are checked against.
+    case history(from: Int, first: UInt64, checkpoints: [ConsensusHash], mixes: [ConsensusHash])
 }

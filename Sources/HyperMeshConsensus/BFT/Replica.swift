@@ -73,7 +73,21 @@ public final class Replica {
     private var mempoolOrder: [ConsensusHash] = []
     private var waitingForParent: [ConsensusHash: [Block]] = [:]
     private var verifiedCertificates: Set<QuorumCertificate> = []
-    /// Why proposals, votes or operations were refused, in order (bounded).
+    /// The block voted for last: while it (or a block below it) carries uncommitted operations, the view
+    /// timer runs — a validator that restarted with an empty mempool must still help views advance.
+    private var lastVoted: ConsensusHash?
+    /// This validator's history chain (PoTime), started when the replica was: a restarted validator starts
+    /// a new one, and the others replace the old.
+    public private(set) var history: HistoryChain
+    private let historyOrigin: UInt64
+    /// The other validators' chains, as far as their `history` messages showed them.
+    private var peerHistories: [Int: HistoryChain] = [:]
+    /// The tick of the checkpoint published one announcement before the latest.
+    private var previouslyPublished: TimeReference?
+    private var latestPublished: TimeReference?
+    /// Refusals since the replica started (``refusals`` keeps the last 1,000).
+    public private(set) var refusalCount = 0
+    /// Why proposals, votes or operations were refused, in order (the last 1,000).
     public private(set) var refusals: [String] = []
     /// View changes caused by timeouts.
     public private(set) var timeouts = 0
@@ -92,6 +106,9 @@ public final class Replica {
         self.commitQC = self.highQC
         self.blocks[Block.genesis.hash] = Block.genesis
         self.lastProgressMilliseconds = now
+        self.historyOrigin = now
+        self.history = HistoryChain(seed: Self.historySeed(validator: id, origin: now),
+                                    checkpointInterval: configuration.history.checkpointInterval)
         guard let storage else { return }
         let snapshot = try storage.loadSnapshot()
         for block in snapshot.committed { self.blocks[block.hash] = block }
@@ -114,7 +131,9 @@ public final class Replica {
     public var committedHeight: UInt64 { self.committed.last?.height ?? 0 }
 
     /// Whether there is work that needs views to advance: operations not yet committed.
-    public var hasPendingWork: Bool { !self.mempool.isEmpty || self.uncommittedBlocksCarryOperations }
+    public var hasPendingWork: Bool {
+        !self.mempool.isEmpty || self.uncommittedBlocksCarryOperations || self.chainCarriesOperations(from: self.lastVoted)
+    }
 
     /// When ``timerFired(now:)`` is due; `nil` with nothing pending.
     public var timeoutDeadline: UInt64? {
@@ -151,17 +170,64 @@ public final class Replica {
             out = self.onNewView(view: view, qc: qc, committed: committed, from: from, now: now)
         case .fetch(let hash, let above, let from): out = self.onFetch(hash, above: above, from: from)
         case .blocks(let list): out = self.onBlocks(list, now: now)
+        case .history(let from, let first, let checkpoints, let mixes):
+            self.onHistory(from: from, first: first, checkpoints: checkpoints, mixes: mixes)
+            out = []
         }
         return self.flush(out)
     }
 
     /// Tells every validator where this one stands (view, highest QC, committed height), so validators ahead
-    /// send what it lacks: what a validator process does when it starts and, now and then, when idle.
+    /// send what it lacks, and publishes the newest checkpoints of its history chain: what a validator does
+    /// when it starts and then periodically.
     public func announce(now: UInt64) -> [Outgoing] {
         self.clock = now
         guard self.behavior != .silent, self.storageFailure == nil else { return [] }
+        self.advanceHistory(now: now)
+        let window = self.history.window(self.configuration.history.window)
+        let newest = TimeReference(validator: self.id, tick: self.history.checkpointTick, hash: window.checkpoints.last!)
+        if newest != self.latestPublished {
+            self.previouslyPublished = self.latestPublished ?? newest
+            self.latestPublished = newest
+        }
         return [Outgoing(destination: .all, message: .newView(view: self.view, highQC: self.highQC,
-                                                               committed: self.committedHeight, from: self.id))]
+                                                               committed: self.committedHeight, from: self.id)),
+                Outgoing(destination: .all, message: .history(from: self.id, first: window.first,
+                                                               checkpoints: window.checkpoints, mixes: window.mixes))]
+    }
+
+    /// What a client of this validator names in its operations' PoTime: a checkpoint published one
+    /// announcement ago, so every validator has had time to receive it. `nil` before the first announcement.
+    public var timeReferenceForClients: TimeReference? { self.previouslyPublished }
+
+    static func historySeed(validator: Int, origin: UInt64) -> ConsensusHash {
+        var encoder = CanonicalEncoder()
+        encoder.append("hypermesh-history")
+        encoder.append(validator)
+        encoder.append(origin)
+        return ConsensusHash.of(encoder.bytes)
+    }
+
+    /// Hashes the own chain forward to where `now` says it should be, mixing in the latest committed block
+    /// at each span's start.
+    private func advanceHistory(now: UInt64) {
+        let target = (now &- self.historyOrigin) * self.configuration.history.ticksPerSecond / 1000
+        guard target > self.history.tick else { return }
+        self.history.nextMix = self.committed.last?.hash ?? self.genesis.hash
+        self.history.advance(by: Int(target - self.history.tick))
+        self.history.trim(keeping: self.configuration.history.window)
+    }
+
+    private func onHistory(from: Int, first: UInt64, checkpoints: [ConsensusHash], mixes: [ConsensusHash]) {
+        guard from != self.id, (0..<self.configuration.validators).contains(from) else { return }
+        var chain = self.peerHistories[from]
+            ?? HistoryChain(seed: checkpoints.first ?? .zero, checkpointInterval: self.configuration.history.checkpointInterval)
+        if case .refused(let reason) = chain.extend(from: first, checkpoints: checkpoints, mixes: mixes) {
+            self.refuse("history of validator \(from): \(reason)")
+            return
+        }
+        chain.trim(keeping: self.configuration.history.window)
+        self.peerHistories[from] = chain
     }
 
     /// The view timed out: move to the next and tell its leader our highest QC.
@@ -244,6 +310,7 @@ public final class Replica {
                 return []
             }
             self.votedView = block.view
+            self.lastVoted = block.hash
             if self.configuration.brokenRule == .commitOnVote && block.height > self.committedHeight {
                 self.commit(block, now: now)
             }
@@ -453,8 +520,11 @@ public final class Replica {
         return false
     }
 
-    private var uncommittedBlocksCarryOperations: Bool {
-        var cursor = self.blocks[self.highQC.block]
+    private var uncommittedBlocksCarryOperations: Bool { self.chainCarriesOperations(from: self.highQC.block) }
+
+    /// Whether `tip` or one of its ancestors above the committed height carries operations.
+    private func chainCarriesOperations(from tip: ConsensusHash?) -> Bool {
+        var cursor = tip.flatMap { self.blocks[$0] }
         while let current = cursor, current.height > self.committedHeight {
             if !current.operations.isEmpty { return true }
             cursor = self.blocks[current.parent]
@@ -483,11 +553,19 @@ public final class Replica {
             cursor = self.blocks[current.parent]
         }
         var result: [Operation] = []
+        var expired: [ConsensusHash] = []
         for digest in self.mempoolOrder where !inChain.contains(digest) {
             guard let operation = self.mempool[digest] else { continue }
+            // Only the time proof can go bad while an operation waits: drop the stale ones.
+            if case .refused(let reason) = self.checkTime(operation) {
+                self.refuse("operation \(operation) dropped: \(reason)")
+                expired.append(digest)
+                continue
+            }
             result.append(operation)
             if result.count == self.configuration.maximumBatch { break }
         }
+        for digest in expired { self.mempool.removeValue(forKey: digest) }
         return result
     }
 
@@ -504,9 +582,25 @@ public final class Replica {
                                                                by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")
         }
-        let drift = Int64(self.clock) - operation.timestampMilliseconds
-        if required.time && abs(drift) > required.maximumClockDriftMilliseconds {
-            return .refused("time: timestamp \(operation.timestampMilliseconds) is \(drift) ms from this validator's clock")
+        return self.checkTime(operation)
+    }
+
+    /// PoTime: the timestamp within the drift bound, and a recent tick of a validator's history named.
+    private func checkTime(_ operation: Operation) -> ProofVerdict {
+        let required = self.configuration.requirements
+        if required.time {
+            let drift = Int64(self.clock) - operation.timestampMilliseconds
+            if abs(drift) > required.maximumClockDriftMilliseconds {
+                return .refused("time: timestamp \(operation.timestampMilliseconds) is \(drift) ms from this validator's clock")
+            }
+            guard let reference = operation.time else { return .refused("time: the operation names no history tick") }
+            guard let chain = reference.validator == self.id ? self.history : self.peerHistories[reference.validator] else {
+                return .refused("time: no history of validator \(reference.validator) received yet")
+            }
+            if case .refused(let reason) = chain.verifyReference(tick: reference.tick, hash: reference.hash,
+                                                                 maximumAge: self.configuration.history.maximumAgeTicks) {
+                return .refused("\(reason) (validator \(reference.validator)'s)")
+            }
         }
         return .accepted
     }
@@ -537,7 +631,9 @@ public final class Replica {
     }
 
     private func refuse(_ reason: String) {
-        if self.refusals.count < 1000 { self.refusals.append(reason) }
+        if self.refusals.count == 1000 { self.refusals.removeFirst() }
+        self.refusals.append(reason)
+        self.refusalCount += 1
     }
 
     // MARK: - Catching up

@@ -16,6 +16,21 @@ public struct ReplicaConfiguration: Sendable {
     public var requirements = ProofRequirements()
     /// For proving the checker can fail: break one of HotStuff's safety rules on every replica.
     public var brokenRule: BrokenRule?
+    /// Each validator's history chain (PoTime).
+    public var history = HistorySettings()
+
+    /// How fast validators' history chains tick and how far back an operation may reference them.
+    public struct HistorySettings: Sendable {
+        public var ticksPerSecond: UInt64 = 1000
+        public var checkpointInterval = 1000
+        /// The oldest tick an operation may name, counted back from the chain's newest checkpoint.
+        public var maximumAgeTicks: UInt64 = 120_000
+
+        public init() {}
+
+        /// Checkpoints kept and published: enough to check any reference that is not stale.
+        var window: Int { Int(self.maximumAgeTicks / UInt64(self.checkpointInterval)) + 2 }
+    }
 
     public enum BrokenRule: String, Sendable, CaseIterable {
         /// Vote without HotStuff's locking rule (`extends(b, locked) || b.justify.height > locked.height`).

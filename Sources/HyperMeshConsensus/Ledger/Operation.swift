@@ -24,9 +24,11 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
     public var work: WorkProof
     /// PoStake: the proposer's signature over ``digest``.
     public var signature: [UInt8]
+    /// PoTime: a recent tick of a validator's history chain (covered by ``digest``, so by the signature).
+    public let time: TimeReference?
 
     public init(kind: Kind, proposer: Int, sequence: UInt64, subject: String, amount: Int64, timestampMilliseconds: Int64,
-                work: WorkProof = WorkProof(nonce: 0), signature: [UInt8] = []) {
+                time: TimeReference? = nil, work: WorkProof = WorkProof(nonce: 0), signature: [UInt8] = []) {
         self.kind = kind
         self.proposer = proposer
         self.sequence = sequence
@@ -35,6 +37,7 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         self.timestampMilliseconds = timestampMilliseconds
         self.work = work
         self.signature = signature
+        self.time = time
         var encoder = CanonicalEncoder()
         encoder.append("hypermesh-operation-v1")
         encoder.append(kind.rawValue)
@@ -43,6 +46,14 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         encoder.append(subject)
         encoder.append(UInt64(bitPattern: amount))
         encoder.append(UInt64(bitPattern: timestampMilliseconds))
+        if let time {
+            encoder.appendByte(1)
+            encoder.append(time.validator)
+            encoder.append(time.tick)
+            encoder.append(time.hash)
+        } else {
+            encoder.appendByte(0)
+        }
         self.digest = ConsensusHash.of(encoder.bytes)
     }
 
@@ -51,4 +62,17 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
     public let digest: ConsensusHash
 
     public var description: String { "\(self.kind.rawValue)(\(self.subject), \(self.amount)) by \(self.proposer)#\(self.sequence)" }
+}
+
+/// A tick of one validator's history chain that an operation names: it was made after that tick.
+public struct TimeReference: Sendable, Hashable {
+    public var validator: Int
+    public var tick: UInt64
+    public var hash: ConsensusHash
+
+    public init(validator: Int, tick: UInt64, hash: ConsensusHash) {
+        self.validator = validator
+        self.tick = tick
+        self.hash = hash
+    }
 }

@@ -14,6 +14,7 @@ public final class Simulator {
         case partition([Int])
         case heal
         case resubmitAll
+        case announce(Int)
     }
 
     private struct Scheduled: Comparable {
@@ -33,7 +34,12 @@ public final class Simulator {
     private var stores: [LedgerStore] = []
     private var storageProblems: [String] = []
     private var behaviors: [Replica.Behavior] = []
+    /// What clients will submit; each operation is made (with its proofs) when first submitted, so it can
+    /// name a recent tick of a validator's history chain.
+    private var plans: [Plan] = []
     private var operations: [Operation] = []
+    private var operationIndex: [Int: Int] = [:]
+    private var crashVictim: Int?
     private var submittedAt: [ConsensusHash: UInt64] = [:]
     private var firstCommitAt: [ConsensusHash: UInt64] = [:]
     private var events: [Event] = []
@@ -81,6 +87,9 @@ public final class Simulator {
         replicaConfiguration.workBits = self.configuration.workBits
         replicaConfiguration.brokenRule = self.configuration.brokenRule
         replicaConfiguration.baseTimeoutMilliseconds = max(100, self.configuration.maximumDelayMilliseconds * 8)
+        replicaConfiguration.history.ticksPerSecond = 100
+        replicaConfiguration.history.checkpointInterval = 50
+        replicaConfiguration.history.maximumAgeTicks = 6_000
         // Byzantine validators: the highest indexes, so leaders rotate through them too.
         let behaviorChoices = self.configuration.byzantineBehaviors
         self.behaviors = (0..<n).map { index in
@@ -97,9 +106,10 @@ public final class Simulator {
             return
         }
         self.timerAt = Array(repeating: nil, count: n)
-        self.makeOperations()
+        for replica in 0..<n { self.schedule(.announce(replica), at: 0) }
+        self.planOperations()
         let window = max(self.configuration.faultsEndMilliseconds / 2, 1)
-        for index in self.operations.indices {
+        for index in self.plans.indices {
             self.schedule(.submit(index), at: self.random.next() % window)
         }
         if let side = self.configuration.isolatedSide {
@@ -115,6 +125,7 @@ public final class Simulator {
         if self.configuration.crashes {
             let honest = (0..<n).filter { self.behaviors[$0] == .honest }
             if let victim = honest.isEmpty ? nil : honest[Int(self.random.next() % UInt64(honest.count))] {
+                self.crashVictim = victim
                 let at = self.random.next() % (self.configuration.faultsEndMilliseconds * 6 / 10 + 1)
                 self.schedule(.crash(victim), at: at)
                 self.schedule(.restart(victim), at: at + 500 + self.random.next() % 1500)
@@ -124,8 +135,17 @@ public final class Simulator {
         self.schedule(.resubmitAll, at: self.configuration.faultsEndMilliseconds)
     }
 
+    struct Plan {
+        var kind: Operation.Kind
+        var proposer: Int
+        var sequence: UInt64
+        var subject: String
+        var amount: Int64
+        var workStart: UInt64
+    }
+
     /// Stakes for every proposer, then pools, claims and releases against them.
-    private func makeOperations() {
+    private func planOperations() {
         let n = self.configuration.validators
         var sequences = Array(repeating: UInt64(0), count: n)
         for index in 0..<self.configuration.operations {
@@ -138,15 +158,30 @@ public final class Simulator {
             case 2: kind = .claim
             default: kind = .release
             }
-            let subject = "pool-\((proposer + round % 3) % n)-\(round / 4)"
             sequences[proposer] += 1
-            var operation = Operation(kind: kind, proposer: proposer, sequence: sequences[proposer], subject: subject,
-                                      amount: Int64(1 + self.random.next() % 8), timestampMilliseconds: 0)
-            operation.work = WorkProof.solve(digest: operation.digest, bits: self.configuration.workBits,
-                                             start: self.random.next() >> 40)
-            operation.signature = self.signer.sign(operation.digest.bytes, as: proposer)
-            self.operations.append(operation)
+            self.plans.append(Plan(kind: kind, proposer: proposer, sequence: sequences[proposer],
+                                   subject: "pool-\((proposer + round % 3) % n)-\(round / 4)",
+                                   amount: Int64(1 + self.random.next() % 8), workStart: self.random.next() >> 40))
         }
+    }
+
+    /// The operation of plan `index`, made now on first use: stamped with the current time and a tick of
+    /// an honest validator's history (one that will not crash, whose chain would restart), then worked and
+    /// signed.
+    private func operation(_ index: Int) -> Operation {
+        if let made = self.operationIndex[index] { return self.operations[made] }
+        let plan = self.plans[index]
+        let n = self.configuration.validators
+        let witness = (1...n).map { (plan.proposer + $0) % n }
+            .first { self.behaviors[$0] == .honest && $0 != self.crashVictim } ?? plan.proposer
+        var operation = Operation(kind: plan.kind, proposer: plan.proposer, sequence: plan.sequence, subject: plan.subject,
+                                  amount: plan.amount, timestampMilliseconds: Int64(self.now),
+                                  time: self.replicas[witness].timeReferenceForClients)
+        operation.work = WorkProof.solve(digest: operation.digest, bits: self.configuration.workBits, start: plan.workStart)
+        operation.signature = self.signer.sign(operation.digest.bytes, as: plan.proposer)
+        self.operationIndex[index] = self.operations.count
+        self.operations.append(operation)
+        return operation
     }
 
     // MARK: - Events
@@ -166,6 +201,7 @@ public final class Simulator {
         case .newView(let view, let qc, let committed, let from): return "newView \(view) from \(from) qc h\(qc.height) v\(qc.view) committed \(committed)"
         case .fetch(let hash, let above, let from): return "fetch \(hash) above \(above) from \(from)"
         case .blocks(let list): return "blocks \(list.map(\.height))"
+        case .history(let from, let first, let checkpoints, _): return "history of \(from) from \(first), \(checkpoints.count) checkpoints"
         }
     }
 
@@ -186,7 +222,7 @@ public final class Simulator {
             self.dispatch(self.replicas[to].receive(message, now: self.now), from: to)
             self.rearmTimer(to)
         case .submit(let index):
-            let operation = self.operations[index]
+            let operation = self.operation(index)
             if self.submittedAt[operation.digest] == nil { self.submittedAt[operation.digest] = self.now }
             for replica in self.replicas.indices where !self.crashed.contains(replica) {
                 guard self.faultsActive ? !self.random.chance(self.configuration.drop) : true else { continue }
@@ -220,7 +256,13 @@ public final class Simulator {
             self.partitionSide = nil
         case .resubmitAll:
             self.partitionSide = nil
-            for index in self.operations.indices { self.schedule(.submit(index), at: self.now + UInt64(index % 50)) }
+            for index in self.plans.indices { self.schedule(.submit(index), at: self.now + UInt64(index % 50)) }
+        case .announce(let replica):
+            // Validators announce themselves and publish their history every half second.
+            self.schedule(.announce(replica), at: self.now + 500)
+            guard !self.crashed.contains(replica) else { return }
+            self.dispatch(self.replicas[replica].announce(now: self.now), from: replica)
+            self.rearmTimer(replica)
         }
     }
 
@@ -284,7 +326,7 @@ public final class Simulator {
     }
 
     private func everythingCommitted() -> Bool {
-        let expected = self.operations.count
+        let expected = self.plans.count
         return self.replicas.indices.allSatisfy { index in
             self.behaviors[index] != .honest || self.crashed.contains(index)
                 || self.replicas[index].ledgerOperationCount >= expected
@@ -327,7 +369,7 @@ public final class Simulator {
         for index in self.replicas.indices where self.configuration.trace {
             let replica = self.replicas[index]
             report.trace.append("replica \(index): view \(replica.view) highQC h\(replica.highQC.height) v\(replica.highQC.view) "
-                + "committed h\(replica.committedHeight) pending \(replica.hasPendingWork) refusals \(replica.refusals.suffix(3))")
+                + "committed h\(replica.committedHeight) pending \(replica.hasPendingWork) refusals \(replica.refusals.prefix(12))")
         }
         report.committedHeight = longest.count
         report.committedOperations = honest.map { self.replicas[$0].ledgerOperationCount }.min() ?? 0

@@ -10,8 +10,9 @@ public enum ConsensusWire {
     static let maximumOperationsPerBlock = 10_000
     static let maximumSignaturesPerCertificate = 1024
     static let maximumBlocksPerMessage = 64
+    static let maximumHistoryCheckpoints = 4096
     /// Smallest encodings, to refuse counts the bytes cannot hold.
-    static let minimumOperationBytes = 1 + 8 * 7
+    static let minimumOperationBytes = 1 + 8 * 7 + 1
     static let minimumCertificateBytes = 32 + 8 * 3
     static let minimumBlockBytes = 32 + 8 * 3 + minimumCertificateBytes + 8 * 2
 
@@ -22,6 +23,7 @@ public enum ConsensusWire {
         case fetch = 4
         case blocks = 5
         case operations = 6
+        case history = 7
     }
 
     // MARK: - Messages
@@ -54,6 +56,13 @@ public enum ConsensusWire {
             encoder.appendByte(Tag.blocks.rawValue)
             encoder.append(blocks.count)
             for block in blocks { self.write(block, to: &encoder) }
+        case .consensus(.history(let from, let first, let checkpoints, let mixes)):
+            encoder.appendByte(Tag.history.rawValue)
+            encoder.append(from)
+            encoder.append(first)
+            encoder.append(checkpoints.count)
+            for checkpoint in checkpoints { encoder.append(checkpoint) }
+            for mix in mixes { encoder.append(mix) }
         case .operations(let operations):
             encoder.appendByte(Tag.operations.rawValue)
             encoder.append(operations.count)
@@ -92,6 +101,16 @@ public enum ConsensusWire {
             var blocks: [Block] = []
             for _ in 0..<count { blocks.append(try self.readBlock(&decoder)) }
             message = .consensus(.blocks(blocks))
+        case .history:
+            let from = try decoder.int("history sender")
+            let first = try decoder.uint64("history first checkpoint")
+            let count = try decoder.count("history checkpoints", limit: self.maximumHistoryCheckpoints, minimumItemBytes: 32)
+            guard count > 0 else { throw decoder.failure("history: no checkpoints") }
+            var checkpoints: [ConsensusHash] = []
+            for _ in 0..<count { checkpoints.append(try decoder.hash("history checkpoint")) }
+            var mixes: [ConsensusHash] = []
+            for _ in 1..<count { mixes.append(try decoder.hash("history mix")) }
+            message = .consensus(.history(from: from, first: first, checkpoints: checkpoints, mixes: mixes))
         case .operations:
             let count = try decoder.count("operations", limit: self.maximumOperationsPerBlock,
                                           minimumItemBytes: self.minimumOperationBytes)
@@ -199,6 +218,14 @@ public enum ConsensusWire {
         encoder.append(operation.subject)
         encoder.append(UInt64(bitPattern: operation.amount))
         encoder.append(UInt64(bitPattern: operation.timestampMilliseconds))
+        if let time = operation.time {
+            encoder.appendByte(1)
+            encoder.append(time.validator)
+            encoder.append(time.tick)
+            encoder.append(time.hash)
+        } else {
+            encoder.appendByte(0)
+        }
         encoder.append(operation.work.nonce)
         encoder.append(operation.signature)
     }
@@ -214,10 +241,20 @@ public enum ConsensusWire {
         let subject = try decoder.string("operation subject", limit: self.maximumSubjectBytes)
         let amount = Int64(bitPattern: try decoder.uint64("operation amount"))
         let timestamp = Int64(bitPattern: try decoder.uint64("operation timestamp"))
+        let presenceOffset = decoder.offset
+        let time: TimeReference?
+        switch try decoder.uint8("operation time reference") {
+        case 0: time = nil
+        case 1:
+            time = TimeReference(validator: try decoder.int("time reference validator"), tick: try decoder.uint64("time reference tick"),
+                                 hash: try decoder.hash("time reference hash"))
+        case let other:
+            throw ConsensusWireError(offset: presenceOffset, message: "operation time reference marker \(other) is neither 0 nor 1")
+        }
         let nonce = try decoder.uint64("operation work nonce")
         let signature = try decoder.data("operation signature", limit: self.maximumSignatureBytes)
         return Operation(kind: kind, proposer: proposer, sequence: sequence, subject: subject, amount: amount,
-                         timestampMilliseconds: timestamp, work: WorkProof(nonce: nonce), signature: signature)
+                         timestampMilliseconds: timestamp, time: time, work: WorkProof(nonce: nonce), signature: signature)
     }
 }
 
