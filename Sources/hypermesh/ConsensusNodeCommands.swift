@@ -141,9 +141,16 @@ struct ConsensusSubmitCommand: ParsableCommand {
         let time = context.validators.requirements.time
             ? try TimeReferenceFile.read(from: context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path)
             : nil
+        // The work the validators announced last (they raise it as their queues fill), never below the floor.
+        var workBits = ValidatorDefaults.workBits
+        if FileManager.default.fileExists(atPath: context.ledgerPath) {
+            let ledger = try LedgerStore(path: context.ledgerPath)
+            let height = try ledger.committedHeight()
+            if height > 0, let last = try ledger.blocks(above: height - 1, limit: 1).first { workBits = max(workBits, last.workBits) }
+        }
         let operations = try ValidatorClient.makeOperations(kind: self.kind, subject: self.subject, amount: self.amount,
                                                             count: self.count, signer: context.signer,
-                                                            workBits: ValidatorDefaults.workBits, time: time)
+                                                            workBits: workBits, time: time)
         let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: self.tlsOptions.tls,
                                                  timeout: .seconds(Int64(self.timeout)))
         for failure in outcome.failures { Output.error("validator \(failure)") }
@@ -194,6 +201,7 @@ struct ConsensusLedgerCommand: ParsableCommand {
                     (context.validators.members[$0.key].nodeID, JSONValue.integer($0.value))
                 })),
                 "pools": .integer(Int64(ledger.pools.count)),
+                "workBits": .integer(Int64(blocks.last?.workBits ?? ValidatorDefaults.workBits)),
                 "coresClaimed": .integer(ledger.pools.values.map(\.claimed).reduce(0, +)),
             ]).prettyJSON())
             return
@@ -205,6 +213,7 @@ struct ConsensusLedgerCommand: ParsableCommand {
         table.append(["operations", "\(seen.count) (\(ledger.appliedCount) applied, \(ledger.rejected.count) without effect)"])
         table.append(["stakes", stakes.isEmpty ? "-" : stakes.joined(separator: " ")])
         table.append(["pools", "\(ledger.pools.count) offered, \(ledger.pools.values.map(\.claimed).reduce(0, +)) cores claimed"])
+        table.append(["work", "\(blocks.last?.workBits ?? ValidatorDefaults.workBits) bits announced in the last block"])
         Output.print(table.rendered)
     }
 }

@@ -113,6 +113,44 @@ struct ProofTests {
         #expect(lenient.check(operation(timestamp: 400_000, signAs: 2, time: nil)) == .accepted)
     }
 
+    /// PoWork's admission control: a validator whose queue fills demands more work of new operations, and
+    /// validators do not vote for a block that announces less than the mesh's floor.
+    @Test func aFillingQueueRaisesTheWorkDemandedAndBlocksAnnounceIt() throws {
+        let signer = SimulatedSigner(participants: 4, seed: 12)
+        var configuration = ReplicaConfiguration(validators: 4, signer: signer)
+        configuration.workBits = 2
+        configuration.workAdmissionThreshold = 10
+        configuration.requirements.time = false
+        let leader = configuration.leader(of: 1)
+        let follower = try Replica(id: (leader + 1) % 4, configuration: configuration)
+        func operation(_ sequence: UInt64, bits: Int) -> HyperMeshConsensus.Operation {
+            var operation = HyperMeshConsensus.Operation(kind: .stake, proposer: 0, sequence: sequence, subject: "-", amount: 1,
+                                                         timestampMilliseconds: 0)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: bits)
+            while WorkProof.leadingZeroBits(digest: operation.digest, nonce: operation.work.nonce) > bits {
+                operation.work = WorkProof.solve(digest: operation.digest, bits: bits, start: operation.work.nonce + 1)
+            }
+            operation.signature = signer.sign(operation.digest.bytes, as: 0)
+            return operation
+        }
+        #expect(follower.admissionWorkBits == 2)
+        for sequence in 1...10 as ClosedRange<UInt64> { _ = follower.submit(operation(sequence, bits: 2), now: 0) }
+        #expect(follower.admissionWorkBits == 3)
+        _ = follower.submit(operation(11, bits: 2), now: 0)
+        #expect(follower.refusals.last?.hasSuffix("work: 2 leading zero bits, 3 required while 10 operations wait") == true)
+        _ = follower.submit(operation(12, bits: 3), now: 0)
+        #expect(follower.hasPendingWork && follower.refusals.count == 1)
+
+        // A leader's block announces its demand; one below the floor is not voted for.
+        let low = Block(parent: Block.genesis.hash, height: 1, view: 1, proposer: leader, justify: .genesis(Block.genesis.hash),
+                        operations: [operation(20, bits: 2)], workBits: 1)
+        #expect(follower.receive(.proposal(low), now: 0).isEmpty)
+        #expect(follower.refusals.last == "block \(low.hash) not voted: it announces 1 bits of work, below the mesh's 2")
+        let fine = Block(parent: Block.genesis.hash, height: 1, view: 2, proposer: configuration.leader(of: 2),
+                         justify: .genesis(Block.genesis.hash), operations: [operation(21, bits: 2)], workBits: 3)
+        #expect(!follower.receive(.proposal(fine), now: 0).isEmpty)
+    }
+
     /// PoTime inside the ledger: operations name a recent tick of a validator's history chain, which the
     /// validators publish to each other; each way a reference can be wrong is refused with its reason.
     @Test func operationsNameARecentTickOfAPublishedHistory() throws {

@@ -153,6 +153,13 @@ public final class Replica {
             self.refuse("operation \(operation): \(reason)")
             return []
         }
+        // Admission control: a filling queue costs new operations more work.
+        let demanded = self.admissionWorkBits
+        if self.configuration.requirements.work && demanded > self.configuration.workBits,
+           case .refused(let reason) = operation.work.verify(digest: digest, bits: demanded) {
+            self.refuse("operation \(operation): \(reason) while \(self.mempool.count) operations wait")
+            return []
+        }
         if !self.hasPendingWork { self.lastProgressMilliseconds = now }
         self.mempool[digest] = operation
         self.mempoolOrder.append(digest)
@@ -175,6 +182,14 @@ public final class Replica {
             out = []
         }
         return self.flush(out)
+    }
+
+    /// The work new operations must carry now: the mesh's floor, plus one bit per doubling of the queue
+    /// beyond ``ReplicaConfiguration/workAdmissionThreshold``. Leaders announce it in their blocks.
+    public var admissionWorkBits: Int {
+        let threshold = max(self.configuration.workAdmissionThreshold, 1)
+        let load = self.mempool.count / threshold
+        return min(64, self.configuration.workBits + (load == 0 ? 0 : Int.bitWidth - load.leadingZeroBitCount))
     }
 
     /// Tells every validator where this one stands (view, highest QC, committed height), so validators ahead
@@ -302,6 +317,10 @@ public final class Replica {
                 self.refuse("block \(block.hash) not voted: \(reason)")
                 return []
             }
+            guard block.workBits >= self.configuration.workBits else {
+                self.refuse("block \(block.hash) not voted: it announces \(block.workBits) bits of work, below the mesh's \(self.configuration.workBits)")
+                return []
+            }
             guard block.view > self.votedView else { return [] }
             let safe = self.configuration.brokenRule == .ignoreLock || self.extends(block, self.locked)
                 || block.justify.view > self.locked.view
@@ -398,7 +417,7 @@ public final class Replica {
         let parent = self.blocks[self.highQC.block]!
         func block(_ operations: [Operation]) -> Block {
             Block(parent: parent.hash, height: parent.height + 1, view: view, proposer: self.id, justify: self.highQC,
-                  operations: operations, workBits: self.configuration.workBits)
+                  operations: operations, workBits: self.admissionWorkBits)
         }
         switch self.behavior {
         case .equivocate:
@@ -418,7 +437,7 @@ public final class Replica {
                 return [Outgoing(destination: .all, message: .proposal(honest))] + self.onProposal(honest, now: now)
             }
             let forked = Block(parent: grand.hash, height: grand.height + 1, view: view, proposer: self.id, justify: forkBase.justify,
-                               operations: Array(operations.reversed()), workBits: self.configuration.workBits)
+                               operations: Array(operations.reversed()), workBits: self.admissionWorkBits)
             let favoured = self.id == 0 ? 1 : 0
             let others = (0..<self.configuration.validators).filter { $0 != favoured && $0 != self.id }
             return [Outgoing(destination: .one(favoured), message: .proposal(honest)),

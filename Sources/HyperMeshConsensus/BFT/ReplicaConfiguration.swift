@@ -7,8 +7,11 @@ public struct ReplicaConfiguration: Sendable {
     public var signer: any ConsensusSigner
     /// A view with no progress for this long (doubling on consecutive timeouts) is abandoned.
     public var baseTimeoutMilliseconds: UInt64 = 300
-    /// PoWork difficulty announced in blocks (the mesh raises it as queues fill).
+    /// PoWork difficulty: the floor every operation in a block must meet. Validators demand more of new
+    /// operations as their queue fills (``Replica/admissionWorkBits``) and announce it in their blocks.
     public var workBits = 8
+    /// Queued operations per extra bit of work demanded: one more bit at this many, two at twice as many, …
+    public var workAdmissionThreshold = 1000
     /// Operations per block at most.
     public var maximumBatch = 500
     /// Which proofs operations must carry (the `Mesh` spec's `consensus` switches), the drift bound and the
