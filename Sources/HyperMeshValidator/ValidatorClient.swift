@@ -10,7 +10,9 @@ public enum ValidatorClient {
     /// `workBits` solved, naming `time` (a recent tick of a validator's history). Sequence numbers start at the current time in microseconds, so a later submit
     /// never repeats an earlier one's.
     public static func makeOperations(kind: HyperMeshConsensus.Operation.Kind, subject: String, amount: Int64, count: Int,
-                                      signer: NodeKeySigner, workBits: Int, time: TimeReference?) throws -> [HyperMeshConsensus.Operation] {
+                                      signer: NodeKeySigner, workBits: Int, time: TimeReference?, space: SpaceProof? = nil) throws
+        -> [HyperMeshConsensus.Operation]
+    {
         guard let proposer = signer.index else {
             throw ValidatorClientError("this node (\(signer.nodeIDs.isEmpty ? "-" : "its key") ) is not one of the mesh's validators")
         }
@@ -19,7 +21,7 @@ public enum ValidatorClient {
         return (0..<count).map { offset in
             var operation = HyperMeshConsensus.Operation(kind: kind, proposer: proposer, sequence: firstSequence + UInt64(offset),
                                                          subject: subject, amount: amount,
-                                                         timestampMilliseconds: Int64(now * 1000), time: time)
+                                                         timestampMilliseconds: Int64(now * 1000), time: time, space: space)
             operation.work = WorkProof.solve(digest: operation.digest, bits: workBits)
             operation.signature = signer.sign(operation.digest.bytes, as: proposer)
             return operation

@@ -7,7 +7,7 @@ struct ConsensusCommand: ParsableCommand {
         commandName: "consensus",
         abstract: "The BFT ledger: chained HotStuff among validators, and its deterministic simulator.",
         subcommands: [ConsensusValidatorCommand.self, ConsensusSubmitCommand.self, ConsensusLedgerCommand.self,
-                      ConsensusSimCommand.self]
+                      ConsensusPlotCommand.self, ConsensusSimCommand.self]
     )
 }
 

@@ -128,6 +128,9 @@ struct ConsensusSubmitCommand: ParsableCommand {
     @Option(help: "The pool the operation is about (offerPool, claim, release).") var subject = "-"
     @Option(help: "Stake amount, cores offered or claimed.") var amount: Int64 = 1
     @Option(help: "How many operations to make.") var count = 1
+    @Option(help: ArgumentHelp("The plot proving this node's storage (offerPool, when the mesh demands PoSpace).",
+                               valueName: "FILE"))
+    var plot: String?
     @Option(help: "Seconds to wait for each validator.") var timeout = 10
 
     func validate() throws {
@@ -148,14 +151,81 @@ struct ConsensusSubmitCommand: ParsableCommand {
             let height = try ledger.committedHeight()
             if height > 0, let last = try ledger.blocks(above: height - 1, limit: 1).first { workBits = max(workBits, last.workBits) }
         }
+        let space = try self.spaceProof(context: context)
         let operations = try ValidatorClient.makeOperations(kind: self.kind, subject: self.subject, amount: self.amount,
                                                             count: self.count, signer: context.signer,
-                                                            workBits: workBits, time: time)
+                                                            workBits: workBits, time: time, space: space)
         let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: self.tlsOptions.tls,
                                                  timeout: .seconds(Int64(self.timeout)))
         for failure in outcome.failures { Output.error("validator \(failure)") }
         Output.line("submitted \(operations.count) operation(s) to \(outcome.reached.count) of \(context.validators.members.count) validators")
         if outcome.reached.isEmpty { throw ExitCode(1) }
+    }
+}
+
+extension ConsensusSubmitCommand {
+    /// For an offered pool in a mesh that demands PoSpace: the plot's answer to the newest block this
+    /// node's validator committed, with its address binding.
+    func spaceProof(context: ValidatorContext) throws -> SpaceProof? {
+        guard self.kind == .offerPool, context.validators.requirements.space else {
+            if self.plot != nil { throw ValidationError("--plot is for --kind offerPool in a mesh with consensus.requireSpace") }
+            return nil
+        }
+        guard let path = self.plot else {
+            throw CommandFailure(message: "Mesh \(context.meshName) demands proof of space: give the pool's plot with --plot "
+                + "(make one with `hypermesh consensus plot`)")
+        }
+        let plot = try SpacePlot.open(at: path)
+        guard plot.commitment.nodeID.hexString == context.identity.nodeID else {
+            throw CommandFailure(message: "\(path) is another node's plot, not this node's (\(context.identity.nodeID.prefix(12))…)")
+        }
+        let ledger = try LedgerStore(path: context.ledgerPath)
+        let height = try ledger.committedHeight()
+        let challenge = height == 0 ? Block.genesis.hash : try ledger.blocks(above: height - 1, limit: 1)[0].hash
+        let index = try context.ownIndex()
+        let binding = try AddressBinding.sign(address: context.validators.members[index].address, with: context.identity.privateKey)
+        return try SpaceProof.answer(plot: plot, height: height, hash: challenge, count: ReplicaConfiguration.SpaceSettings().challenges,
+                                     binding: binding)
+    }
+}
+
+struct ConsensusPlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Fill a plot for proof of space: leaves only this node can have made, slowly, and their Merkle root.",
+        discussion: """
+            Put the plot in the storage path of the pool it backs. Making it takes LEAVES × ROUNDS sequential
+            SHA-256 hashes (the defaults, 65,536 × 4,096, take about a minute and a half and 4 MiB); answering
+            a challenge from it takes milliseconds, which is what the validators' deadline relies on. The
+            commitment is written next to it (FILE.commitment).
+
+            Examples:
+              hypermesh consensus plot --out /srv/pool/plot
+              hypermesh consensus submit --kind offerPool --subject gpu-1 --amount 8 --plot /srv/pool/plot --cert … --key … --ca …
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("Where to write the plot.", valueName: "FILE")) var out: String
+    @Option(help: "Leaves (a power of two).") var leaves = 1 << 16
+    @Option(help: "Sequential hashes per leaf.") var rounds = 4096
+
+    func validate() throws {
+        guard self.leaves >= 2, self.leaves <= 1 << 30, self.leaves & (self.leaves - 1) == 0 else {
+            throw ValidationError("--leaves must be a power of two from 2 to 2^30")
+        }
+        guard (1...1_000_000).contains(self.rounds) else { throw ValidationError("--rounds must be from 1 to 1000000") }
+    }
+
+    func run() throws {
+        let identity = try NodeIdentity.loadOrCreate(in: self.global.stateDirectory).identity
+        var seed = [UInt8](repeating: 0, count: 32)
+        for index in seed.indices { seed[index] = UInt8.random(in: 0...255) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let plot = try SpacePlot.create(at: self.out, nodeID: [UInt8](hexString: identity.nodeID)!, seed: ConsensusHash(bytes: seed),
+                                        leafCount: self.leaves, rounds: self.rounds)
+        Output.line("plot \(self.out): \(self.leaves) leaves × \(self.rounds) rounds in \(clock.now - start), root "
+            + plot.commitment.root.bytes.hexString)
     }
 }
 

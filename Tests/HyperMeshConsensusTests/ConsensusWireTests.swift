@@ -1,3 +1,4 @@
+import Crypto
 import Testing
 @testable import HyperMeshConsensus
 
@@ -55,6 +56,21 @@ struct ConsensusWireTests {
         let timedBytes = try Self.roundTrip(.operations([timed]))
         guard case .operations(let decodedTimed) = try ConsensusWire.decodeMessage(timedBytes) else { return }
         #expect(decodedTimed[0].time == timed.time && decodedTimed[0].digest == timed.digest)
+        // An offer with a proof of space.
+        let key = P256.Signing.PrivateKey()
+        let opening = SpaceOpening(index: 3, leaf: .of([3]), path: [.of([4]), .of([5])])
+        let space = SpaceProof(commitment: SpaceCommitment(nodeID: [1, 2], seed: .of([6]), leafCount: 4, rounds: 7, root: .of([8])),
+                               challengeHeight: 2, challengeBlock: block.hash, openings: [opening],
+                               binding: try AddressBinding.sign(address: "[::1]:9292", with: key))
+        let offer = HyperMeshConsensus.Operation(kind: .offerPool, proposer: 0, sequence: 1, subject: "p", amount: 2,
+                                                 timestampMilliseconds: 0, space: space)
+        let offerBytes = try Self.roundTrip(.operations([offer]))
+        guard case .operations(let decodedOffer) = try ConsensusWire.decodeMessage(offerBytes) else { return }
+        #expect(decodedOffer[0].space == space && decodedOffer[0].digest == offer.digest)
+        var otherSpace = space
+        otherSpace.openings[0].index = 2
+        #expect(HyperMeshConsensus.Operation(kind: .offerPool, proposer: 0, sequence: 1, subject: "p", amount: 2, timestampMilliseconds: 0,
+                                             space: otherSpace).digest != offer.digest)
         #expect(try ConsensusWire.decodeBlock(ConsensusWire.encode(block)) == block)
         #expect(try ConsensusWire.decodeCertificate(ConsensusWire.encode(block.justify)) == block.justify)
     }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HyperMeshCore
 import Testing
 @testable import HyperMeshConsensus
 
@@ -275,5 +276,66 @@ struct SpaceProofTests {
         #expect(verify(noKey) == .refused("space: the address binding carries no P-256 key"))
         #expect(verify(binding, at: now.addingTimeInterval(7200)) == .refused("space: the address binding is 7200000 ms old, at most 3600000 accepted"))
         #expect(verify(binding, at: now.addingTimeInterval(-600)) == .refused("space: the address binding is signed 600000 ms in the future"))
+    }
+}
+
+/// PoSpace inside the ledger: an offered pool carries the proposer's plot commitment, the openings a
+/// committed block's hash challenges, and its signed address; validators refuse each way it can be wrong.
+struct SpaceInLedgerTests {
+    @Test func offeredPoolsMustProveTheirProposersSpaceInTime() throws {
+        let keys = (0..<4).map { _ in P256.Signing.PrivateKey() }
+        let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
+        let signers = keys.map { NodeKeySigner(nodeIDs: nodeIDs, privateKey: $0) }
+        var configuration = ReplicaConfiguration(validators: 4, signer: signers[0])
+        configuration.workBits = 2
+        configuration.requirements.time = false
+        configuration.requirements.space = true
+        configuration.space.minimumLeaves = 64
+        configuration.space.minimumRounds = 10
+        configuration.space.challenges = 8
+        configuration.space.deadlineMilliseconds = 1_000
+        let start: UInt64 = 1_700_000_000_000
+        let checker = try Replica(id: 0, configuration: configuration, now: start)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("space-ledger-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func plot(_ node: Int, leaves: Int = 64) throws -> SpacePlot {
+            try SpacePlot.create(at: directory.appendingPathComponent("plot-\(node)-\(leaves)").path,
+                                 nodeID: [UInt8](hexString: nodeIDs[node])!, seed: .of([UInt8(node)]), leafCount: leaves, rounds: 10)
+        }
+        let now = Date(timeIntervalSince1970: Double(start) / 1000)
+        let binding = try AddressBinding.sign(address: "127.0.0.1:9402", with: keys[2], at: now)
+        func offer(_ space: SpaceProof?, sequence: UInt64 = 1) -> HyperMeshConsensus.Operation {
+            var operation = HyperMeshConsensus.Operation(kind: .offerPool, proposer: 2, sequence: sequence, subject: "gpu", amount: 8,
+                                                         timestampMilliseconds: Int64(start), space: space)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: 2)
+            operation.signature = signers[2].sign(operation.digest.bytes, as: 2)
+            return operation
+        }
+        let genesis = Block.genesis.hash
+        let good = try SpaceProof.answer(plot: plot(2), height: 0, hash: genesis, count: 8, binding: binding)
+        #expect(checker.check(offer(good)) == .accepted)
+        #expect(checker.check(offer(nil)) == .refused("space: an offered pool needs a proof of space"))
+
+        var wrongPath = good
+        wrongPath.openings[0].path[0] = .zero
+        #expect(checker.check(offer(wrongPath)).description.contains("does not reach the root"))
+        var moved = good
+        moved.binding.address = "10.9.9.9:1"
+        #expect(checker.check(offer(moved)) == .refused("space: the address binding's signature does not verify"))
+        let othersPlot = try SpaceProof.answer(plot: plot(3), height: 0, hash: genesis, count: 8, binding: binding)
+        #expect(checker.check(offer(othersPlot)) == .refused("space: the plot belongs to another node than the address binding"))
+        let othersEverything = try SpaceProof.answer(plot: plot(3), height: 0, hash: genesis, count: 8,
+                                                     binding: AddressBinding.sign(address: "127.0.0.1:9403", with: keys[3], at: now))
+        #expect(checker.check(offer(othersEverything)) == .refused("space: the plot is not the proposer's (node \(nodeIDs[2].prefix(12))…)"))
+        var offChain = good
+        offChain.challengeHeight = 5
+        #expect(checker.check(offer(offChain)).description.contains("is not on this validator's chain"))
+        let small = try SpaceProof.answer(plot: plot(2, leaves: 32), height: 0, hash: genesis, count: 8, binding: binding)
+        #expect(checker.check(offer(small)) == .refused("space: a plot of 32 leaves × 10 rounds is below the 64 × 10 required"))
+        // Answered too long after the challenge block was committed.
+        _ = checker.announce(now: start + 1_500)
+        #expect(checker.check(offer(good, sequence: 2)).description.contains("space: answered after 1.5 seconds"))
     }
 }

@@ -43,7 +43,8 @@ struct ConsensusValidatorTests {
                     metadata: {name: lab}
                     spec:
                       node: {name: v\(index), listen: "127.0.0.1:\(self.ports[index])"}
-                      consensus: {minimumStake: 1, maxClockDrift: 1m}
+                      consensus: {minimumStake: 1, maxClockDrift: 1m, requireSpace: true, spaceMinimumLeaves: 1024,
+                                  spaceMinimumRounds: 64}
                       validators:
 
                     """
@@ -133,7 +134,19 @@ struct ConsensusValidatorTests {
         // Validator 2 is killed; the other three go on without it.
         lab.validators[2]?.stop(signal: SIGKILL)
         lab.validators[2] = nil
-        #expect(try lab.submit(from: 0, ["--kind", "offerPool", "--subject", "gpu", "--amount", "8"]).contains("to 3 of 4"))
+        // The mesh demands proof of space for offered pools: a plot of this node's, answering a committed block.
+        let missing = try ProcessRunner.hypermesh(["consensus", "submit", "--kind", "offerPool", "--subject", "gpu"] + lab.tls(0),
+                                                  stateDirectory: lab.state(0))
+        #expect(missing.status == 1 && missing.standardError.contains("demands proof of space: give the pool's plot with --plot"))
+        let plotPath = lab.directory.path + "/pool-plot"
+        let plotted = try ProcessRunner.hypermesh(["consensus", "plot", "--out", plotPath, "--leaves", "1024", "--rounds", "64"],
+                                                  stateDirectory: lab.state(0))
+        #expect(plotted.status == 0 && plotted.standardOutput.hasPrefix("plot \(plotPath): 1024 leaves × 64 rounds"), "\(plotted.standardError)")
+        let foreign = try ProcessRunner.hypermesh(["consensus", "submit", "--kind", "offerPool", "--subject", "gpu", "--plot", plotPath]
+                                                  + lab.tls(1), stateDirectory: lab.state(1))
+        #expect(foreign.status == 1 && foreign.standardError.contains("is another node's plot"))
+        #expect(try lab.submit(from: 0, ["--kind", "offerPool", "--subject", "gpu", "--amount", "8", "--plot", plotPath])
+            .contains("to 3 of 4"))
         _ = try lab.waitForAgreement([0, 1, 3], operations: 1001)
         _ = try lab.submit(from: 1, ["--kind", "claim", "--subject", "gpu", "--amount", "3"])
         _ = try lab.submit(from: 3, ["--kind", "stake", "--count", "100"])

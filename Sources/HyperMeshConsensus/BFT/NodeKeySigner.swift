@@ -29,6 +29,8 @@ public struct NodeKeySigner: ConsensusSigner {
         Array(SHA256.hash(data: key.derRepresentation)).hexString
     }
 
+    public func nodeID(of index: Int) -> String? { self.nodeIDs.indices.contains(index) ? self.nodeIDs[index] : nil }
+
     /// This signer's participant index, when its key is one of the node ids.
     public var index: Int? { self.ownIndex }
 

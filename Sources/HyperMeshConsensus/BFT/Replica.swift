@@ -1,3 +1,4 @@
+import Foundation
 import HyperMeshCore
 
 /// One validator of chained HotStuff (Yin, Malkhi, Reiter, Gueta, Abraham: "HotStuff: BFT Consensus with
@@ -85,6 +86,8 @@ public final class Replica {
     /// The tick of the checkpoint published one announcement before the latest.
     private var previouslyPublished: TimeReference?
     private var latestPublished: TimeReference?
+    /// When this validator committed each height (index height − 1): the start of PoSpace deadlines.
+    private var commitTimes: [UInt64] = []
     /// Refusals since the replica started (``refusals`` keeps the last 1,000).
     public private(set) var refusalCount = 0
     /// Why proposals, votes or operations were refused, in order (the last 1,000).
@@ -109,6 +112,7 @@ public final class Replica {
         self.historyOrigin = now
         self.history = HistoryChain(seed: Self.historySeed(validator: id, origin: now),
                                     checkpointInterval: configuration.history.checkpointInterval)
+        self.clock = now
         guard let storage else { return }
         let snapshot = try storage.loadSnapshot()
         for block in snapshot.committed { self.blocks[block.hash] = block }
@@ -510,6 +514,7 @@ public final class Replica {
         chain.reverse()
         for committedBlock in chain {
             self.committed.append(committedBlock)
+            self.commitTimes.append(self.clock)
             for operation in committedBlock.operations {
                 let digest = operation.digest
                 guard !self.committedOperations.contains(digest) else { continue }
@@ -601,7 +606,40 @@ public final class Replica {
                                                                by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")
         }
+        if required.space && operation.kind == .offerPool, case .refused(let reason) = self.checkSpace(operation) {
+            return .refused(reason)
+        }
         return self.checkTime(operation)
+    }
+
+    /// PoSpace for an offered pool: the proposer's own plot, big enough, challenged by a block this
+    /// validator committed, answered within the deadline, with a valid binding to its address.
+    private func checkSpace(_ operation: Operation) -> ProofVerdict {
+        guard let proof = operation.space else { return .refused("space: an offered pool needs a proof of space") }
+        let settings = self.configuration.space
+        let verdict = proof.binding.verify(now: Date(timeIntervalSince1970: Double(self.clock) / 1000),
+                                           maximumAgeMilliseconds: settings.bindingMaximumAgeMilliseconds,
+                                           maximumDriftMilliseconds: self.configuration.requirements.maximumClockDriftMilliseconds)
+        if case .refused = verdict { return verdict }
+        guard proof.commitment.nodeID.hexString == proof.binding.nodeID else {
+            return .refused("space: the plot belongs to another node than the address binding")
+        }
+        if let proposer = self.configuration.signer.nodeID(of: operation.proposer), proposer != proof.binding.nodeID {
+            return .refused("space: the plot is not the proposer's (node \(proposer.prefix(12))…)")
+        }
+        guard proof.commitment.leafCount >= settings.minimumLeaves, proof.commitment.rounds >= settings.minimumRounds else {
+            return .refused("space: a plot of \(proof.commitment.leafCount) leaves × \(proof.commitment.rounds) rounds is below the "
+                + "\(settings.minimumLeaves) × \(settings.minimumRounds) required")
+        }
+        let height = proof.challengeHeight
+        let onChain = height == 0 ? proof.challengeBlock == self.genesis.hash
+            : height <= self.committedHeight && self.committed[Int(height) - 1].hash == proof.challengeBlock
+        guard onChain else { return .refused("space: the challenge block \(proof.challengeBlock) at height \(height) is not on this validator's chain") }
+        let committedAt = height == 0 ? self.historyOrigin : self.commitTimes[Int(height) - 1]
+        let elapsed = Duration.milliseconds(Int64(self.clock &- committedAt))
+        return SpacePlot.verify(proof.openings, commitment: proof.commitment, challenge: proof.challengeBlock,
+                                count: settings.challenges, answeredAfter: elapsed,
+                                deadline: .milliseconds(Int64(settings.deadlineMilliseconds)))
     }
 
     /// PoTime: the timestamp within the drift bound, and a recent tick of a validator's history named.

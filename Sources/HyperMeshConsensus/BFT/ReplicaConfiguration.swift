@@ -15,12 +15,36 @@ public struct ReplicaConfiguration: Sendable {
     /// Operations per block at most.
     public var maximumBatch = 500
     /// Which proofs operations must carry (the `Mesh` spec's `consensus` switches), the drift bound and the
-    /// minimum stake.
-    public var requirements = ProofRequirements()
+    /// minimum stake; setting them also applies the spec's PoSpace minimums to ``space``.
+    public var requirements = ProofRequirements() {
+        didSet {
+            if let leaves = self.requirements.spaceMinimumLeaves { self.space.minimumLeaves = leaves }
+            if let rounds = self.requirements.spaceMinimumRounds { self.space.minimumRounds = rounds }
+            if let deadline = self.requirements.spaceDeadlineMilliseconds { self.space.deadlineMilliseconds = deadline }
+        }
+    }
     /// For proving the checker can fail: break one of HotStuff's safety rules on every replica.
     public var brokenRule: BrokenRule?
     /// Each validator's history chain (PoTime).
     public var history = HistorySettings()
+    /// What a proof of space must show (PoSpace, when the mesh demands it).
+    public var space = SpaceSettings()
+
+    /// The size of plot a provider must prove and how fast it must answer. The defaults make recomputing
+    /// a plot (65,536 leaves × 4,096 sequential hashes, about 90 s on this class of machine) far slower
+    /// than the deadline, while answering from disk takes milliseconds.
+    public struct SpaceSettings: Sendable {
+        /// Leaves challenged per proof.
+        public var challenges = 16
+        public var minimumLeaves = 1 << 16
+        public var minimumRounds = 4096
+        /// From the validator committing the challenge block to the answer reaching it.
+        public var deadlineMilliseconds: UInt64 = 30_000
+        /// How old an address binding may be.
+        public var bindingMaximumAgeMilliseconds: Int64 = 86_400_000
+
+        public init() {}
+    }
 
     /// How fast validators' history chains tick and how far back an operation may reference them.
     public struct HistorySettings: Sendable {

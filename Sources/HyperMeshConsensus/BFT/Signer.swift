@@ -5,6 +5,13 @@ import Foundation
 public protocol ConsensusSigner: Sendable {
     func sign(_ message: [UInt8], as signer: Int) -> [UInt8]
     func verify(_ signature: [UInt8], of message: [UInt8], by signer: Int) -> Bool
+    /// The node id of participant `index`, when participants are nodes (their proofs of space must be
+    /// their own).
+    func nodeID(of index: Int) -> String?
+}
+
+extension ConsensusSigner {
+    public func nodeID(of index: Int) -> String? { nil }
 }
 
 /// Ed25519 keys, one per participant (swift-crypto): the real thing, for validator processes.

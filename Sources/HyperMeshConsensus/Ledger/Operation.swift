@@ -26,9 +26,12 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
     public var signature: [UInt8]
     /// PoTime: a recent tick of a validator's history chain (covered by ``digest``, so by the signature).
     public let time: TimeReference?
+    /// PoSpace, for an `offerPool` when the mesh demands it (covered by ``digest``).
+    public let space: SpaceProof?
 
     public init(kind: Kind, proposer: Int, sequence: UInt64, subject: String, amount: Int64, timestampMilliseconds: Int64,
-                time: TimeReference? = nil, work: WorkProof = WorkProof(nonce: 0), signature: [UInt8] = []) {
+                time: TimeReference? = nil, space: SpaceProof? = nil, work: WorkProof = WorkProof(nonce: 0),
+                signature: [UInt8] = []) {
         self.kind = kind
         self.proposer = proposer
         self.sequence = sequence
@@ -38,6 +41,7 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         self.work = work
         self.signature = signature
         self.time = time
+        self.space = space
         var encoder = CanonicalEncoder()
         encoder.append("hypermesh-operation-v1")
         encoder.append(kind.rawValue)
@@ -51,6 +55,12 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
             encoder.append(time.validator)
             encoder.append(time.tick)
             encoder.append(time.hash)
+        } else {
+            encoder.appendByte(0)
+        }
+        if let space {
+            encoder.appendByte(1)
+            encoder.append(space.digest)
         } else {
             encoder.appendByte(0)
         }

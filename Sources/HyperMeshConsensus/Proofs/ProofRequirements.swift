@@ -12,6 +12,10 @@ public struct ProofRequirements: Sendable, Equatable {
     public var minimumStake: Int64 = 0
     /// PoTime's drift bound (default 5 min).
     public var maximumClockDriftMilliseconds: Int64 = 300_000
+    /// PoSpace's plot minimums and deadline (`nil`: ``ReplicaConfiguration/SpaceSettings``' defaults).
+    public var spaceMinimumLeaves: Int?
+    public var spaceMinimumRounds: Int?
+    public var spaceDeadlineMilliseconds: UInt64?
 
     public init() {}
 
@@ -27,6 +31,11 @@ public struct ProofRequirements: Sendable, Equatable {
         self.minimumStake = consensus["minimumStake"]?.integerValue ?? self.minimumStake
         if let text = consensus["maxClockDrift"]?.stringValue, let drift = try? TimeSpan(parsing: text) {
             self.maximumClockDriftMilliseconds = drift.milliseconds
+        }
+        self.spaceMinimumLeaves = consensus["spaceMinimumLeaves"]?.integerValue.map { Int($0) }
+        self.spaceMinimumRounds = consensus["spaceMinimumRounds"]?.integerValue.map { Int($0) }
+        if let text = consensus["spaceDeadline"]?.stringValue, let deadline = try? TimeSpan(parsing: text) {
+            self.spaceDeadlineMilliseconds = UInt64(max(0, deadline.milliseconds))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HyperMeshCore
 
 /// PoSpace (where): a provider fills a plot in its pool's storage with leaves derived from (node id, plot
 /// seed) by a deliberately slow sequential function — `rounds` chained SHA-256 per leaf — and publishes the
@@ -16,6 +17,29 @@ public struct SpaceCommitment: Sendable, Hashable {
     public var leafCount: Int
     public var rounds: Int
     public var root: ConsensusHash
+
+    public init(nodeID: [UInt8], seed: ConsensusHash, leafCount: Int, rounds: Int, root: ConsensusHash) {
+        self.nodeID = nodeID
+        self.seed = seed
+        self.leafCount = leafCount
+        self.rounds = rounds
+        self.root = root
+    }
+
+    /// One line: `NODE-ID SEED LEAVES ROUNDS ROOT` (hex, decimal), as `PLOT.commitment` holds it.
+    var line: String {
+        "\(self.nodeID.hexString) \(self.seed.bytes.hexString) \(self.leafCount) \(self.rounds) \(self.root.bytes.hexString)\n"
+    }
+
+    init(line: String, file: String) throws {
+        let fields = line.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard fields.count == 5, let nodeID = [UInt8](hexString: fields[0]), let seed = [UInt8](hexString: fields[1]), seed.count == 32,
+              let leaves = Int(fields[2]), leaves > 1, leaves & (leaves - 1) == 0, let rounds = Int(fields[3]), rounds > 0,
+              let root = [UInt8](hexString: fields[4]), root.count == 32 else {
+            throw HyperMeshError.corruptData("\(file): expected `NODE-ID SEED LEAVES ROUNDS ROOT` (hex, power-of-two leaves)")
+        }
+        self.init(nodeID: nodeID, seed: ConsensusHash(bytes: seed), leafCount: leaves, rounds: rounds, root: ConsensusHash(bytes: root))
+    }
 }
 
 /// One challenged leaf and its Merkle path (siblings from the leaf level up).
@@ -60,8 +84,22 @@ public struct SpacePlot {
             level = stride(from: 0, to: level.count, by: 2).map { Self.parent(level[$0], level[$0 + 1]) }
         }
         try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        return SpacePlot(commitment: SpaceCommitment(nodeID: nodeID, seed: seed, leafCount: leafCount, rounds: rounds,
-                                                     root: level[0]), path: path)
+        let commitment = SpaceCommitment(nodeID: nodeID, seed: seed, leafCount: leafCount, rounds: rounds, root: level[0])
+        try Data(commitment.line.utf8).write(to: URL(fileURLWithPath: path + ".commitment"), options: .atomic)
+        return SpacePlot(commitment: commitment, path: path)
+    }
+
+    /// A plot made earlier: its commitment from `PATH.commitment`, checked against the file's size.
+    public static func open(at path: String) throws -> SpacePlot {
+        guard let text = FileManager.default.contents(atPath: path + ".commitment") else {
+            throw HyperMeshError.notFound("no plot commitment at \(path).commitment (make the plot with `hypermesh consensus plot`)")
+        }
+        let commitment = try SpaceCommitment(line: String(decoding: text, as: UTF8.self), file: path + ".commitment")
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+        guard size == (2 * commitment.leafCount - 1) * 32 else {
+            throw HyperMeshError.corruptData("\(path): \(size) bytes, a plot of \(commitment.leafCount) leaves has \((2 * commitment.leafCount - 1) * 32)")
+        }
+        return SpacePlot(commitment: commitment, path: path)
     }
 
     /// The challenged indexes for `challenge` (e.g. the latest committed block hash).

@@ -12,7 +12,7 @@ public enum ConsensusWire {
     static let maximumBlocksPerMessage = 64
     static let maximumHistoryCheckpoints = 4096
     /// Smallest encodings, to refuse counts the bytes cannot hold.
-    static let minimumOperationBytes = 1 + 8 * 7 + 1
+    static let minimumOperationBytes = 1 + 8 * 7 + 2
     static let minimumCertificateBytes = 32 + 8 * 3
     static let minimumBlockBytes = 32 + 8 * 3 + minimumCertificateBytes + 8 * 2
 
@@ -226,6 +226,12 @@ public enum ConsensusWire {
         } else {
             encoder.appendByte(0)
         }
+        if let space = operation.space {
+            encoder.appendByte(1)
+            self.write(space, to: &encoder)
+        } else {
+            encoder.appendByte(0)
+        }
         encoder.append(operation.work.nonce)
         encoder.append(operation.signature)
     }
@@ -251,10 +257,78 @@ public enum ConsensusWire {
         case let other:
             throw ConsensusWireError(offset: presenceOffset, message: "operation time reference marker \(other) is neither 0 nor 1")
         }
+        let spaceOffset = decoder.offset
+        let space: SpaceProof?
+        switch try decoder.uint8("operation space proof") {
+        case 0: space = nil
+        case 1: space = try self.readSpaceProof(&decoder)
+        case let other:
+            throw ConsensusWireError(offset: spaceOffset, message: "operation space proof marker \(other) is neither 0 nor 1")
+        }
         let nonce = try decoder.uint64("operation work nonce")
         let signature = try decoder.data("operation signature", limit: self.maximumSignatureBytes)
         return Operation(kind: kind, proposer: proposer, sequence: sequence, subject: subject, amount: amount,
-                         timestampMilliseconds: timestamp, time: time, work: WorkProof(nonce: nonce), signature: signature)
+                         timestampMilliseconds: timestamp, time: time, space: space, work: WorkProof(nonce: nonce),
+                         signature: signature)
+    }
+
+    // MARK: - Space proofs
+
+    static let maximumOpenings = 256
+    static let maximumPathLength = 48
+
+    static func encode(_ proof: SpaceProof) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        self.write(proof, to: &encoder)
+        return encoder.bytes
+    }
+
+    private static func write(_ proof: SpaceProof, to encoder: inout CanonicalEncoder) {
+        encoder.append(proof.commitment.nodeID)
+        encoder.append(proof.commitment.seed)
+        encoder.append(proof.commitment.leafCount)
+        encoder.append(proof.commitment.rounds)
+        encoder.append(proof.commitment.root)
+        encoder.append(proof.challengeHeight)
+        encoder.append(proof.challengeBlock)
+        encoder.append(proof.openings.count)
+        for opening in proof.openings {
+            encoder.append(opening.index)
+            encoder.append(opening.leaf)
+            encoder.append(opening.path.count)
+            for sibling in opening.path { encoder.append(sibling) }
+        }
+        encoder.append(proof.binding.nodeID)
+        encoder.append(proof.binding.address)
+        encoder.append(UInt64(bitPattern: proof.binding.signedAtMilliseconds))
+        encoder.append(proof.binding.publicKey)
+        encoder.append(proof.binding.signature)
+    }
+
+    private static func readSpaceProof(_ decoder: inout CanonicalDecoder) throws(ConsensusWireError) -> SpaceProof {
+        let nodeID = try decoder.data("space node id", limit: 128)
+        let seed = try decoder.hash("space seed")
+        let leafCount = try decoder.int("space leaf count")
+        let rounds = try decoder.int("space rounds")
+        let root = try decoder.hash("space root")
+        let height = try decoder.uint64("space challenge height")
+        let block = try decoder.hash("space challenge block")
+        let count = try decoder.count("space openings", limit: self.maximumOpenings, minimumItemBytes: 8 + 32 + 8)
+        var openings: [SpaceOpening] = []
+        for _ in 0..<count {
+            let index = try decoder.int("space opening index")
+            let leaf = try decoder.hash("space opening leaf")
+            let length = try decoder.count("space opening path", limit: self.maximumPathLength, minimumItemBytes: 32)
+            var path: [ConsensusHash] = []
+            for _ in 0..<length { path.append(try decoder.hash("space opening path hash")) }
+            openings.append(SpaceOpening(index: index, leaf: leaf, path: path))
+        }
+        let binding = AddressBinding(
+            nodeID: try decoder.string("binding node id", limit: 128), address: try decoder.string("binding address", limit: 255),
+            signedAtMilliseconds: Int64(bitPattern: try decoder.uint64("binding time")),
+            publicKey: try decoder.data("binding key", limit: 64), signature: try decoder.data("binding signature", limit: 64))
+        return SpaceProof(commitment: SpaceCommitment(nodeID: nodeID, seed: seed, leafCount: leafCount, rounds: rounds, root: root),
+                          challengeHeight: height, challengeBlock: block, openings: openings, binding: binding)
     }
 }
 

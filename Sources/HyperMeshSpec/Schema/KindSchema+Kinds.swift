@@ -149,6 +149,11 @@ extension KindSchema {
                 Field("requireTime", .boolean, "Demand proof of time."),
                 Field("minimumStake", .integer(minimum: 0, maximum: Int64(Int32.max)), "Least stake to propose."),
                 Field("maxClockDrift", .duration, "Largest accepted clock difference (default 5m)."),
+                Field("spaceMinimumLeaves", .integer(minimum: 2, maximum: Int64(1) << 40),
+                      "Least plot size, in leaves, a proof of space must show (default 65536)."),
+                Field("spaceMinimumRounds", .integer(minimum: 1, maximum: Int64(1) << 32),
+                      "Least sequential hashes per plot leaf (default 4096)."),
+                Field("spaceDeadline", .duration, "How soon after its challenge block a proof of space must arrive (default 30s)."),
             ])), "Which proofs the mesh demands."),
         ]),
         crossFieldCheck: { context in
