@@ -9,18 +9,22 @@ let benchmarks: @Sendable () -> Void = {
     commitLatencyBenchmarks()
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(20), maxIterations: 10)
 
-    Benchmark("HotStuff: 10,000 operations made, ordered and applied by 4 validators (simulated network)",
-              configuration: .init(metrics: [.wallClock], scalingFactor: .kilo)) { benchmark in
-        var configuration = SimulationConfiguration()
-        configuration.validators = 4
-        configuration.byzantine = 0
-        configuration.operations = 10_000
-        configuration.faultsEndMilliseconds = 100
-        configuration.seed = 1
-        benchmark.startMeasurement()
-        let report = Simulator(configuration: configuration).run()
-        benchmark.stopMeasurement()
-        precondition(report.passed && report.committedOperations == 10_000)
+    for admission in [false, true] {
+        Benchmark("HotStuff: 10,000 operations made, ordered and applied by 4 validators (simulated network, "
+                  + (admission ? "PoWork admission control on)" : "fixed PoWork)"),
+                  configuration: .init(metrics: [.wallClock], scalingFactor: .kilo)) { benchmark in
+            var configuration = SimulationConfiguration()
+            configuration.validators = 4
+            configuration.byzantine = 0
+            configuration.operations = 10_000
+            configuration.faultsEndMilliseconds = 100
+            configuration.seed = 1
+            configuration.workAdmissionThreshold = admission ? 1000 : 1_000_000
+            benchmark.startMeasurement()
+            let report = Simulator(configuration: configuration).run()
+            benchmark.stopMeasurement()
+            precondition(report.passed && report.committedOperations == 10_000, report.text)
+        }
     }
 
     let digest = ConsensusHash.of(Array("operation".utf8))

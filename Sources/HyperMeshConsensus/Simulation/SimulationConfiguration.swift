@@ -20,6 +20,8 @@ public struct SimulationConfiguration: Sendable {
     /// The run stops here at the latest.
     public var endMilliseconds: UInt64 = 120_000
     public var workBits = 4
+    /// Queued operations per extra bit of work validators demand (``ReplicaConfiguration/workAdmissionThreshold``).
+    public var workAdmissionThreshold = 1000
     public var brokenRule: ReplicaConfiguration.BrokenRule?
     /// Byzantine behaviours, chosen by seed from these.
     public var byzantineBehaviors: [Replica.Behavior] = [.equivocate, .doubleVote, .invalidProofs, .silent, .fork]

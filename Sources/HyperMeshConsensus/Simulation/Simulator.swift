@@ -85,6 +85,7 @@ public final class Simulator {
         let n = self.configuration.validators
         var replicaConfiguration = ReplicaConfiguration(validators: n, signer: self.signer)
         replicaConfiguration.workBits = self.configuration.workBits
+        replicaConfiguration.workAdmissionThreshold = self.configuration.workAdmissionThreshold
         replicaConfiguration.brokenRule = self.configuration.brokenRule
         replicaConfiguration.baseTimeoutMilliseconds = max(100, self.configuration.maximumDelayMilliseconds * 8)
         replicaConfiguration.history.ticksPerSecond = 100
@@ -222,7 +223,15 @@ public final class Simulator {
             self.dispatch(self.replicas[to].receive(message, now: self.now), from: to)
             self.rearmTimer(to)
         case .submit(let index):
-            let operation = self.operation(index)
+            // Honest clients meet the work the validators demand now (admission control raises it as queues
+            // fill); the nonce is not covered by the digest, so the operation stays the same.
+            var operation = self.operation(index)
+            let demanded = self.replicas.indices.filter { !self.crashed.contains($0) }.map { self.replicas[$0].admissionWorkBits }.max()
+                ?? self.configuration.workBits
+            if WorkProof.leadingZeroBits(digest: operation.digest, nonce: operation.work.nonce) < demanded {
+                operation.work = WorkProof.solve(digest: operation.digest, bits: demanded, start: operation.work.nonce &+ 1)
+                self.operations[self.operationIndex[index]!] = operation
+            }
             if self.submittedAt[operation.digest] == nil { self.submittedAt[operation.digest] = self.now }
             for replica in self.replicas.indices where !self.crashed.contains(replica) {
                 guard self.faultsActive ? !self.random.chance(self.configuration.drop) : true else { continue }
@@ -369,7 +378,7 @@ public final class Simulator {
         for index in self.replicas.indices where self.configuration.trace {
             let replica = self.replicas[index]
             report.trace.append("replica \(index): view \(replica.view) highQC h\(replica.highQC.height) v\(replica.highQC.view) "
-                + "committed h\(replica.committedHeight) pending \(replica.hasPendingWork) refusals \(replica.refusals.prefix(12))")
+                + "committed h\(replica.committedHeight) pending \(replica.hasPendingWork) refusals \(replica.refusals.suffix(3))")
         }
         report.committedHeight = longest.count
         report.committedOperations = honest.map { self.replicas[$0].ledgerOperationCount }.min() ?? 0
