@@ -186,6 +186,12 @@ struct ProofTests {
             == .refused("time: the hash named for tick 5000 is not on the chain (validator 1's)"))
         #expect(checker.check(operation(TimeReference(validator: 1, tick: 99_000, hash: recent.hash)))
             == .refused("time: tick 99000 is in the future (chain at 10000) (validator 1's)"))
+        // An operation naming a tick this validator has not seen yet waits for the history, then enters.
+        let early = try Replica(id: 2, configuration: configuration, now: 0)
+        _ = early.submit(operation(recent, sequence: 3), now: 10_000)
+        #expect(!early.hasPendingWork && early.refusals.isEmpty)
+        deliver(author.announce(now: 10_000), to: early, now: 10_000)
+        #expect(early.hasPendingWork)
         // Two minutes on, tick 5000 is stale.
         deliver(author.announce(now: 130_000), to: checker, now: 130_000)
         #expect(checker.check(operation(recent, sequence: 2))

@@ -42,6 +42,22 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(HistoryChain.verify(seed: digest, checkpoints: chain.checkpoints, interval: 10_000))
         }
     }
+    Benchmark("PoTime: advance a history chain by 100,000 ticks (one validator's 100 s at the default rate)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var history = HistoryChain(seed: digest, checkpointInterval: 1000)
+            history.advance(by: 100_000)
+            blackHole(history.head)
+        }
+    }
+    let nodeKey = P256.Signing.PrivateKey()
+    let nodeSigner = NodeKeySigner(nodeIDs: [NodeKeySigner.nodeID(of: nodeKey.publicKey)], privateKey: nodeKey)
+    let nodeSignature = nodeSigner.sign(digest.bytes, as: 0)
+    Benchmark("PoStake: node key (P-256) sign, as validators sign votes and operations", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(nodeSigner.sign(digest.bytes, as: 0)) }
+    }
+    Benchmark("PoStake: node key (P-256) verify, key checked against the node id", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(nodeSigner.verify(nodeSignature, of: digest.bytes, by: 0)) }
+    }
     let signer = Ed25519Signer(participants: 1)
     let signature = signer.sign(digest.bytes, as: 0)
     Benchmark("PoStake: Ed25519 sign", configuration: .init(scalingFactor: .kilo)) { benchmark in
@@ -59,6 +75,17 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         blackHole(try SpacePlot.create(at: plotPath, nodeID: Array("node".utf8), seed: digest, leafCount: plotConfiguration.leaves,
                                        rounds: plotConfiguration.rounds))
+        benchmark.stopMeasurement()
+    }
+    Benchmark("PoSpace: verify 16 openings of a 1,024-leaf × 1,000-round plot", configuration: .init(metrics: [.wallClock])) { benchmark in
+        let plot = try SpacePlot.create(at: plotPath + "-verify", nodeID: Array("node".utf8), seed: digest, leafCount: 1 << 10,
+                                        rounds: plotConfiguration.rounds)
+        let openings = try plot.prove(challenge: digest, count: 16)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(SpacePlot.verify(openings, commitment: plot.commitment, challenge: digest, count: 16,
+                                       answeredAfter: .milliseconds(1), deadline: .seconds(1)))
+        }
         benchmark.stopMeasurement()
     }
     Benchmark("PoSpace: answer 16 challenges from the plot on disk", configuration: .init(metrics: [.wallClock])) { benchmark in

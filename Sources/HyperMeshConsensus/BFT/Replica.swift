@@ -77,6 +77,7 @@ public final class Replica {
     /// The block voted for last: while it (or a block below it) carries uncommitted operations, the view
     /// timer runs — a validator that restarted with an empty mempool must still help views advance.
     private var lastVoted: ConsensusHash?
+    private var parked: [ConsensusHash: Operation] = [:]
     /// This validator's history chain (PoTime), started when the replica was: a restarted validator starts
     /// a new one, and the others replace the old.
     public private(set) var history: HistoryChain
@@ -151,8 +152,24 @@ public final class Replica {
     /// A client's operation: checked (work, signature, drift) and queued.
     public func submit(_ operation: Operation, now: UInt64) -> [Outgoing] {
         self.clock = now
+        return self.flush(self.admit(operation, now: now))
+    }
+
+    private func admit(_ operation: Operation, now: UInt64) -> [Outgoing] {
         let digest = operation.digest
         guard !self.committedOperations.contains(digest), self.mempool[digest] == nil else { return [] }
+        // A tick of a history this validator has not seen that far yet is not wrong, only early: park the
+        // operation until that validator's next window arrives.
+        if self.configuration.requirements.time, let reference = operation.time, reference.validator != self.id,
+           (0..<self.configuration.validators).contains(reference.validator),
+           reference.tick > (self.peerHistories[reference.validator]?.tick ?? 0) || self.peerHistories[reference.validator] == nil {
+            if case .refused(let reason) = self.checkAllButTime(operation) {
+                self.refuse("operation \(operation): \(reason)")
+            } else if self.parked.count < Self.maximumParked {
+                self.parked[digest] = operation
+            }
+            return []
+        }
         if case .refused(let reason) = self.check(operation) {
             self.refuse("operation \(operation): \(reason)")
             return []
@@ -167,8 +184,11 @@ public final class Replica {
         if !self.hasPendingWork { self.lastProgressMilliseconds = now }
         self.mempool[digest] = operation
         self.mempoolOrder.append(digest)
-        return self.flush(self.proposeIfLeader(now: now))
+        return self.proposeIfLeader(now: now)
     }
+
+    /// Operations waiting for the history their time reference names (at most this many).
+    static let maximumParked = 10_000
 
     public func receive(_ message: ConsensusMessage, now: UInt64) -> [Outgoing] {
         self.clock = now
@@ -183,7 +203,11 @@ public final class Replica {
         case .blocks(let list): out = self.onBlocks(list, now: now)
         case .history(let from, let first, let checkpoints, let mixes):
             self.onHistory(from: from, first: first, checkpoints: checkpoints, mixes: mixes)
-            out = []
+            // Operations that waited for this history can be checked now.
+            let ready = self.parked.values.filter { $0.time?.validator == from && $0.time!.tick <= (self.peerHistories[from]?.tick ?? 0) }
+                .sorted { $0.digest < $1.digest }
+            for operation in ready { self.parked.removeValue(forKey: operation.digest) }
+            out = ready.flatMap { self.admit($0, now: now) }
         }
         return self.flush(out)
     }
@@ -597,6 +621,12 @@ public final class Replica {
 
     /// The proofs one operation must carry (stake is checked again, against the ledger, when applied).
     func check(_ operation: Operation) -> ProofVerdict {
+        if case .refused(let reason) = self.checkAllButTime(operation) { return .refused(reason) }
+        return self.checkTime(operation)
+    }
+
+    /// Work, stake and space: what cannot change while an operation waits.
+    private func checkAllButTime(_ operation: Operation) -> ProofVerdict {
         let required = self.configuration.requirements
         if required.work, case .refused(let reason) = operation.work.verify(digest: operation.digest,
                                                                             bits: self.configuration.workBits) {
@@ -609,7 +639,7 @@ public final class Replica {
         if required.space && operation.kind == .offerPool, case .refused(let reason) = self.checkSpace(operation) {
             return .refused(reason)
         }
-        return self.checkTime(operation)
+        return .accepted
     }
 
     /// PoSpace for an offered pool: the proposer's own plot, big enough, challenged by a block this
