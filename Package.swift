@@ -58,7 +58,8 @@ let package = Package(
         .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
         // The data plane: content-defined chunks, content addressing (erasure coding and seeding to come).
         .target(name: "STOQData", dependencies: [
-            "HyperMeshCore", "CISAL", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+            "HyperMeshCore", "CISAL", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
         // The transport between agents: QUIC (ngtcp2) with mutual TLS from TrustChain certificates.
         .target(name: "STOQ", dependencies: [
@@ -155,7 +156,7 @@ let package = Package(
         .testTarget(name: "HyperMeshAgentTests", dependencies: ["HyperMeshAgent", "HyperMeshStore", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshValidatorTests", dependencies: ["HyperMeshValidator", "TrustChain", "HyperMeshTestSupport"]),
-        .testTarget(name: "STOQTests", dependencies: ["STOQ", "TrustChain", "HyperMeshTestSupport"]),
+        .testTarget(name: "STOQTests", dependencies: ["STOQ", "STOQData", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(

@@ -41,6 +41,9 @@ final class ResponseHandler: StreamHandler {
             self.upload = FileOutput(bytes: bytes, size: size, framed: true)
             self.upload?.refill(stream)
             self.receivedBytes = size
+        case .want(let ids):
+            stream.write(copying: Frame.encode(.want, payload: Array(ids.joined())))
+            stream.finish()
         case .message(let bytes):
             stream.write(copying: Frame.encode(.message, payload: Frame.bigEndian(UInt64(bytes.count))))
             self.upload = FileOutput(bytes: bytes.isEmpty ? nil : OwnedBytes(copying: bytes), size: bytes.count, framed: true)
@@ -105,6 +108,9 @@ final class ResponseHandler: StreamHandler {
                 self.receivedBytes = payload.count
             case .stored, .accepted:
                 break
+            case .have:
+                try payload.withUnsafeBytes { try self.request.sink?.write($0) }
+                self.receivedBytes = payload.count
             case .error:
                 guard payload.count >= 2 else { throw STOQError.protocolViolation("error frame without a code") }
                 let code = UInt16(payload[0]) << 8 | UInt16(payload[1])

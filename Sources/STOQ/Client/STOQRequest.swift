@@ -11,6 +11,9 @@ public struct STOQRequest {
         case putBlob(id: [UInt8], contents: BlobContents)
         /// `stoq/1` MESSAGE: bytes for the server application's message handler.
         case message([UInt8])
+        /// `stoq/1` WANT: which of these blobs (at most ``FrameType/maximumWantedIDs``) the server holds; the
+        /// HAVE bitmap goes to the sink.
+        case want(ids: [[UInt8]])
     }
 
     /// Where the bytes of a PUT come from.

@@ -15,6 +15,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Request: an application message for the server's ``STOQServer/Configuration/messageHandler``;
     /// payload = size (8 bytes, big-endian); ``data`` frames follow. Answered with ``accepted``.
     case message = 0x05
+    /// Request: which of these blobs the server holds; payload = up to 128 SHA-256 ids (32 bytes each).
+    /// Answered with ``have``.
+    case want = 0x06
     /// Bytes of a blob or file, in order.
     case data = 0x10
     /// Reply to ``ping``.
@@ -25,11 +28,15 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case stored = 0x83
     /// Reply to ``message``: handed to the application.
     case accepted = 0x84
+    /// Reply to ``want``: one bit per id asked, in order, most significant bit first; set when held.
+    case have = 0x85
     /// Reply: code (2 bytes, big-endian) + UTF-8 message. See ``ErrorCode``.
     case error = 0xE0
 
     /// Payload limit for frames other than ``data``: requests and replies are small.
     static let maximumControlPayloadBytes = 4096
+    /// Ids one ``want`` may ask about.
+    public static let maximumWantedIDs = maximumControlPayloadBytes / 32
 
     /// Error codes of an ``error`` frame.
     public enum ErrorCode: UInt16, Sendable {

@@ -1,3 +1,4 @@
+import Foundation
 import HyperMeshCore
 import Logging
 
@@ -93,6 +94,18 @@ final class MeshRequestHandler: StreamHandler {
             guard payload.count == 40 else { throw STOQError.protocolViolation("put needs a 32-byte id and an 8-byte size") }
             let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 32) }
             self.state = .receivingBlob(try self.blobs.beginWrite(id: Array(payload.prefix(32)), size: size))
+        case .want:
+            guard !payload.isEmpty, payload.count % 32 == 0 else {
+                throw STOQError.protocolViolation("want needs one or more 32-byte ids")
+            }
+            let count = payload.count / 32
+            var bitmap = [UInt8](repeating: 0, count: (count + 7) / 8)
+            for index in 0..<count where FileManager.default.fileExists(
+                atPath: self.blobs.path(for: Array(payload[(index * 32)..<((index + 1) * 32)]))) {
+                bitmap[index / 8] |= 0x80 >> UInt8(index % 8)
+            }
+            stream.write(copying: Frame.encode(.have, payload: bitmap))
+            self.state = .waitingForEnd
         case .message:
             guard let messages = self.messages else { throw STOQError.protocolViolation("this server takes no messages") }
             guard payload.count == 8 else { throw STOQError.protocolViolation("message needs an 8-byte size") }
@@ -101,7 +114,7 @@ final class MeshRequestHandler: StreamHandler {
                 throw STOQError.protocolViolation("message of \(size) bytes, at most \(messages.maximumBytes) accepted")
             }
             self.state = .receivingMessage(expected: Int(size), bytes: [])
-        case .data, .pong, .blob, .stored, .accepted, .error:
+        case .data, .pong, .blob, .stored, .accepted, .have, .error:
             throw STOQError.protocolViolation("\(type) is not a request")
         }
     }

@@ -61,7 +61,7 @@ public final class ChunkStore: Sendable {
                 guard rename(temporary.path, file.path) == 0 else { throw HyperMeshError.io("rename: \(String(cString: strerror(errno)))") }
             } catch {
                 try? FileManager.default.removeItem(at: temporary)
-                throw HyperMeshError.io("cannot store chunk \(id)", cause: error as? any Error & Sendable)
+                throw HyperMeshError.io("cannot store chunk \(id)", cause: error)
             }
         }
         try self.write { db in

@@ -1,0 +1,93 @@
+import Foundation
+import HyperMeshCore
+import Logging
+import STOQ
+
+/// A peer that holds shards, reached over STOQ: shards are `stoq/1` blobs (PUT, GET), and WANT asks which
+/// of a list it holds. One connection, made when first needed and again after a failure; the peer's node
+/// id is checked in the handshake when given.
+public final class ShardPeer: ShardSource {
+    public let address: SocketAddress
+    public let nodeID: String?
+    private let client: STOQClient
+    private var connection: STOQClientConnection?
+
+    public init(address: String, nodeID: String?, tls: TLSConfiguration) throws {
+        self.address = try SocketAddress(parsing: address)
+        self.nodeID = nodeID
+        var configuration = STOQClient.Configuration(tls: tls)
+        configuration.expectedPeerNodeID = nodeID
+        var logger = Logger(label: "hypermesh.shards")
+        logger.logLevel = .critical
+        self.client = try STOQClient(configuration: configuration, logger: logger)
+    }
+
+    deinit { self.close() }
+
+    public func close() {
+        self.connection?.close()
+        self.connection = nil
+    }
+
+    /// Runs `body` on the connection; a connection that failed is made again once.
+    private func withConnection<R>(_ body: (STOQClientConnection) throws -> R) throws -> R {
+        for attempt in 0..<2 {
+            do {
+                if self.connection == nil { self.connection = try self.client.connect(to: self.address, timeout: .seconds(5)) }
+                return try body(self.connection!)
+            } catch let error as STOQError where attempt == 0 && (error.code == .connectionClosed || error.code == .timedOut) {
+                self.close()
+            }
+        }
+        throw STOQError.connectionClosed("\(self.address) failed twice")
+    }
+
+    /// Stores shards on the peer (concurrently, one stream each); the peer keeps a shard only when its bytes
+    /// hash to its id.
+    public func put(_ shards: [(id: ContentID, bytes: [UInt8])]) throws {
+        guard !shards.isEmpty else { return }
+        try self.withConnection { connection in
+            for batch in stride(from: 0, to: shards.count, by: 64) {
+                let requests = shards[batch..<min(batch + 64, shards.count)].map {
+                    STOQRequest(.putBlob(id: $0.id.digest, contents: .bytes($0.bytes)))
+                }
+                if let error = try connection.perform(requests, timeout: .seconds(120)).compactMap(\.error).first { throw error }
+            }
+        }
+    }
+
+    /// Which of `ids` the peer holds.
+    public func held(_ ids: [ContentID]) throws -> Set<ContentID> {
+        var held = Set<ContentID>()
+        try self.withConnection { connection in
+            for batch in stride(from: 0, to: ids.count, by: FrameType.maximumWantedIDs) {
+                let asked = Array(ids[batch..<min(batch + FrameType.maximumWantedIDs, ids.count)])
+                let sink = MemorySink()
+                try connection.perform(STOQRequest(.want(ids: asked.map(\.digest)), sink: sink), timeout: .seconds(30))
+                guard sink.bytes.count == (asked.count + 7) / 8 else {
+                    throw STOQError.protocolViolation("HAVE of \(sink.bytes.count) bytes for \(asked.count) ids")
+                }
+                for (index, id) in asked.enumerated() where sink.bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0 {
+                    held.insert(id)
+                }
+            }
+        }
+        return held
+    }
+
+    /// The shard's bytes, checked against its id; `nil` when the peer does not have it.
+    public func shard(_ id: ContentID) throws -> [UInt8]? {
+        let sink = MemorySink()
+        do {
+            try self.withConnection { connection in
+                try connection.perform(STOQRequest(.getBlob(id: id.digest), sink: sink), timeout: .seconds(120))
+            }
+        } catch let error as STOQError where error.code == .notFound {
+            return nil
+        }
+        guard ContentID(of: sink.bytes) == id else {
+            throw HyperMeshError.corruptData("\(self.address) sent shard \(id) with bytes that hash to \(ContentID(of: sink.bytes))")
+        }
+        return sink.bytes
+    }
+}

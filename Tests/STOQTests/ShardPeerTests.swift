@@ -1,0 +1,77 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshTestSupport
+import STOQData
+import Testing
+@testable import STOQ
+
+/// Shards stored on and fetched from STOQ servers (`stoq/1` PUT, GET, WANT/HAVE), and a tree restored from
+/// shards spread over two peers with one of them partly lost.
+@Suite(.serialized)
+struct ShardPeerTests {
+    @Test func shardsGoToPeersAndATreeIsRestoredFromThem() throws {
+        let work = try TemporaryDirectory(prefix: "shard-peers")
+        defer { work.remove() }
+        let source = work.path + "/source"
+        try FileManager.default.createDirectory(atPath: source + "/d", withIntermediateDirectories: true)
+        try Data(RunningServer.pseudoRandom(count: 900_000, seed: 3)).write(to: URL(fileURLWithPath: source + "/d/one.bin"))
+        try Data(RunningServer.pseudoRandom(count: 123_457, seed: 4)).write(to: URL(fileURLWithPath: source + "/two.bin"))
+        let chunks = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/chunks"))
+        let shards = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/shards"))
+        let version = try SourceVersion.scan(source, chunker: FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10),
+                                             store: chunks)
+        let manifest = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2)).encode(version, chunks: chunks, shards: shards)
+
+        let first = try RunningServer()
+        let second = try RunningServer()
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let peers = try [first, second].map {
+            try ShardPeer(address: "\($0.address)", nodeID: TestPKI.shared.serverNodeID, tls: TestPKI.shared.client)
+        }
+        // Shards alternate between the two peers.
+        var placed: [[(id: ContentID, bytes: [UInt8])]] = [[], []]
+        for (index, hex) in manifest.stripes.flatMap(\.shards).enumerated() {
+            let id = ContentID(hex: hex)!
+            placed[index % 2].append((id, try shards.get(id)))
+        }
+        for (peer, list) in zip(peers, placed) { try peer.put(list) }
+        let allIDs = manifest.stripes.flatMap(\.shards).map { ContentID(hex: $0)! }
+        #expect(try peers[0].held(allIDs) == Set(placed[0].map(\.id)))
+        #expect(try peers[1].held(allIDs) == Set(placed[1].map(\.id)))
+        #expect(try peers[0].shard(placed[1][0].id) == nil)
+        #expect(try peers[1].shard(placed[1][0].id) == placed[1][0].bytes)
+
+        // The second peer loses one shard per stripe (of its three): parity covers it.
+        for stripe in manifest.stripes {
+            let ids = stripe.shards.map { ContentID(hex: $0)! }.filter { id in placed[1].contains { $0.id == id } }
+            try FileManager.default.removeItem(atPath: BlobDirectory(root: second.root.url.appendingPathComponent(".blobs"))
+                .path(for: ids[0].digest))
+        }
+        try FileManager.default.removeItem(atPath: work.path + "/shards")
+        try FileManager.default.removeItem(atPath: work.path + "/chunks")
+        let restored = work.path + "/restored"
+        let outcome = try MirrorRestorer(manifest: manifest, sources: peers).restore(to: restored)
+        #expect(outcome.files == 2 && outcome.shardsRebuilt > 0)
+        #expect(try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/diff"), ["-r", source, restored]).status == 0)
+    }
+
+    @Test func wantAnswersWithABitmapAndMalformedWantsAreRefused() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        let connection = try server.connect()
+        defer { connection.close() }
+        let bytes = Array("shard".utf8)
+        let id = ContentID(of: bytes)
+        try connection.perform(STOQRequest(.putBlob(id: id.digest, contents: .bytes(bytes))))
+        let sink = MemorySink()
+        let other = ContentID(of: Array("other".utf8))
+        try connection.perform(STOQRequest(.want(ids: [other.digest, id.digest, other.digest]), sink: sink))
+        #expect(sink.bytes == [0b0100_0000])
+        #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.want(ids: [[1, 2, 3]]))) }
+        #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.want(ids: []))) }
+        #expect(try connection.ping() < .seconds(1))
+    }
+}
