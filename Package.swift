@@ -111,7 +111,7 @@ let package = Package(
             name: "HyperMeshControllers",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain", "HyperMeshAssets",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "STOQData", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -129,7 +129,7 @@ let package = Package(
             name: "hypermesh",
             dependencies: [
                 "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent", "HyperMeshConsensus",
-                "HyperMeshValidator", .product(name: "X509", package: "swift-certificates"),
+                "HyperMeshValidator", "STOQData", .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

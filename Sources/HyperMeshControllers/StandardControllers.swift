@@ -4,6 +4,6 @@ import HyperMeshReconciler
 /// `Ready=Unknown` (reason `NoController`) by the framework.
 public enum StandardControllers {
     public static func all() -> [any Controller] {
-        [MeshController(), CertificatePolicyController(), ResourcePoolController(), ClaimController()]
+        [MeshController(), CertificatePolicyController(), ResourcePoolController(), ClaimController(), MirrorPolicyController()]
     }
 }

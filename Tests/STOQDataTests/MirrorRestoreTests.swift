@@ -80,7 +80,7 @@ struct MirrorRestoreTests {
             combinations.append([first])
             for second in (first + 1)..<6 { combinations.append([first, second]) }
         }
-        let single = MirrorManifest(format: MirrorManifest.format, version: mirror.manifest.version, data: 4, parity: 2, files: [],
+        let single = MirrorManifest(version: mirror.manifest.version, data: 4, parity: 2, files: [],
                                     stripes: [stripe])
         let expected = try MirrorRestorer(manifest: single, sources: [mirror.shards]).chunks().chunks
         for lost in combinations {

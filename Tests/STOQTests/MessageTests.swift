@@ -35,6 +35,20 @@ struct MessageTests {
         #expect(try connection.perform(STOQRequest(.message([9]))) == 1)
     }
 
+    /// The server gives a client one more stream for every stream that closes: a long-lived connection (a
+    /// validator's link, a restore fetching thousands of shards) is not capped at the initial limit.
+    @Test func aConnectionCarriesMoreRequestsThanTheInitialStreamLimit() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        let connection = try server.connect()
+        defer { connection.close() }
+        for index in 0..<(3 * Int(TransportTuning().maximumBidirectionalStreams) + 7) {
+            #expect(try connection.perform(STOQRequest(.ping([UInt8(index & 0xFF)])), timeout: .seconds(5)) == 1)
+        }
+        let batch = try connection.perform((0..<200).map { STOQRequest(.ping([UInt8($0)])) }, timeout: .seconds(10))
+        #expect(batch.allSatisfy { $0.error == nil })
+    }
+
     @Test func aServerWithoutAHandlerRefusesMessages() throws {
         let server = try RunningServer()
         defer { server.stop() }

@@ -50,6 +50,10 @@ extension QUICConnection {
         stream.outgoing.discard()
         self.unschedule(stream)
         self.streams[stream.id] = nil
+        // ngtcp2 does not raise the peer's stream limit by itself: each stream the client opened and that
+        // is now closed gives it room for one more (client-initiated bidirectional ids are 0 mod 4).
+        // Without this a long-lived connection stalls after `maximumBidirectionalStreams` requests.
+        if self.role == .server && stream.id & 0x3 == 0 { ngtcp2_conn_extend_max_streams_bidi(self.conn, 1) }
         stream.handler?.streamClosed(stream, errorCode: errorCode)
         stream.handler = nil
     }

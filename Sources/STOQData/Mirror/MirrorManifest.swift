@@ -13,6 +13,12 @@ public struct MirrorManifest: Sendable, Hashable, Codable {
         /// Chunk ids (hex) in order, with their sizes.
         public var chunks: [String]
         public var sizes: [Int]
+
+        public init(path: String, chunks: [String], sizes: [Int]) {
+            self.path = path
+            self.chunks = chunks
+            self.sizes = sizes
+        }
     }
 
     public struct Stripe: Sendable, Hashable, Codable {
@@ -21,6 +27,12 @@ public struct MirrorManifest: Sendable, Hashable, Codable {
         public var sizes: [Int]
         /// Shard ids (hex): `data` data shards, then `parity` parity shards.
         public var shards: [String]
+
+        public init(chunks: [String], sizes: [Int], shards: [String]) {
+            self.chunks = chunks
+            self.sizes = sizes
+            self.shards = shards
+        }
 
         /// The stripe's length before padding.
         public var length: Int { self.sizes.reduce(0, +) }
@@ -34,6 +46,14 @@ public struct MirrorManifest: Sendable, Hashable, Codable {
     public var parity: Int
     public var files: [File]
     public var stripes: [Stripe]
+
+    public init(version: String, data: Int, parity: Int, files: [File], stripes: [Stripe]) {
+        self.version = version
+        self.data = data
+        self.parity = parity
+        self.files = files
+        self.stripes = stripes
+    }
 
     public var chunkCount: Int { self.stripes.reduce(0) { $0 + $1.chunks.count } }
     public var byteCount: Int { self.files.reduce(0) { $0 + $1.sizes.reduce(0, +) } }

@@ -52,7 +52,8 @@ public struct MirrorRestorer {
                     shards.append(nil)
                     continue
                 }
-                let bytes = try self.sources.lazy.compactMap { try $0.shard(id) }.first
+                // A source that fails (a peer gone, a corrupt copy) is one that does not have the shard.
+                let bytes = self.sources.lazy.compactMap { source in (try? source.shard(id)) ?? nil }.first
                 if bytes != nil { found += 1 }
                 shards.append(bytes)
             }

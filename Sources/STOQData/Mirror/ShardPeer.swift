@@ -29,17 +29,37 @@ public final class ShardPeer: ShardSource {
         self.connection = nil
     }
 
-    /// Runs `body` on the connection; a connection that failed is made again once.
+    /// When the peer last could not be reached: for a while after, calls fail at once instead of waiting
+    /// for each shard's connection attempt.
+    private var unreachableSince: Date?
+    public static let retryAfter: TimeInterval = 30
+
+    /// Whether the last attempt to reach the peer failed (less than ``retryAfter`` ago).
+    public var isUnreachable: Bool { self.unreachableSince.map { Date().timeIntervalSince($0) < Self.retryAfter } ?? false }
+
+    /// Runs `body` on the connection. A transport failure is retried once on a fresh connection (the old one
+    /// may have idled out); a second marks the peer unreachable for ``retryAfter``.
     private func withConnection<R>(_ body: (STOQClientConnection) throws -> R) throws -> R {
-        for attempt in 0..<2 {
-            do {
-                if self.connection == nil { self.connection = try self.client.connect(to: self.address, timeout: .seconds(5)) }
-                return try body(self.connection!)
-            } catch let error as STOQError where attempt == 0 && (error.code == .connectionClosed || error.code == .timedOut) {
-                self.close()
-            }
+        if self.isUnreachable { throw STOQError.connectionClosed("\(self.address) was unreachable moments ago") }
+        func isTransport(_ error: STOQError) -> Bool {
+            [.connectionClosed, .timedOut, .handshakeRefused, .socket].contains(error.code)
         }
-        throw STOQError.connectionClosed("\(self.address) failed twice")
+        do {
+            if self.connection == nil { self.connection = try self.client.connect(to: self.address, timeout: .seconds(5)) }
+            return try body(self.connection!)
+        } catch let error as STOQError where isTransport(error) {
+            self.close()
+        }
+        do {
+            self.connection = try self.client.connect(to: self.address, timeout: .seconds(5))
+            let result = try body(self.connection!)
+            self.unreachableSince = nil
+            return result
+        } catch let error as STOQError where isTransport(error) {
+            self.close()
+            self.unreachableSince = Date()
+            throw error
+        }
     }
 
     /// Stores shards on the peer (concurrently, one stream each); the peer keeps a shard only when its bytes
