@@ -169,7 +169,7 @@ struct AgentTests {
     }
 
     @Test func healthReadinessAndPrometheusMetrics() throws {
-        let port = try Self.freePort()
+        let port = try freeLoopbackPort()
         let agent = try RunningAgent(arguments: ["--http", "127.0.0.1:\(port)"])
         defer { _ = agent.stop() }
         #expect(try agent.waitUntilReady())
@@ -243,22 +243,6 @@ struct AgentTests {
         #expect(checked.standardOutput.contains("resync: 60.0 seconds") || checked.standardOutput.contains("resync: 60"))
         let missing = try hm(["agent", "--watch", directory.path + "/nope", "--http", "none"])
         #expect(missing.status == 1 && missing.standardError.contains("not a directory"))
-    }
-
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -34,7 +34,7 @@ struct ConsensusValidatorTests {
                                                 standardInput: text).standardOutput
                 let id = san.components(separatedBy: "hm://").last!.trimmingCharacters(in: .whitespacesAndNewlines)
                 self.nodeIDs.append(id)
-                self.ports.append(try Self.freeUDPPort())
+                self.ports.append(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))
             }
             for index in 0..<4 {
                 var yaml = """
@@ -57,23 +57,6 @@ struct ConsensusValidatorTests {
 
         static func check(_ result: ProcessResult) throws {
             guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["stderr": result.standardError]) }
-        }
-
-        /// A UDP port the kernel says is free now.
-        static func freeUDPPort() throws -> Int {
-            let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
-                    bind(descriptor, sockaddrPointer, length) == 0 && getsockname(descriptor, sockaddrPointer, &length) == 0
-                }
-            }
-            guard bound else { throw CocoaError(.fileWriteUnknown) }
-            return Int(UInt16(bigEndian: address.sin_port))
         }
 
         func start(_ index: Int) throws {

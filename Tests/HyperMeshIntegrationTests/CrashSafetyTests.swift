@@ -9,17 +9,6 @@ struct CrashSafetyTests {
     static let objectCount = 2000
     static let rounds = 6
 
-    /// A small deterministic generator, so a failing round can be replayed.
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func specs(round: Int) -> String {
         (0..<objectCount).map { index in
@@ -38,7 +27,7 @@ struct CrashSafetyTests {
         let full = try ProcessRunner.hypermesh(["apply", "-f", probe], stateDirectory: state.path)
         try #require(full.status == 0, "\(full.standardError)")
         let fullSeconds = Date().timeIntervalSince(started)
-        var random = SplitMix64(state: 20261125)
+        var random = SplitMix64(seed: 20261125)
         var outcomes: [String] = []
         for round in 0..<Self.rounds {
             let file = try directory.write("round\(round).yaml", Self.specs(round: round))

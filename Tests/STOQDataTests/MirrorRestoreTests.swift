@@ -17,7 +17,7 @@ struct MirrorRestoreTests {
         init(data: Int = 4, parity: Int = 2, seed: UInt64 = 1) throws {
             self.directory = try TemporaryDirectory(prefix: "mirror")
             self.source = self.directory.path + "/source"
-            var random = SplitMix(seed: seed)
+            var random = SplitMix64(seed: seed)
             let files: [(String, Int)] = [("a.bin", 700_000), ("nested/deeper/b.bin", 1_300_000), ("empty", 0), ("small.txt", 17)]
             for (path, size) in files {
                 let url = URL(fileURLWithPath: self.source).appendingPathComponent(path)
@@ -41,18 +41,6 @@ struct MirrorRestoreTests {
 
         func remove(_ hex: String) throws {
             try FileManager.default.removeItem(at: self.shards.path(of: ContentID(hex: hex)!))
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { self.state = seed }
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 
@@ -102,7 +90,7 @@ struct MirrorRestoreTests {
     @Test func randomLossesUpToParityAcrossAllStripesOfTenPlusFourRestore() throws {
         let mirror = try Mirror(data: 10, parity: 4, seed: 7)
         defer { mirror.directory.remove() }
-        var random = SplitMix(seed: 99)
+        var random = SplitMix64(seed: 99)
         var removed = 0
         for stripe in mirror.manifest.stripes {
             var indexes = Array(0..<14)

@@ -45,57 +45,57 @@ public final class Replica {
     let genesis = Block.genesis
 
     // Persistent state: what a restarted validator reads back from its store.
-    private(set) var blocks: [ConsensusHash: Block] = [:]
+    var blocks: [ConsensusHash: Block] = [:]
     /// The highest view voted in: at most one vote per view, views only forward.
-    private(set) var votedView: UInt64 = 0 { didSet { self.safetyChanged = true } }
-    private(set) var locked: Block { didSet { self.safetyChanged = true } }
-    public private(set) var highQC: QuorumCertificate { didSet { self.safetyChanged = true } }
+    var votedView: UInt64 = 0 { didSet { self.safetyChanged = true } }
+    var locked: Block { didSet { self.safetyChanged = true } }
+    public internal(set) var highQC: QuorumCertificate { didSet { self.safetyChanged = true } }
     /// The QC whose three-chain made the latest commit: proof of that commit for validators behind.
-    private(set) var commitQC: QuorumCertificate { didSet { self.safetyChanged = true } }
+    var commitQC: QuorumCertificate { didSet { self.safetyChanged = true } }
     /// Where the persistent state is written, at the end of every input; `nil`: memory only.
-    private let storage: (any ReplicaStorage)?
-    private var unsaved = ReplicaChanges()
-    private var safetyChanged = false
+    let storage: (any ReplicaStorage)?
+    var unsaved = ReplicaChanges()
+    var safetyChanged = false
     /// Why the store refused a write; the replica sends nothing more once it is set.
-    public private(set) var storageFailure: String?
+    public internal(set) var storageFailure: String?
     /// Committed blocks in order (genesis not included).
-    public private(set) var committed: [Block] = []
-    public private(set) var ledger = LedgerState()
-    private(set) var committedOperations: Set<ConsensusHash> = []
+    public internal(set) var committed: [Block] = []
+    public internal(set) var ledger = LedgerState()
+    var committedOperations: Set<ConsensusHash> = []
 
     // Volatile state.
-    public private(set) var view: UInt64 = 1
-    private var lastProgressMilliseconds: UInt64 = 0
-    private var consecutiveTimeouts = 0
-    private var votes: [ConsensusHash: [Int: [UInt8]]] = [:]
-    private var newViews: [UInt64: [Int: QuorumCertificate]] = [:]
-    private var proposedViews: Set<UInt64> = []
-    private var mempool: [ConsensusHash: Operation] = [:]
-    private var mempoolOrder: [ConsensusHash] = []
-    private var waitingForParent: [ConsensusHash: [Block]] = [:]
-    private var verifiedCertificates: Set<QuorumCertificate> = []
+    public internal(set) var view: UInt64 = 1
+    var lastProgressMilliseconds: UInt64 = 0
+    var consecutiveTimeouts = 0
+    var votes: [ConsensusHash: [Int: [UInt8]]] = [:]
+    var newViews: [UInt64: [Int: QuorumCertificate]] = [:]
+    var proposedViews: Set<UInt64> = []
+    var mempool: [ConsensusHash: Operation] = [:]
+    var mempoolOrder: [ConsensusHash] = []
+    var waitingForParent: [ConsensusHash: [Block]] = [:]
+    var verifiedCertificates: Set<QuorumCertificate> = []
     /// The block voted for last: while it (or a block below it) carries uncommitted operations, the view
     /// timer runs — a validator that restarted with an empty mempool must still help views advance.
-    private var lastVoted: ConsensusHash?
-    private var parked: [ConsensusHash: Operation] = [:]
+    var lastVoted: ConsensusHash?
+    var parked: [ConsensusHash: Operation] = [:]
     /// This validator's history chain (PoTime), started when the replica was: a restarted validator starts
     /// a new one, and the others replace the old.
-    public private(set) var history: HistoryChain
-    private let historyOrigin: UInt64
+    public internal(set) var history: HistoryChain
+    let historyOrigin: UInt64
     /// The other validators' chains, as far as their `history` messages showed them.
-    private var peerHistories: [Int: HistoryChain] = [:]
+    var peerHistories: [Int: HistoryChain] = [:]
     /// The tick of the checkpoint published one announcement before the latest.
-    private var previouslyPublished: TimeReference?
-    private var latestPublished: TimeReference?
+    var previouslyPublished: TimeReference?
+    var latestPublished: TimeReference?
     /// When this validator committed each height (index height − 1): the start of PoSpace deadlines.
-    private var commitTimes: [UInt64] = []
+    var commitTimes: [UInt64] = []
     /// Refusals since the replica started (``refusals`` keeps the last 1,000).
-    public private(set) var refusalCount = 0
+    public internal(set) var refusalCount = 0
     /// Why proposals, votes or operations were refused, in order (the last 1,000).
-    public private(set) var refusals: [String] = []
+    public internal(set) var refusals: [String] = []
     /// View changes caused by timeouts.
-    public private(set) var timeouts = 0
-    private var clock: UInt64 = 0
+    public internal(set) var timeouts = 0
+    var clock: UInt64 = 0
 
     /// A replica starting from what `storage` holds (nothing on first start: genesis), or from genesis in
     /// memory when `storage` is `nil`. The committed blocks are applied again to rebuild the ledger.
@@ -155,7 +155,7 @@ public final class Replica {
         return self.flush(self.admit(operation, now: now))
     }
 
-    private func admit(_ operation: Operation, now: UInt64) -> [Outgoing] {
+    func admit(_ operation: Operation, now: UInt64) -> [Outgoing] {
         let digest = operation.digest
         guard !self.committedOperations.contains(digest), self.mempool[digest] == nil else { return [] }
         // A tick of a history this validator has not seen that far yet is not wrong, only early: park the
@@ -212,67 +212,6 @@ public final class Replica {
         return self.flush(out)
     }
 
-    /// The work new operations must carry now: the mesh's floor, plus one bit per doubling of the queue
-    /// beyond ``ReplicaConfiguration/workAdmissionThreshold``. Leaders announce it in their blocks.
-    public var admissionWorkBits: Int {
-        let threshold = max(self.configuration.workAdmissionThreshold, 1)
-        let load = self.mempool.count / threshold
-        return min(64, self.configuration.workBits + (load == 0 ? 0 : Int.bitWidth - load.leadingZeroBitCount))
-    }
-
-    /// Tells every validator where this one stands (view, highest QC, committed height), so validators ahead
-    /// send what it lacks, and publishes the newest checkpoints of its history chain: what a validator does
-    /// when it starts and then periodically.
-    public func announce(now: UInt64) -> [Outgoing] {
-        self.clock = now
-        guard self.behavior != .silent, self.storageFailure == nil else { return [] }
-        self.advanceHistory(now: now)
-        let window = self.history.window(self.configuration.history.window)
-        let newest = TimeReference(validator: self.id, tick: self.history.checkpointTick, hash: window.checkpoints.last!)
-        if newest != self.latestPublished {
-            self.previouslyPublished = self.latestPublished ?? newest
-            self.latestPublished = newest
-        }
-        return [Outgoing(destination: .all, message: .newView(view: self.view, highQC: self.highQC,
-                                                               committed: self.committedHeight, from: self.id)),
-                Outgoing(destination: .all, message: .history(from: self.id, first: window.first,
-                                                               checkpoints: window.checkpoints, mixes: window.mixes))]
-    }
-
-    /// What a client of this validator names in its operations' PoTime: a checkpoint published one
-    /// announcement ago, so every validator has had time to receive it. `nil` before the first announcement.
-    public var timeReferenceForClients: TimeReference? { self.previouslyPublished }
-
-    static func historySeed(validator: Int, origin: UInt64) -> ConsensusHash {
-        var encoder = CanonicalEncoder()
-        encoder.append("hypermesh-history")
-        encoder.append(validator)
-        encoder.append(origin)
-        return ConsensusHash.of(encoder.bytes)
-    }
-
-    /// Hashes the own chain forward to where `now` says it should be, mixing in the latest committed block
-    /// at each span's start.
-    private func advanceHistory(now: UInt64) {
-        let target = (now &- self.historyOrigin) * self.configuration.history.ticksPerSecond / 1000
-        guard target > self.history.tick else { return }
-        self.history.nextMix = self.committed.last?.hash ?? self.genesis.hash
-        self.history.advance(by: Int(target - self.history.tick))
-        self.history.trim(keeping: self.configuration.history.window)
-    }
-
-    private func onHistory(from: Int, first: UInt64, checkpoints: [ConsensusHash], mixes: [ConsensusHash]) {
-        guard from != self.id, (0..<self.configuration.validators).contains(from) else { return }
-        var chain = self.peerHistories[from]
-            ?? HistoryChain(seed: checkpoints.first ?? .zero, checkpointInterval: self.configuration.history.checkpointInterval)
-        if case .refused(let reason) = chain.extend(from: first, checkpoints: checkpoints, mixes: mixes) {
-            self.refuse("history of validator \(from): \(reason)")
-            return
-        }
-        chain.trim(keeping: self.configuration.history.window)
-        self.peerHistories[from] = chain
-    }
-
     /// The view timed out: move to the next and tell its leader our highest QC.
     public func timerFired(now: UInt64) -> [Outgoing] {
         self.clock = now
@@ -285,7 +224,7 @@ public final class Replica {
 
     /// Writes what this input changed, in one transaction, before its messages may leave. A store that
     /// fails silences the replica: sending a vote it could forget would let it vote twice after a restart.
-    private func flush(_ out: [Outgoing]) -> [Outgoing] {
+    func flush(_ out: [Outgoing]) -> [Outgoing] {
         guard self.storageFailure == nil else { return [] }
         guard let storage = self.storage else { return out }
         if self.safetyChanged {
@@ -306,7 +245,7 @@ public final class Replica {
 
     /// Moves to `view` and tells everyone (the new leader collects n − f of these to propose; the others use
     /// them to catch up with a view that f + 1 validators have reached).
-    private func enter(view: UInt64, now: UInt64) -> [Outgoing] {
+    func enter(view: UInt64, now: UInt64) -> [Outgoing] {
         guard view > self.view || self.newViews[view]?[self.id] == nil else { return [] }
         self.view = max(self.view, view)
         let message = ConsensusMessage.newView(view: self.view, highQC: self.highQC, committed: self.committedHeight, from: self.id)
@@ -316,7 +255,7 @@ public final class Replica {
 
     // MARK: - Proposals and votes
 
-    private func onProposal(_ block: Block, now: UInt64) -> [Outgoing] {
+    func onProposal(_ block: Block, now: UInt64) -> [Outgoing] {
         guard self.blocks[block.hash] == nil else { return [] }
         guard block.proposer == self.configuration.leader(of: block.view) else {
             self.refuse("block \(block.hash) of view \(block.view) from \(block.proposer), not the view's leader")
@@ -339,7 +278,7 @@ public final class Replica {
         return out
     }
 
-    private func considerVoting(for block: Block, now: UInt64) -> [Outgoing] {
+    func considerVoting(for block: Block, now: UInt64) -> [Outgoing] {
         if self.behavior != .doubleVote {
             if case .refused(let reason) = self.checkOperations(of: block) {
                 self.refuse("block \(block.hash) not voted: \(reason)")
@@ -372,7 +311,7 @@ public final class Replica {
         return [Outgoing(destination: .one(leader), message: .vote(vote))]
     }
 
-    private func onVote(_ vote: Vote, now: UInt64) -> [Outgoing] {
+    func onVote(_ vote: Vote, now: UInt64) -> [Outgoing] {
         guard self.configuration.leader(of: vote.view + 1) == self.id,
               self.configuration.signer.verify(vote.signature, of: Vote.signedBytes(block: vote.block, height: vote.height,
                                                                                       view: vote.view), by: vote.validator)
@@ -388,7 +327,7 @@ public final class Replica {
         return out
     }
 
-    private func onNewView(view: UInt64, qc: QuorumCertificate, committed: UInt64, from: Int, now: UInt64) -> [Outgoing] {
+    func onNewView(view: UInt64, qc: QuorumCertificate, committed: UInt64, from: Int, now: UInt64) -> [Outgoing] {
         guard self.isValid(qc) else { return [] }
         var out: [Outgoing] = []
         // A validator behind us (an older QC, fewer commits) catches up, whatever view it is in: the blocks it
@@ -432,7 +371,7 @@ public final class Replica {
     }
 
     /// Leader of the current view, holding the QC of the previous one (or n − f new-view messages): propose.
-    private func proposeIfLeader(now: UInt64) -> [Outgoing] {
+    func proposeIfLeader(now: UInt64) -> [Outgoing] {
         let view = self.view
         guard self.configuration.leader(of: view) == self.id, !self.proposedViews.contains(view), self.behavior != .silent,
               self.blocks[self.highQC.block] != nil else { return [] }
@@ -482,304 +421,5 @@ public final class Replica {
             let proposal = block(operations)
             return [Outgoing(destination: .all, message: .proposal(proposal))] + self.onProposal(proposal, now: now)
         }
-    }
-
-    // MARK: - Certificates, locks, commits
-
-    /// update(b*) of the paper, for the block `qc` certifies (b''): adopt a higher QC, lock b', commit b.
-    private func processCertificate(_ qc: QuorumCertificate, now: UInt64) -> [Outgoing] {
-        guard let certified = self.blocks[qc.block] else { return [] }
-        if qc.view > self.highQC.view { self.highQC = qc }
-        guard let parent = self.blocks[certified.justify.block], let grandparent = self.blocks[parent.justify.block] else {
-            return []
-        }
-        if parent.view > self.locked.view { self.locked = parent }
-        if self.configuration.brokenRule == .oneChainCommit {
-            if certified.height > self.committedHeight { self.commit(certified, now: now) }
-            return []
-        }
-        // A three-chain of direct parents in consecutive views commits its head (the paper's consecutive
-        // heights, where every view has a block). Every block below a certified one is certified by its
-        // child's justification, so look down the whole uncommitted chain: a QC processed before its
-        // ancestors arrived is not lost.
-        var cursor: Block? = certified
-        var child: Block?
-        while let top = cursor, top.height > self.committedHeight + 2 {
-            guard let middle = self.blocks[top.parent], let bottom = self.blocks[middle.parent] else { break }
-            if top.view == middle.view + 1 && middle.view == bottom.view + 1 {
-                if bottom.height > self.committedHeight {
-                    self.commit(bottom, now: now)
-                    self.commitQC = child?.justify ?? qc
-                }
-                break
-            }
-            child = top
-            cursor = middle
-        }
-        return []
-    }
-
-    private func commit(_ block: Block, now: UInt64) {
-        let newlyCommitted = self.apply(committing: block)
-        if self.storage != nil { self.unsaved.committed += newlyCommitted }
-        self.progress(now: now)
-    }
-
-    /// Appends `block` and its uncommitted ancestors to the committed chain and applies their operations;
-    /// returns them, oldest first.
-    @discardableResult
-    private func apply(committing block: Block) -> [Block] {
-        var chain: [Block] = []
-        var cursor: Block? = block
-        while let current = cursor, current.height > self.committedHeight {
-            chain.append(current)
-            cursor = self.blocks[current.parent]
-        }
-        chain.reverse()
-        for committedBlock in chain {
-            self.committed.append(committedBlock)
-            self.commitTimes.append(self.clock)
-            for operation in committedBlock.operations {
-                let digest = operation.digest
-                guard !self.committedOperations.contains(digest) else { continue }
-                self.committedOperations.insert(digest)
-                self.ledger.apply(operation, minimumStake: self.configuration.requirements.minimumStake)
-                // `mempoolOrder` keeps the digest until the next compaction; lookups skip what is gone.
-                self.mempool.removeValue(forKey: digest)
-            }
-        }
-        if self.mempoolOrder.count > 64 && self.mempoolOrder.count > 2 * self.mempool.count {
-            self.mempoolOrder.removeAll { self.mempool[$0] == nil }
-        }
-        return chain
-    }
-
-    private func progress(now: UInt64) {
-        self.consecutiveTimeouts = 0
-        self.lastProgressMilliseconds = now
-    }
-
-    private func extends(_ block: Block, _ ancestor: Block) -> Bool {
-        var cursor: Block? = block
-        while let current = cursor, current.height >= ancestor.height {
-            if current.hash == ancestor.hash { return true }
-            cursor = self.blocks[current.parent]
-        }
-        return false
-    }
-
-    private var uncommittedBlocksCarryOperations: Bool { self.chainCarriesOperations(from: self.highQC.block) }
-
-    /// Whether `tip` or one of its ancestors above the committed height carries operations.
-    private func chainCarriesOperations(from tip: ConsensusHash?) -> Bool {
-        var cursor = tip.flatMap { self.blocks[$0] }
-        while let current = cursor, current.height > self.committedHeight {
-            if !current.operations.isEmpty { return true }
-            cursor = self.blocks[current.parent]
-        }
-        return false
-    }
-
-    /// Whether the highest QC, which only this leader may hold yet, is what commits a block with operations
-    /// for the others: then one more (empty) block must carry it to them, or they wait for a timeout.
-    private var othersMayNotHaveCommitted: Bool {
-        var cursor = self.blocks[self.highQC.block]
-        for _ in 0..<3 {
-            guard let current = cursor, current.height > 0 else { return false }
-            if !current.operations.isEmpty { return true }
-            cursor = self.blocks[current.parent]
-        }
-        return false
-    }
-
-    /// Mempool operations not already in the uncommitted chain ending at `tip`, in arrival order.
-    private func operationsToPropose(extending tip: ConsensusHash) -> [Operation] {
-        var inChain = Set<ConsensusHash>()
-        var cursor = self.blocks[tip]
-        while let current = cursor, current.height > self.committedHeight {
-            for operation in current.operations { inChain.insert(operation.digest) }
-            cursor = self.blocks[current.parent]
-        }
-        var result: [Operation] = []
-        var expired: [ConsensusHash] = []
-        for digest in self.mempoolOrder where !inChain.contains(digest) {
-            guard let operation = self.mempool[digest] else { continue }
-            // Only the time proof can go bad while an operation waits: drop the stale ones.
-            if case .refused(let reason) = self.checkTime(operation) {
-                self.refuse("operation \(operation) dropped: \(reason)")
-                expired.append(digest)
-                continue
-            }
-            result.append(operation)
-            if result.count == self.configuration.maximumBatch { break }
-        }
-        for digest in expired { self.mempool.removeValue(forKey: digest) }
-        return result
-    }
-
-    // MARK: - Validity
-
-    /// The proofs one operation must carry (stake is checked again, against the ledger, when applied).
-    func check(_ operation: Operation) -> ProofVerdict {
-        if case .refused(let reason) = self.checkAllButTime(operation) { return .refused(reason) }
-        return self.checkTime(operation)
-    }
-
-    /// Work, stake and space: what cannot change while an operation waits.
-    private func checkAllButTime(_ operation: Operation) -> ProofVerdict {
-        let required = self.configuration.requirements
-        if required.work, case .refused(let reason) = operation.work.verify(digest: operation.digest,
-                                                                            bits: self.configuration.workBits) {
-            return .refused(reason)
-        }
-        if required.stake && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
-                                                               by: operation.proposer) {
-            return .refused("stake: the signature is not the proposer's")
-        }
-        if required.space && operation.kind == .offerPool, case .refused(let reason) = self.checkSpace(operation) {
-            return .refused(reason)
-        }
-        return .accepted
-    }
-
-    /// PoSpace for an offered pool: the proposer's own plot, big enough, challenged by a block this
-    /// validator committed, answered within the deadline, with a valid binding to its address.
-    private func checkSpace(_ operation: Operation) -> ProofVerdict {
-        guard let proof = operation.space else { return .refused("space: an offered pool needs a proof of space") }
-        let settings = self.configuration.space
-        let verdict = proof.binding.verify(now: Date(timeIntervalSince1970: Double(self.clock) / 1000),
-                                           maximumAgeMilliseconds: settings.bindingMaximumAgeMilliseconds,
-                                           maximumDriftMilliseconds: self.configuration.requirements.maximumClockDriftMilliseconds)
-        if case .refused = verdict { return verdict }
-        guard proof.commitment.nodeID.hexString == proof.binding.nodeID else {
-            return .refused("space: the plot belongs to another node than the address binding")
-        }
-        if let proposer = self.configuration.signer.nodeID(of: operation.proposer), proposer != proof.binding.nodeID {
-            return .refused("space: the plot is not the proposer's (node \(proposer.prefix(12))…)")
-        }
-        guard proof.commitment.leafCount >= settings.minimumLeaves, proof.commitment.rounds >= settings.minimumRounds else {
-            return .refused("space: a plot of \(proof.commitment.leafCount) leaves × \(proof.commitment.rounds) rounds is below the "
-                + "\(settings.minimumLeaves) × \(settings.minimumRounds) required")
-        }
-        let height = proof.challengeHeight
-        let onChain = height == 0 ? proof.challengeBlock == self.genesis.hash
-            : height <= self.committedHeight && self.committed[Int(height) - 1].hash == proof.challengeBlock
-        guard onChain else { return .refused("space: the challenge block \(proof.challengeBlock) at height \(height) is not on this validator's chain") }
-        let committedAt = height == 0 ? self.historyOrigin : self.commitTimes[Int(height) - 1]
-        let elapsed = Duration.milliseconds(Int64(self.clock &- committedAt))
-        return SpacePlot.verify(proof.openings, commitment: proof.commitment, challenge: proof.challengeBlock,
-                                count: settings.challenges, answeredAfter: elapsed,
-                                deadline: .milliseconds(Int64(settings.deadlineMilliseconds)))
-    }
-
-    /// PoTime: the timestamp within the drift bound, and a recent tick of a validator's history named.
-    private func checkTime(_ operation: Operation) -> ProofVerdict {
-        let required = self.configuration.requirements
-        if required.time {
-            let drift = Int64(self.clock) - operation.timestampMilliseconds
-            if abs(drift) > required.maximumClockDriftMilliseconds {
-                return .refused("time: timestamp \(operation.timestampMilliseconds) is \(drift) ms from this validator's clock")
-            }
-            guard let reference = operation.time else { return .refused("time: the operation names no history tick") }
-            guard let chain = reference.validator == self.id ? self.history : self.peerHistories[reference.validator] else {
-                return .refused("time: no history of validator \(reference.validator) received yet")
-            }
-            if case .refused(let reason) = chain.verifyReference(tick: reference.tick, hash: reference.hash,
-                                                                 maximumAge: self.configuration.history.maximumAgeTicks) {
-                return .refused("\(reason) (validator \(reference.validator)'s)")
-            }
-        }
-        return .accepted
-    }
-
-    /// A QC's signatures, checked once: the same certificate arrives in proposals, new-views and catch-up.
-    private func isValid(_ qc: QuorumCertificate) -> Bool {
-        if self.verifiedCertificates.contains(qc) { return true }
-        guard qc.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
-                         signer: self.configuration.signer, genesis: self.genesis.hash) else { return false }
-        if self.verifiedCertificates.count >= 4096 { self.verifiedCertificates.removeAll(keepingCapacity: true) }
-        self.verifiedCertificates.insert(qc)
-        return true
-    }
-
-    private func checkOperations(of block: Block) -> ProofVerdict {
-        var seen = Set<ConsensusHash>()
-        for operation in block.operations {
-            let digest = operation.digest
-            // An operation this validator checked when it was submitted need not be checked again, if the
-            // block carries it with the same proofs (the digest does not cover them).
-            let known = self.mempool[digest].map { $0.signature == operation.signature && $0.work == operation.work } ?? false
-            if !known, case .refused(let reason) = self.check(operation) { return .refused("operation \(operation): \(reason)") }
-            if self.committedOperations.contains(digest) || !seen.insert(digest).inserted {
-                return .refused("operation \(operation) is already ordered")
-            }
-        }
-        return .accepted
-    }
-
-    private func refuse(_ reason: String) {
-        if self.refusals.count == 1000 { self.refusals.removeFirst() }
-        self.refusals.append(reason)
-        self.refusalCount += 1
-    }
-
-    // MARK: - Catching up
-
-    private func store(_ block: Block) {
-        self.blocks[block.hash] = block
-        if self.storage != nil { self.unsaved.blocks.append(block) }
-    }
-
-    private func releaseWaiting(on hash: ConsensusHash, now: UInt64) -> [Outgoing] {
-        guard let children = self.waitingForParent.removeValue(forKey: hash) else { return [] }
-        return children.flatMap { self.onProposal($0, now: now) }
-    }
-
-    private func onFetch(_ hash: ConsensusHash, above: UInt64, from: Int) -> [Outgoing] {
-        Self.pages(of: self.chain(endingAt: hash, above: above), to: from)
-    }
-
-    /// Blocks a validator catching up gets in one answer, at most: it asks again (its next new-view or fetch)
-    /// for the rest, from the height it reached.
-    static let maximumCatchUpBlocks = 1024
-    /// Blocks per message.
-    static let blocksPerMessage = 64
-
-    /// The block `hash` and its ancestors above height `above`, oldest first: the lowest
-    /// ``maximumCatchUpBlocks`` of them, so the receiver can attach every one to a parent it has.
-    private func chain(endingAt hash: ConsensusHash, above: UInt64) -> [Block] {
-        var chain: [Block] = []
-        var cursor = self.blocks[hash]
-        while let current = cursor, current.height > above, current.height > 0 {
-            chain.append(current)
-            cursor = self.blocks[current.parent]
-        }
-        return Array(chain.reversed().prefix(Self.maximumCatchUpBlocks))
-    }
-
-    private static func pages(of chain: [Block], to receiver: Int) -> [Outgoing] {
-        stride(from: 0, to: chain.count, by: Self.blocksPerMessage).map { start in
-            Outgoing(destination: .one(receiver),
-                     message: .blocks(Array(chain[start..<min(start + Self.blocksPerMessage, chain.count)])))
-        }
-    }
-
-    private func onBlocks(_ list: [Block], now: UInt64) -> [Outgoing] {
-        var out: [Outgoing] = []
-        for block in list where self.blocks[block.hash] == nil {
-            guard block.justify.block == block.parent, block.height == block.justify.height + 1,
-                  self.isValid(block.justify) else { continue }
-            guard self.blocks[block.parent] != nil else {
-                // Pages of a long catch-up may arrive out of order: keep the block until its parent comes.
-                if (self.waitingForParent[block.parent]?.count ?? 0) < 4 { self.waitingForParent[block.parent, default: []].append(block) }
-                continue
-            }
-            self.store(block)
-            out += self.processCertificate(block.justify, now: now)
-            out += self.releaseWaiting(on: block.hash, now: now)
-        }
-        // The highest QC may have arrived before the blocks it needs to lock and commit.
-        out += self.processCertificate(self.highQC, now: now)
-        return out
     }
 }

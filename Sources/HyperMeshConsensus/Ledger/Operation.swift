@@ -50,14 +50,7 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         encoder.append(subject)
         encoder.append(UInt64(bitPattern: amount))
         encoder.append(UInt64(bitPattern: timestampMilliseconds))
-        if let time {
-            encoder.appendByte(1)
-            encoder.append(time.validator)
-            encoder.append(time.tick)
-            encoder.append(time.hash)
-        } else {
-            encoder.appendByte(0)
-        }
+        encoder.append(time)
         if let space {
             encoder.appendByte(1)
             encoder.append(space.digest)
@@ -84,5 +77,16 @@ public struct TimeReference: Sendable, Hashable {
         self.validator = validator
         self.tick = tick
         self.hash = hash
+    }
+}
+
+extension CanonicalEncoder {
+    /// A marker byte (0: none, 1: present), then validator, tick and hash: in operation digests and on the wire.
+    mutating func append(_ time: TimeReference?) {
+        guard let time else { return self.appendByte(0) }
+        self.appendByte(1)
+        self.append(time.validator)
+        self.append(time.tick)
+        self.append(time.hash)
     }
 }

@@ -218,14 +218,7 @@ public enum ConsensusWire {
         encoder.append(operation.subject)
         encoder.append(UInt64(bitPattern: operation.amount))
         encoder.append(UInt64(bitPattern: operation.timestampMilliseconds))
-        if let time = operation.time {
-            encoder.appendByte(1)
-            encoder.append(time.validator)
-            encoder.append(time.tick)
-            encoder.append(time.hash)
-        } else {
-            encoder.appendByte(0)
-        }
+        encoder.append(operation.time)
         if let space = operation.space {
             encoder.appendByte(1)
             self.write(space, to: &encoder)
