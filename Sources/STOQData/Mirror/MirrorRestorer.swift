@@ -5,6 +5,18 @@ import HyperMeshCore
 public protocol ShardSource {
     /// The shard's bytes if this source has it (verified against `id`), `nil` if not.
     func shard(_ id: ContentID) throws -> [UInt8]?
+    /// The shards of `ids` this source has (verified); a source that cannot be reached has none.
+    func shards(_ ids: [ContentID]) -> [ContentID: [UInt8]]
+}
+
+extension ShardSource {
+    public func shards(_ ids: [ContentID]) -> [ContentID: [UInt8]] {
+        var found: [ContentID: [UInt8]] = [:]
+        for id in ids {
+            if let bytes = (try? self.shard(id)) ?? nil { found[id] = bytes }
+        }
+        return found
+    }
 }
 
 extension ChunkStore: ShardSource {
@@ -38,41 +50,53 @@ public struct MirrorRestorer {
         public var shardsRebuilt = 0
     }
 
+    /// Stripes fetched together: one round of requests to each source serves this many.
+    static let stripesPerRound = 16
+
     /// The chunks of every stripe, by id; throws for the first stripe with fewer than `data` shards.
+    ///
+    /// Stripes are fetched in rounds: each source is asked at once for the data shards still missing
+    /// in the round, then, for stripes still short, for their parity shards.
     public func chunks(progress: ((Int, Int) -> Void)? = nil) throws -> (chunks: [String: [UInt8]], rebuilt: Int) {
         let code = try ReedSolomon(dataShards: self.manifest.data, parityShards: self.manifest.parity)
         var chunks: [String: [UInt8]] = [:]
         var rebuilt = 0
-        for (index, stripe) in self.manifest.stripes.enumerated() {
-            var shards: [[UInt8]?] = []
-            var found = 0
-            for hex in stripe.shards {
-                // Stop fetching once enough shards are in hand.
-                guard found < self.manifest.data, let id = ContentID(hex: hex) else {
-                    shards.append(nil)
-                    continue
+        let stripes = self.manifest.stripes
+        for roundStart in stride(from: 0, to: stripes.count, by: Self.stripesPerRound) {
+            let round = Array(roundStart..<min(roundStart + Self.stripesPerRound, stripes.count))
+            let ids = round.map { stripes[$0].shards.map { ContentID(hex: $0) } }
+            var found: [ContentID: [UInt8]] = [:]
+            func short(_ position: Int) -> Bool { ids[position].compactMap { $0 }.filter { found[$0] != nil }.count < self.manifest.data }
+            for part in [0..<self.manifest.data, self.manifest.data..<(self.manifest.data + self.manifest.parity)] {
+                for source in self.sources {
+                    let wanted = round.indices.filter(short).flatMap { position in
+                        ids[position][part].compactMap { $0 }.filter { found[$0] == nil }
+                    }
+                    guard !wanted.isEmpty else { break }
+                    found.merge(source.shards(wanted)) { first, _ in first }
                 }
-                // A source that fails (a peer gone, a corrupt copy) is one that does not have the shard.
-                let bytes = self.sources.lazy.compactMap { source in (try? source.shard(id)) ?? nil }.first
-                if bytes != nil { found += 1 }
-                shards.append(bytes)
             }
-            guard found >= self.manifest.data else {
-                throw HyperMeshError.notFound("stripe \(index): only \(found) of \(stripe.shards.count) shards reachable, "
-                    + "\(self.manifest.data) needed; the version cannot be restored")
-            }
-            rebuilt += shards.prefix(self.manifest.data).filter { $0 == nil }.count
-            let bytes = try code.decodeStripe(shards, length: stripe.length)
-            var offset = 0
-            for (hex, size) in zip(stripe.chunks, stripe.sizes) {
-                let chunk = Array(bytes[offset..<(offset + size)])
-                guard ContentID(of: chunk).description == hex else {
-                    throw HyperMeshError.corruptData("stripe \(index): chunk \(hex.prefix(12))… does not match its id after decoding")
+            for (position, index) in round.enumerated() {
+                let stripe = stripes[index]
+                let shards = ids[position].map { $0.flatMap { found[$0] } }
+                let present = shards.compactMap { $0 }.count
+                guard present >= self.manifest.data else {
+                    throw HyperMeshError.notFound("stripe \(index): only \(present) of \(stripe.shards.count) shards reachable, "
+                        + "\(self.manifest.data) needed; the version cannot be restored")
                 }
-                chunks[hex] = chunk
-                offset += size
+                rebuilt += shards.prefix(self.manifest.data).filter { $0 == nil }.count
+                let bytes = try code.decodeStripe(shards, length: stripe.length)
+                var offset = 0
+                for (hex, size) in zip(stripe.chunks, stripe.sizes) {
+                    let chunk = Array(bytes[offset..<(offset + size)])
+                    guard ContentID(of: chunk).description == hex else {
+                        throw HyperMeshError.corruptData("stripe \(index): chunk \(hex.prefix(12))… does not match its id after decoding")
+                    }
+                    chunks[hex] = chunk
+                    offset += size
+                }
+                progress?(index + 1, stripes.count)
             }
-            progress?(index + 1, self.manifest.stripes.count)
         }
         return (chunks, rebuilt)
     }

@@ -95,6 +95,23 @@ public final class ShardPeer: ShardSource {
         return held
     }
 
+    /// The shards of `ids` the peer has, fetched concurrently (64 streams at a time) and checked against
+    /// their ids; a copy that does not match is left out. Nothing when the peer cannot be reached.
+    public func shards(_ ids: [ContentID]) -> [ContentID: [UInt8]] {
+        var found: [ContentID: [UInt8]] = [:]
+        for batch in stride(from: 0, to: ids.count, by: 64) {
+            let asked = Array(ids[batch..<min(batch + 64, ids.count)])
+            let sinks = asked.map { _ in MemorySink() }
+            guard let responses = try? self.withConnection({ connection in
+                try connection.perform(zip(asked, sinks).map { STOQRequest(.getBlob(id: $0.digest), sink: $1) }, timeout: .seconds(120))
+            }) else { return found }
+            for (index, response) in responses.enumerated() where response.error == nil && ContentID(of: sinks[index].bytes) == asked[index] {
+                found[asked[index]] = sinks[index].bytes
+            }
+        }
+        return found
+    }
+
     /// The shard's bytes, checked against its id; `nil` when the peer does not have it.
     public func shard(_ id: ContentID) throws -> [UInt8]? {
         let sink = MemorySink()
