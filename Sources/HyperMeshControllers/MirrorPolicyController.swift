@@ -70,15 +70,15 @@ public struct MirrorPolicyController: Controller {
         // Placement on the peers reachable now.
         let (peers, unreachable) = try Self.peers(for: object.spec, stateDirectory: context.stateDirectory, store: context.store)
         var held: [String: Set<ContentID>] = [:]
+        let allShards = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
         for peer in peers {
-            let ids = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
             do {
-                held[peer.nodeID ?? "\(peer.address)"] = try peer.held(ids)
+                held[peer.name] = try peer.held(allShards)
             } catch {
                 context.logger.warning("Mirror peer unreachable", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
             }
         }
-        let reachable = peers.filter { held[$0.nodeID ?? "\($0.address)"] != nil }
+        let reachable = peers.filter { held[$0.name] != nil }
         var placedNow = 0
         var lost: [Int] = []
         if !reachable.isEmpty {
@@ -105,8 +105,8 @@ public struct MirrorPolicyController: Controller {
             "chunks": .integer(Int64(manifest.chunkCount)), "bytes": .integer(Int64(manifest.byteCount)),
             "stripes": .integer(Int64(manifest.stripes.count)), "shards": .integer(Int64(manifest.shardCount)),
             "shardsPlaced": placement, "underReplicated": .integer(Int64(underReplicated)),
-            "unreachablePeers": .array(unreachable.map { .string($0) } + peers.filter { held[$0.nodeID ?? "\($0.address)"] == nil }
-                .map { .string($0.nodeID ?? "\($0.address)") }),
+            "unreachablePeers": .array(unreachable.map { .string($0) } + peers.filter { held[$0.name] == nil }
+                .map { .string($0.name) }),
             "manifest": .string(try manifest.id.description),
         ]
         for peer in peers { peer.close() }
@@ -114,19 +114,15 @@ public struct MirrorPolicyController: Controller {
             let message = "\(lost.count) stripes have fewer than \(spec.data) shards on this node and the reachable peers: "
                 + "they cannot be rebuilt until a peer holding them returns (first: stripe \(lost[0]))"
             context.events.record(object.key, .warning, reason: "StripesUnrecoverable", message: message)
-            var status = ObjectStatus.ready(.false, reason: "StripesUnrecoverable", message: message, generation: generation,
-                                            fields: fields.merging(["unrecoverable": .integer(Int64(lost.count))]) { $1 })
-            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: "StripesUnrecoverable", message: message,
-                                          observedGeneration: generation))
-            return ReconcileResult(status: status, requeueAfter: .seconds(10))
+            return ReconcileResult(status: Self.status(ready: false, "StripesUnrecoverable", message, generation: generation,
+                                                       fields: fields.merging(["unrecoverable": .integer(Int64(lost.count))]) { $1 }),
+                                   requeueAfter: .seconds(10))
         }
         if spec.privacy == "private" || spec.allowedPeerCount == 0 {
-            var status = ObjectStatus.ready(.true, reason: "LocalOnly",
-                                            message: "\(manifest.files.count) files kept as \(manifest.shardCount) shards on this node only",
-                                            generation: generation, fields: fields)
-            status.setCondition(Condition(type: Condition.degraded, status: .false, reason: "LocalOnly", message: "no peers allowed",
-                                          observedGeneration: generation))
-            return ReconcileResult(status: status, requeueAfter: spec.repairInterval)
+            return ReconcileResult(status: Self.status(ready: true, "LocalOnly",
+                                                       "\(manifest.files.count) files kept as \(manifest.shardCount) shards on this node only",
+                                                       degradedMessage: "no peers allowed", generation: generation, fields: fields),
+                                   requeueAfter: spec.repairInterval)
         }
         if underReplicated > 0 {
             let message = tooFewShards > 0
@@ -134,17 +130,12 @@ public struct MirrorPolicyController: Controller {
                     + "\(reachable.count) reachable peers (of \(spec.allowedPeerCount))"
                 : "\(underReplicated) of \(manifest.stripes.count) stripes span fewer than minCopies \(targetHolders) peers: "
                     + "\(reachable.count) of \(spec.allowedPeerCount) reachable"
-            var status = ObjectStatus.ready(.false, reason: "UnderReplicated", message: message, generation: generation, fields: fields)
-            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: "UnderReplicated", message: message,
-                                          observedGeneration: generation))
-            return ReconcileResult(status: status, requeueAfter: .seconds(10))
+            return ReconcileResult(status: Self.status(ready: false, "UnderReplicated", message, generation: generation, fields: fields),
+                                   requeueAfter: .seconds(10))
         }
-        var status = ObjectStatus.ready(.true, reason: "Replicated",
-                                        message: "\(manifest.stripes.count) stripes on \(reachable.count) peers",
-                                        generation: generation, fields: fields)
-        status.setCondition(Condition(type: Condition.degraded, status: .false, reason: "Replicated", message: "",
-                                      observedGeneration: generation))
-        return ReconcileResult(status: status, requeueAfter: spec.repairInterval)
+        return ReconcileResult(status: Self.status(ready: true, "Replicated", "\(manifest.stripes.count) stripes on \(reachable.count) peers",
+                                                   degradedMessage: "", generation: generation, fields: fields),
+                               requeueAfter: spec.repairInterval)
     }
 
     /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n.
@@ -186,7 +177,7 @@ public struct MirrorPolicyController: Controller {
         for (target, list) in outgoing.sorted(by: { $0.key < $1.key }) {
             let peer = peers[target]
             try peer.put(list)
-            held[peer.nodeID ?? "\(peer.address)", default: []].formUnion(list.map(\.id))
+            held[peer.name, default: []].formUnion(list.map(\.id))
             placed += list.count
         }
         return (placed, lost)
@@ -224,10 +215,18 @@ public struct MirrorPolicyController: Controller {
     }
 
     static func failing(_ reason: String, _ message: String, generation: Int64, requeue: TimeSpan) -> ReconcileResult {
-        var status = ObjectStatus.ready(.false, reason: reason, message: message, generation: generation)
-        status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: message,
-                                      observedGeneration: generation))
-        return ReconcileResult(status: status, requeueAfter: requeue)
+        ReconcileResult(status: Self.status(ready: false, reason, message, generation: generation), requeueAfter: requeue)
+    }
+
+    /// Ready and Degraded, which always say opposite things here, with one reason; a ready policy's Degraded
+    /// condition carries `degradedMessage`, a failing one's the same message as Ready.
+    static func status(ready: Bool, _ reason: String, _ message: String, degradedMessage: String? = nil, generation: Int64,
+                       fields: [String: JSONValue] = [:]) -> ObjectStatus {
+        var status = ObjectStatus.ready(ready ? .true : .false, reason: reason, message: message, generation: generation,
+                                        fields: fields)
+        status.setCondition(Condition(type: Condition.degraded, status: ready ? .false : .true, reason: reason,
+                                      message: degradedMessage ?? message, observedGeneration: generation))
+        return status
     }
 }
 

@@ -121,21 +121,21 @@ public final class ValidatorNode: @unchecked Sendable {
         let announceMilliseconds = UInt64(self.configuration.announceInterval.components.seconds * 1000
             + self.configuration.announceInterval.components.attoseconds / 1_000_000_000_000_000)
         while !self.stopped.load(ordering: .sequentiallyConsistent) {
-            let now = Self.now()
+            var now = Self.now()
             let deadline = min(self.replica.timeoutDeadline ?? .max, lastAnnounce + announceMilliseconds)
             let waitMilliseconds = deadline > now ? min(deadline - now, 200) : 0
             let inputs = self.inbox.takeAll(waitingUpTo: .milliseconds(Int(waitMilliseconds)))
-            var now2 = Self.now()
+            now = Self.now()
             for input in inputs {
-                self.handle(input, now: now2)
-                now2 = Self.now()
+                self.handle(input, now: now)
+                now = Self.now()
             }
-            if let timeout = self.replica.timeoutDeadline, timeout <= now2 {
-                self.send(self.replica.timerFired(now: now2))
+            if let timeout = self.replica.timeoutDeadline, timeout <= now {
+                self.send(self.replica.timerFired(now: now))
             }
-            if now2 >= lastAnnounce + announceMilliseconds {
-                lastAnnounce = now2
-                self.send(self.replica.announce(now: now2))
+            if now >= lastAnnounce + announceMilliseconds {
+                lastAnnounce = now
+                self.send(self.replica.announce(now: now))
                 if let path = self.configuration.timeReferencePath, let reference = self.replica.timeReferenceForClients,
                    reference != publishedReference {
                     try TimeReferenceFile.write(reference, to: path)

@@ -136,7 +136,7 @@ struct MirrorVerifyCommand: ParsableCommand {
             do {
                 holdings.append((peer, try peer.held(ids)))
             } catch {
-                unreachable.append("\(peer.nodeID ?? "\(peer.address)") (\(error))")
+                unreachable.append("\(peer.name) (\(error))")
             }
         }
         for (index, stripe) in context.manifest.stripes.enumerated() {

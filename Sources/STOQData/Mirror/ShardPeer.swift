@@ -24,6 +24,9 @@ public final class ShardPeer: ShardSource {
 
     deinit { self.close() }
 
+    /// How status and logs name the peer: its node id, else its address.
+    public var name: String { self.nodeID ?? "\(self.address)" }
+
     public func close() {
         self.connection?.close()
         self.connection = nil
