@@ -5,16 +5,23 @@ import HyperMeshStore
 import STOQ
 import STOQData
 
-/// Reconciles `MirrorPolicy`: chunks the source (FastCDC), erasure-codes its distinct chunks into stripes
-/// of shards (ISA-L Reed–Solomon), keeps every shard in the local shard store (`STATE/mirror/shards`) and
+/// Reconciles `MirrorPolicy`: chunks the source (FastCDC), erasure-codes its new chunks into stripes of
+/// shards (ISA-L Reed–Solomon), keeps every shard in the local shard store (`STATE/mirror/shards`) and
 /// places them round-robin on the peers the policy allows, over STOQ; then reports the version, its size,
-/// the shards each peer holds, and the stripes that could not survive losing this node.
+/// the shards each target holds, and the stripes that are under-replicated.
 ///
-/// A stripe is *under-replicated* when the reachable peers hold fewer than `data` + 1 of its shards (at
-/// least `data` are needed to rebuild it; one more survives a further loss), or when they span fewer than
-/// `placement.minCopies` distinct peers. Then the policy is `Degraded` (`UnderReplicated`); each reconcile
-/// (every `repairInterval`, default 10m, and at once after a failure) places what is missing on the
-/// peers that are reachable now — rebuilding a shard from parity when the local copy is gone.
+/// Versions are incremental (``StripeEncoder``): unchanged files are not read again, the previous
+/// version's stripes stay where they are, and only new chunks become new stripes — so a change moves only
+/// what changed. The current manifest is `STATE/mirror/manifests/NAME.json`; the previous `keepVersions` − 1
+/// stay restorable in `NAME.history/`, and shards no kept version uses are collected after a grace period.
+///
+/// Targets are this node's store and the reachable peers. A stripe is *under-replicated* when its shards
+/// are on fewer than `placement.minCopies` targets, or when the reachable peers hold fewer than `data` + 1
+/// of them (at least `data` are needed to rebuild it without this node; one more survives a further loss).
+/// Then the policy is `Degraded` (`UnderReplicated`). Every reconcile — every `repairInterval` (default
+/// 10m), at most 30 s apart so a lost peer is noticed at once, and whenever the source changes when an agent
+/// watches it — places what is missing on the peers reachable now, rebuilding a shard from parity when the
+/// local copy is gone.
 ///
 /// Peers: `placement.peers` lists node ids; their addresses come from the stored `Mesh` objects'
 /// `validators`. `privacy: private` places nothing on peers; `public-network` and `full-public` may use any
@@ -25,60 +32,92 @@ public struct MirrorPolicyController: Controller {
 
     public var kind: Kind { .mirrorPolicy }
 
+    /// How long a lost peer may go unnoticed: the longest a healthy policy waits between reconciles.
+    public static let peerCheckInterval = TimeSpan.seconds(30)
+    /// How long shards no kept version uses stay before they are deleted.
+    public static let garbageGrace = TimeSpan.hours(1)
+
     /// Where mirror state lives under the state directory.
     public static func directory(_ state: URL) -> URL { state.appendingPathComponent("mirror") }
     public static func manifestPath(_ state: URL, name: String) -> URL {
         Self.directory(state).appendingPathComponent("manifests/\(name).json")
     }
+    /// Where the manifests of earlier versions are kept, as `ROOT.json`.
+    public static func historyDirectory(_ state: URL, name: String) -> URL {
+        Self.directory(state).appendingPathComponent("manifests/\(name).history")
+    }
+    static func indexPath(_ state: URL, name: String) -> URL {
+        Self.directory(state).appendingPathComponent("manifests/\(name).index.json")
+    }
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
+        // Chunking, coding and transfers block: they run on a thread of their own, not the reconciler's.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try self.reconcileBlocking(object, context: context) })
+            }.start()
+        }
+    }
+
+    func reconcileBlocking(_ object: StoredObject, context: ReconcileContext) throws -> ReconcileResult {
         let spec = MirrorSpec(object.spec)
         let generation = object.generation
-        let base = Self.directory(context.stateDirectory)
-        let chunks = try ChunkStore(directory: base.appendingPathComponent("chunks"))
-        let shards = try ChunkStore(directory: base.appendingPathComponent("shards"))
-        let manifestURL = Self.manifestPath(context.stateDirectory, name: object.key.name)
+        let name = object.key.name
+        let state = context.stateDirectory
+        let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
+        let manifestURL = Self.manifestPath(state, name: name)
+        let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path)
 
         // The version: from the source when it is there; from the last manifest when the source is gone.
         var manifest: MirrorManifest
         if FileManager.default.fileExists(atPath: spec.source) {
-            let version: SourceVersion
+            let encoded: StripeEncoder.Result
             do {
-                version = try SourceVersion.scan(spec.source, chunker: spec.chunker(), store: chunks)
-            } catch let error as HyperMeshError {
+                encoded = try StripeEncoder(code: ReedSolomon(dataShards: spec.data, parityShards: spec.parity), chunker: spec.chunker())
+                    .encode(source: spec.source, previous: previous, index: SourceIndex.load(from: Self.indexPath(state, name: name)),
+                            shards: shards)
+            } catch let error as HyperMeshError where error.code == .io {
                 return Self.failing("SourceUnreadable", error.message, generation: generation, requeue: .minutes(1))
             }
-            let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path)
-            if let previous, previous.version == version.root.description, previous.data == spec.data, previous.parity == spec.parity {
-                manifest = previous
-            } else {
-                manifest = try StripeEncoder(code: ReedSolomon(dataShards: spec.data, parityShards: spec.parity))
-                    .encode(version, chunks: chunks, shards: shards)
-                try FileManager.default.createDirectory(at: manifestURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(try manifest.encoded()).write(to: manifestURL, options: .atomic)
-                context.events.record(object.key, .normal, reason: "VersionEncoded",
-                                      message: "version \(version.root.description.prefix(12))…: \(manifest.files.count) files, "
-                                        + "\(manifest.chunkCount) chunks, \(manifest.stripes.count) stripes of \(spec.data)+\(spec.parity)")
+            manifest = encoded.manifest
+            if manifest != previous {
+                try self.keep(manifest, replacing: previous, name: name, state: state, keepVersions: spec.keepVersions)
+                if manifest.version != previous?.version {
+                    context.events.record(object.key, .normal, reason: "VersionEncoded", message: "version \(manifest.version.prefix(12))…: "
+                        + "\(manifest.files.count) files (\(encoded.filesRead) read), \(manifest.chunkCount) chunks, "
+                        + "\(encoded.newStripes) new of \(manifest.stripes.count) stripes of \(spec.data)+\(spec.parity)")
+                }
             }
-        } else if let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path) {
+            try encoded.index.save(to: Self.indexPath(state, name: name))
+        } else if let previous {
             manifest = previous
         } else {
             return Self.failing("SourceMissing", "source \(spec.source) does not exist and nothing was mirrored yet",
                                 generation: generation, requeue: .minutes(1))
         }
+        let collected = try Self.collectGarbage(state: state, shards: shards)
+        if collected > 0 {
+            context.events.record(object.key, .normal, reason: "ShardsCollected", message: "\(collected) shards no kept version uses were deleted")
+        }
 
-        // Placement on the peers reachable now.
-        let (peers, unreachable) = try Self.peers(for: object.spec, stateDirectory: context.stateDirectory, store: context.store)
-        var held: [String: Set<ContentID>] = [:]
+        // What each allowed peer holds, asked of all at once.
+        let (peers, unknown) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
+        defer { for peer in peers { peer.close() } }
         let allShards = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
-        for peer in peers {
-            do {
-                held[peer.name] = try peer.held(allShards)
-            } catch {
-                context.logger.warning("Mirror peer unreachable", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
-            }
+        var held = Self.holdings(of: peers, ids: allShards)
+        for peer in peers where held[peer.name] == nil {
+            context.logger.warning("Mirror peer unreachable", metadata: ["peer": "\(peer.name)", "address": "\(peer.address)"])
         }
         let reachable = peers.filter { held[$0.name] != nil }
+        let local = shards.holdings(allShards) ?? []
+
+        // A loss noticed: said before the repair, so the event log shows what was lost and what was done.
+        let before = Self.health(manifest, spec: spec, local: local, held: held)
+        if before.underReplicated > 0 && previous != nil && manifest.version == previous?.version && !reachable.isEmpty {
+            context.events.record(object.key, .warning, reason: "UnderReplicated",
+                                  message: "\(before.underReplicated) of \(manifest.stripes.count) stripes under-replicated "
+                                    + "(\(reachable.count) of \(spec.allowedPeerCount) peers reachable); repairing")
+        }
         var placedNow = 0
         var lost: [Int] = []
         if !reachable.isEmpty {
@@ -87,29 +126,19 @@ public struct MirrorPolicyController: Controller {
         if placedNow > 0 {
             context.events.record(object.key, .normal, reason: "ShardsPlaced", message: "\(placedNow) shards placed on \(reachable.count) peers")
         }
+        let health = Self.health(manifest, spec: spec, local: shards.holdings(allShards) ?? [], held: held)
 
-        // Health: each stripe must survive losing this node.
-        var underReplicated = 0
-        var tooFewShards = 0
-        let targetHolders = min(spec.minCopies, max(spec.allowedPeerCount, 1))
-        for stripe in manifest.stripes {
-            let ids = stripe.shards.compactMap(ContentID.init(hex:))
-            let holders = held.filter { !$0.value.isDisjoint(with: ids) }
-            let reachableShards = Set(ids.filter { id in held.values.contains { $0.contains(id) } }).count
-            if reachableShards < spec.data + 1 { tooFewShards += 1 }
-            if reachableShards < spec.data + 1 || holders.count < targetHolders { underReplicated += 1 }
-        }
-        let placement = JSONValue.object(Dictionary(uniqueKeysWithValues: held.map { ($0.key, JSONValue.integer(Int64($0.value.count))) }))
+        var placement = Dictionary(uniqueKeysWithValues: held.map { ($0.key, JSONValue.integer(Int64($0.value.count))) })
+        placement["local"] = .integer(Int64(local.count))
         let fields: [String: JSONValue] = [
             "version": .string(manifest.version), "files": .integer(Int64(manifest.files.count)),
             "chunks": .integer(Int64(manifest.chunkCount)), "bytes": .integer(Int64(manifest.byteCount)),
             "stripes": .integer(Int64(manifest.stripes.count)), "shards": .integer(Int64(manifest.shardCount)),
-            "shardsPlaced": placement, "underReplicated": .integer(Int64(underReplicated)),
-            "unreachablePeers": .array(unreachable.map { .string($0) } + peers.filter { held[$0.name] == nil }
-                .map { .string($0.name) }),
+            "shardsPlaced": .object(placement), "underReplicated": .integer(Int64(health.underReplicated)),
+            "unreachablePeers": .array(unknown.map { .string($0) } + peers.filter { held[$0.name] == nil }.map { .string($0.name) }),
             "manifest": .string(try manifest.id.description),
         ]
-        for peer in peers { peer.close() }
+        let recheck = min(spec.repairInterval, Self.peerCheckInterval)
         if !lost.isEmpty {
             let message = "\(lost.count) stripes have fewer than \(spec.data) shards on this node and the reachable peers: "
                 + "they cannot be rebuilt until a peer holding them returns (first: stripe \(lost[0]))"
@@ -124,27 +153,88 @@ public struct MirrorPolicyController: Controller {
                                                        degradedMessage: "no peers allowed", generation: generation, fields: fields),
                                    requeueAfter: spec.repairInterval)
         }
-        if underReplicated > 0 {
-            let message = tooFewShards > 0
-                ? "\(tooFewShards) of \(manifest.stripes.count) stripes have fewer than \(spec.data + 1) shards on the "
+        if health.underReplicated > 0 {
+            let message = health.tooFewShards > 0
+                ? "\(health.tooFewShards) of \(manifest.stripes.count) stripes have fewer than \(spec.data + 1) shards on the "
                     + "\(reachable.count) reachable peers (of \(spec.allowedPeerCount))"
-                : "\(underReplicated) of \(manifest.stripes.count) stripes span fewer than minCopies \(targetHolders) peers: "
-                    + "\(reachable.count) of \(spec.allowedPeerCount) reachable"
+                : "\(health.underReplicated) of \(manifest.stripes.count) stripes are on fewer than minCopies \(health.targets) targets: "
+                    + "this node and \(reachable.count) of \(spec.allowedPeerCount) peers reachable"
             return ReconcileResult(status: Self.status(ready: false, "UnderReplicated", message, generation: generation, fields: fields),
-                                   requeueAfter: .seconds(10))
+                                   requeueAfter: min(recheck, .seconds(10)))
         }
-        return ReconcileResult(status: Self.status(ready: true, "Replicated", "\(manifest.stripes.count) stripes on \(reachable.count) peers",
+        return ReconcileResult(status: Self.status(ready: true, "Replicated",
+                                                   "\(manifest.stripes.count) stripes on this node and \(reachable.count) peers",
                                                    degradedMessage: "", generation: generation, fields: fields),
-                               requeueAfter: spec.repairInterval)
+                               requeueAfter: recheck)
     }
 
-    /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n.
-    /// Returns the shards placed and the stripes that could not be rebuilt (fewer than `data` shards left
-    /// anywhere reachable).
+    /// Under-replicated stripes: on fewer than `minCopies` targets (this node counts as one), or with fewer
+    /// than `data` + 1 shards on the reachable peers.
+    static func health(_ manifest: MirrorManifest, spec: MirrorSpec, local: Set<ContentID>, held: [String: Set<ContentID>])
+        -> (underReplicated: Int, tooFewShards: Int, targets: Int) {
+        let targets = min(spec.minCopies, spec.allowedPeerCount + 1)
+        var underReplicated = 0
+        var tooFewShards = 0
+        for stripe in manifest.stripes {
+            let ids = stripe.shards.compactMap(ContentID.init(hex:))
+            let holders = held.values.filter { !$0.isDisjoint(with: ids) }.count + (local.isDisjoint(with: ids) ? 0 : 1)
+            let onPeers = Set(ids.filter { id in held.values.contains { $0.contains(id) } }).count
+            let peersShort = spec.allowedPeerCount > 0 && onPeers < spec.data + 1
+            if peersShort { tooFewShards += 1 }
+            if peersShort || holders < targets { underReplicated += 1 }
+        }
+        return (underReplicated, tooFewShards, targets)
+    }
+
+    /// What each peer holds, asked of all peers in parallel; a peer that cannot be reached is absent.
+    static func holdings(of peers: [ShardPeer], ids: [ContentID]) -> [String: Set<ContentID>] {
+        let sets = concurrentMap(peers.count) { peers[$0].holdings(ids) }
+        var held: [String: Set<ContentID>] = [:]
+        for (peer, set) in zip(peers, sets) { held[peer.name] = set }
+        return held
+    }
+
+    /// Makes `manifest` the current one; the one it replaces joins the history, and the oldest beyond
+    /// `keepVersions` leave it.
+    private func keep(_ manifest: MirrorManifest, replacing previous: MirrorManifest?, name: String, state: URL,
+                      keepVersions: Int) throws {
+        let history = Self.historyDirectory(state, name: name)
+        try FileManager.default.createDirectory(at: history, withIntermediateDirectories: true)
+        try Data(try manifest.encoded()).write(to: Self.manifestPath(state, name: name), options: .atomic)
+        if let previous, previous.version != manifest.version {
+            try Data(try previous.encoded()).write(to: history.appendingPathComponent("\(previous.version).json"), options: .atomic)
+        }
+        try? FileManager.default.removeItem(at: history.appendingPathComponent("\(manifest.version).json"))
+        let entries = (try? FileManager.default.contentsOfDirectory(at: history, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
+        let dated = entries.filter { $0.pathExtension == "json" }.map { url in
+            (url, (try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast)
+        }.sorted { $0.1 > $1.1 }
+        for (url, _) in dated.dropFirst(max(keepVersions - 1, 0)) { try? FileManager.default.removeItem(at: url) }
+    }
+
+    /// Deletes the shards that no kept manifest of any policy uses (mark and sweep, as `git gc`), once they
+    /// are older than ``garbageGrace`` — so the shards of an encode still writing its manifest are safe.
+    /// Nothing is deleted when a manifest cannot be read.
+    static func collectGarbage(state: URL, shards: ChunkStore) throws -> Int {
+        let manifests = Self.directory(state).appendingPathComponent("manifests")
+        guard let names = FileManager.default.enumerator(atPath: manifests.path)?.allObjects as? [String] else { return 0 }
+        var live = Set<ContentID>()
+        for relative in names where relative.hasSuffix(".json") && !relative.hasSuffix(".index.json") {
+            let path = manifests.appendingPathComponent(relative).path
+            guard let data = FileManager.default.contents(atPath: path),
+                  let manifest = try? MirrorManifest.decode([UInt8](data), source: path) else { return 0 }
+            live.formUnion(manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:)))
+        }
+        return try shards.sweep(keeping: live, grace: Self.garbageGrace).count
+    }
+
+    /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n, all
+    /// peers at once; shards still on this node are sent from their files. Returns the shards placed and the
+    /// stripes that could not be rebuilt (fewer than `data` shards left anywhere reachable).
     private func place(_ manifest: MirrorManifest, on peers: [ShardPeer], held: inout [String: Set<ContentID>],
                        shards: ChunkStore) throws -> (placed: Int, lost: [Int]) {
         var lost: [Int] = []
-        var outgoing: [Int: [(id: ContentID, bytes: [UInt8])]] = [:]
+        var outgoing = [[(id: ContentID, contents: STOQRequest.BlobContents)]](repeating: [], count: peers.count)
         let code = try ReedSolomon(dataShards: manifest.data, parityShards: manifest.parity)
         for (index, stripe) in manifest.stripes.enumerated() {
             let ids = stripe.shards.compactMap(ContentID.init(hex:))
@@ -152,32 +242,33 @@ public struct MirrorPolicyController: Controller {
             for (position, id) in ids.enumerated() {
                 if held.values.contains(where: { $0.contains(id) }) { continue }
                 let target = (index + position) % peers.count
-                var bytes = try shards.shard(id)
-                if bytes == nil {
-                    // The local copy is gone: rebuild the stripe from what this node and the peers hold.
-                    if rebuilt == nil {
-                        let single = MirrorManifest(version: manifest.version, data: manifest.data, parity: manifest.parity,
-                                                    files: [], stripes: [stripe])
-                        do {
-                            let data = try MirrorRestorer(manifest: single, sources: [shards] + peers).chunks().chunks
-                            rebuilt = code.encodeStripe(stripe.chunks.flatMap { data[$0] ?? [] })
-                        } catch let error as HyperMeshError where error.code == .notFound {
-                            lost.append(index)
-                            break
-                        }
-                    }
-                    bytes = rebuilt?[position]
-                    if let bytes { try shards.put(bytes) }
+                if shards.contains(id) {
+                    outgoing[target].append((id, .file(path: shards.path(of: id).path)))
+                    continue
                 }
-                guard let bytes else { continue }
-                outgoing[target, default: []].append((id, bytes))
+                // The local copy is gone: rebuild the stripe from what this node and the peers hold.
+                if rebuilt == nil {
+                    do {
+                        let data = try MirrorRestorer(manifest: manifest, sources: [shards] + peers).chunks([index]).chunks
+                        rebuilt = code.encodeStripe(stripe.chunks.flatMap { data[$0] ?? [] })
+                    } catch let error as HyperMeshError where error.code == .notFound {
+                        lost.append(index)
+                        break
+                    }
+                }
+                guard let bytes = rebuilt?[position] else { continue }
+                try shards.put(bytes)
+                outgoing[target].append((id, .bytes(bytes)))
             }
         }
+        let failures = concurrentMap(peers.count) { target -> (any Error)? in
+            do { try peers[target].put(contents: outgoing[target]) } catch { return error }
+            return nil
+        }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
         var placed = 0
-        for (target, list) in outgoing.sorted(by: { $0.key < $1.key }) {
-            let peer = peers[target]
-            try peer.put(list)
-            held[peer.name, default: []].formUnion(list.map(\.id))
+        for (target, list) in outgoing.enumerated() {
+            held[peers[target].name, default: []].formUnion(list.map(\.id))
             placed += list.count
         }
         return (placed, lost)
@@ -242,6 +333,7 @@ struct MirrorSpec {
     var privacy = "private-network"
     var peers: [String] = []
     var repairInterval = TimeSpan.minutes(10)
+    var keepVersions = 3
 
     init(_ spec: JSONValue) {
         self.source = spec["source"]?.stringValue ?? ""
@@ -257,6 +349,7 @@ struct MirrorSpec {
         self.minCopies = spec.value(atPath: "placement.minCopies")?.integerValue.map { Int($0) } ?? self.minCopies
         self.privacy = spec.value(atPath: "placement.privacy")?.stringValue ?? self.privacy
         self.peers = spec.value(atPath: "placement.peers")?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.keepVersions = spec["keepVersions"]?.integerValue.map { Int($0) } ?? self.keepVersions
         if let text = spec["repairInterval"]?.stringValue, let span = try? TimeSpan(parsing: text) { self.repairInterval = span }
     }
 

@@ -10,7 +10,6 @@ struct MirrorRestoreTests {
     struct Mirror {
         let directory: TemporaryDirectory
         let source: String
-        let chunks: ChunkStore
         let shards: ChunkStore
         let manifest: MirrorManifest
 
@@ -26,12 +25,10 @@ struct MirrorRestoreTests {
             }
             // A duplicate file: its chunks are stored and striped once.
             try FileManager.default.copyItem(atPath: self.source + "/a.bin", toPath: self.source + "/copy-of-a.bin")
-            self.chunks = try ChunkStore(directory: URL(fileURLWithPath: self.directory.path + "/chunks"))
             self.shards = try ChunkStore(directory: URL(fileURLWithPath: self.directory.path + "/shards"))
             let chunker = try FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10)
-            let version = try SourceVersion.scan(self.source, chunker: chunker, store: self.chunks)
-            self.manifest = try StripeEncoder(code: ReedSolomon(dataShards: data, parityShards: parity))
-                .encode(version, chunks: self.chunks, shards: self.shards)
+            self.manifest = try StripeEncoder(code: ReedSolomon(dataShards: data, parityShards: parity), chunker: chunker)
+                .encode(source: self.source, shards: self.shards).manifest
         }
 
         func same(_ restored: String) throws -> Bool {
@@ -51,8 +48,7 @@ struct MirrorRestoreTests {
         #expect(mirror.manifest.files.count == 5)
         #expect(unique.count == mirror.manifest.chunkCount, "duplicate chunks are striped once")
         #expect(mirror.manifest.stripes.allSatisfy { $0.shards.count == 6 })
-        // The source and the chunk store are gone: shards and the manifest are enough.
-        try FileManager.default.removeItem(atPath: mirror.directory.path + "/chunks")
+        // Only the shards and the manifest are read.
         let restored = mirror.directory.path + "/restored"
         let outcome = try MirrorRestorer(manifest: mirror.manifest, sources: [mirror.shards]).restore(to: restored)
         #expect(outcome.files == 5 && outcome.shardsRebuilt == 0)

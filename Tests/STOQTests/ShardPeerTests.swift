@@ -16,11 +16,10 @@ struct ShardPeerTests {
         try FileManager.default.createDirectory(atPath: source + "/d", withIntermediateDirectories: true)
         try Data(RunningServer.pseudoRandom(count: 900_000, seed: 3)).write(to: URL(fileURLWithPath: source + "/d/one.bin"))
         try Data(RunningServer.pseudoRandom(count: 123_457, seed: 4)).write(to: URL(fileURLWithPath: source + "/two.bin"))
-        let chunks = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/chunks"))
         let shards = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/shards"))
-        let version = try SourceVersion.scan(source, chunker: FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10),
-                                             store: chunks)
-        let manifest = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2)).encode(version, chunks: chunks, shards: shards)
+        let manifest = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2),
+                                         chunker: FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10))
+            .encode(source: source, shards: shards).manifest
 
         let first = try RunningServer()
         let second = try RunningServer()
@@ -51,7 +50,6 @@ struct ShardPeerTests {
                 .path(for: ids[0].digest))
         }
         try FileManager.default.removeItem(atPath: work.path + "/shards")
-        try FileManager.default.removeItem(atPath: work.path + "/chunks")
         let restored = work.path + "/restored"
         let outcome = try MirrorRestorer(manifest: manifest, sources: peers).restore(to: restored)
         #expect(outcome.files == 2 && outcome.shardsRebuilt > 0)

@@ -84,6 +84,7 @@ extension KindSchema {
                 Field("peers", .array(.string(.principal), minimumCount: 1), "Peers allowed to hold shards."),
             ])), "Where shards may go."),
             Field("repairInterval", .duration, "How often to check and repair."),
+            Field("keepVersions", .integer(minimum: 1, maximum: 100), "Versions kept restorable (default 3)."),
         ]),
         crossFieldCheck: { context in
             guard !context.isInvalid("chunking") else { return }

@@ -43,9 +43,18 @@ public struct FileManifest: Sendable, Hashable {
     public struct Entry: Sendable, Hashable {
         public var id: ContentID
         public var size: Int
+
+        public init(id: ContentID, size: Int) {
+            self.id = id
+            self.size = size
+        }
     }
 
     public var chunks: [Entry]
+
+    public init(chunks: [Entry]) {
+        self.chunks = chunks
+    }
 
     public var size: Int { self.chunks.reduce(0) { $0 + $1.size } }
 

@@ -24,20 +24,7 @@ public struct SourceVersion: Sendable {
     ///
     /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read.
     public static func scan(_ source: String, chunker: FastCDC, store: ChunkStore? = nil) throws -> SourceVersion {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw HyperMeshError.io("source \(source) does not exist")
-        }
-        let paths: [String]
-        if isDirectory.boolValue {
-            guard let enumerator = FileManager.default.enumerator(atPath: source) else { throw HyperMeshError.io("cannot list \(source)") }
-            paths = enumerator.compactMap { $0 as? String }.filter { relative in
-                let attributes = try? FileManager.default.attributesOfItem(atPath: source + "/" + relative)
-                return attributes?[.type] as? FileAttributeType == .typeRegular
-            }.sorted()
-        } else {
-            paths = [""]
-        }
+        let paths = try Self.regularFiles(in: source)
         var files: [File] = []
         for relative in paths {
             let full = relative.isEmpty ? source : source + "/" + relative
@@ -54,6 +41,23 @@ public struct SourceVersion: Sendable {
             files.append(File(path: relative, manifest: manifest))
         }
         return SourceVersion(files: files, root: Self.root(of: files))
+    }
+
+    /// The regular files of `source`, relative to it and sorted (`[""]` when `source` is itself a file);
+    /// symbolic links and other special files are skipped.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` when `source` does not exist or cannot be listed.
+    public static func regularFiles(in source: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw HyperMeshError.io("source \(source) does not exist")
+        }
+        guard isDirectory.boolValue else { return [""] }
+        guard let enumerator = FileManager.default.enumerator(atPath: source) else { throw HyperMeshError.io("cannot list \(source)") }
+        return enumerator.compactMap { $0 as? String }.filter { relative in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: source + "/" + relative)
+            return attributes?[.type] as? FileAttributeType == .typeRegular
+        }.sorted()
     }
 
     /// The Merkle root over `files` (sorted by path).

@@ -65,38 +65,53 @@ public final class ShardPeer: ShardSource {
         }
     }
 
-    /// Stores shards on the peer (concurrently, one stream each); the peer keeps a shard only when its bytes
-    /// hash to its id.
+    /// Stores shards on the peer (concurrently, 64 streams at a time); the peer keeps a shard only when its
+    /// bytes hash to its id.
     public func put(_ shards: [(id: ContentID, bytes: [UInt8])]) throws {
+        try self.put(contents: shards.map { ($0.id, .bytes($0.bytes)) })
+    }
+
+    /// Stores shards given as bytes or as files (sent from a read-only mapping, not copied).
+    public func put(contents shards: [(id: ContentID, contents: STOQRequest.BlobContents)]) throws {
         guard !shards.isEmpty else { return }
         try self.withConnection { connection in
             for batch in stride(from: 0, to: shards.count, by: 64) {
                 let requests = shards[batch..<min(batch + 64, shards.count)].map {
-                    STOQRequest(.putBlob(id: $0.id.digest, contents: .bytes($0.bytes)))
+                    STOQRequest(.putBlob(id: $0.id.digest, contents: $0.contents))
                 }
                 if let error = try connection.perform(requests, timeout: .seconds(120)).compactMap(\.error).first { throw error }
             }
         }
     }
 
-    /// Which of `ids` the peer holds.
+    /// Which of `ids` the peer holds (WANT lists of up to 128 ids, 32 of them in flight at a time).
     public func held(_ ids: [ContentID]) throws -> Set<ContentID> {
         var held = Set<ContentID>()
+        let lists = stride(from: 0, to: ids.count, by: FrameType.maximumWantedIDs).map {
+            Array(ids[$0..<min($0 + FrameType.maximumWantedIDs, ids.count)])
+        }
         try self.withConnection { connection in
-            for batch in stride(from: 0, to: ids.count, by: FrameType.maximumWantedIDs) {
-                let asked = Array(ids[batch..<min(batch + FrameType.maximumWantedIDs, ids.count)])
-                let sink = MemorySink()
-                try connection.perform(STOQRequest(.want(ids: asked.map(\.digest)), sink: sink), timeout: .seconds(30))
-                guard sink.bytes.count == (asked.count + 7) / 8 else {
-                    throw STOQError.protocolViolation("HAVE of \(sink.bytes.count) bytes for \(asked.count) ids")
-                }
-                for (index, id) in asked.enumerated() where sink.bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0 {
-                    held.insert(id)
+            for group in stride(from: 0, to: lists.count, by: 32) {
+                let asked = lists[group..<min(group + 32, lists.count)]
+                let sinks = asked.map { _ in MemorySink() }
+                let responses = try connection.perform(zip(asked, sinks).map { STOQRequest(.want(ids: $0.map(\.digest)), sink: $1) },
+                                                       timeout: .seconds(30))
+                if let error = responses.compactMap(\.error).first { throw error }
+                for (list, sink) in zip(asked, sinks) {
+                    guard sink.bytes.count == (list.count + 7) / 8 else {
+                        throw STOQError.protocolViolation("HAVE of \(sink.bytes.count) bytes for \(list.count) ids")
+                    }
+                    for (index, id) in list.enumerated() where sink.bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0 {
+                        held.insert(id)
+                    }
                 }
             }
         }
         return held
     }
+
+    public func holdings(_ ids: [ContentID]) -> Set<ContentID>? { try? self.held(ids) }
+    public var isRemote: Bool { true }
 
     /// The shards of `ids` the peer has, fetched concurrently (64 streams at a time) and checked against
     /// their ids; a copy that does not match is left out. Nothing when the peer cannot be reached.

@@ -1,41 +1,157 @@
 import Foundation
 import HyperMeshCore
+import STOQ
 
-/// Turns a scanned source version into stripes of erasure-coded shards: distinct chunks, in the order
-/// the files first use them, `data` per stripe; each stripe's shards go into `shards`.
+/// Turns a source (a file or a directory tree) into stripes of erasure-coded shards, incrementally: the
+/// previous version's stripes stay as they are, and only chunks no stripe holds yet go into new stripes —
+/// so when the middle of a file changes, only the changed chunks (and their parity) move.
+///
+/// Files are mapped, cut with FastCDC and hashed once; a file whose stamp (size, times, inode) matches
+/// the last scan is not read at all. New chunks are gathered `data` at a time (in the order files first
+/// use them), each group's bytes cut into `data` shards plus `parity` parity shards, and the shards put
+/// into `shards`. A stripe no current file uses is dropped; one less than half used is compacted (its live
+/// chunks, read back from this node's shards, go into the new stripes).
 public struct StripeEncoder: Sendable {
     public let code: ReedSolomon
+    public let chunker: FastCDC
 
-    public init(code: ReedSolomon) {
+    public init(code: ReedSolomon, chunker: FastCDC) {
         self.code = code
+        self.chunker = chunker
     }
 
-    /// Encodes `version` (whose chunks are in `chunks`) and stores every shard in `shards`; returns the
-    /// manifest. Only stripes whose shards `shards` lacks are written again.
-    public func encode(_ version: SourceVersion, chunks: ChunkStore, shards: ChunkStore) throws -> MirrorManifest {
-        var order: [ContentID] = []
-        var sizes: [ContentID: Int] = [:]
-        for file in version.files {
-            for chunk in file.manifest.chunks where sizes[chunk.id] == nil {
-                sizes[chunk.id] = chunk.size
-                order.append(chunk.id)
+    /// What an encode produced.
+    public struct Result: Sendable {
+        public var manifest: MirrorManifest
+        /// Stamps for the next scan.
+        public var index: SourceIndex
+        /// How many stripes this encode made (the last ones of `manifest.stripes`).
+        public var newStripes: Int
+        /// The previous manifest's stripes that this one no longer has (unused or compacted).
+        public var droppedStripes: [MirrorManifest.Stripe]
+        /// Files read and chunked; the others were unchanged since the last scan.
+        public var filesRead: Int
+    }
+
+    /// Encodes `source`, reusing `previous` (when it has the same code) and the stamps of `index`.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read.
+    public func encode(source: String, previous: MirrorManifest? = nil, index: SourceIndex? = nil, shards: ChunkStore,
+                       now: Date = Date()) throws -> Result {
+        let reusable = previous.flatMap { $0.data == self.code.dataShards && $0.parity == self.code.parityShards ? $0 : nil }
+        let trusted = index.flatMap { $0.chunker == SourceIndex.describe(self.chunker) ? $0 : nil }
+        let previousFiles = Dictionary((reusable?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        let striped = Set((reusable?.stripes ?? []).flatMap(\.chunks))
+        var builder = StripeBuilder(code: self.code, shards: shards)
+        var files: [MirrorManifest.File] = []
+        var stamps = SourceIndex(chunker: self.chunker)
+        var filesRead = 0
+        for relative in try SourceVersion.regularFiles(in: source) {
+            let path = relative.isEmpty ? source : source + "/" + relative
+            let stamp = SourceIndex.stamp(of: path, scannedAt: now)
+            if let stamp { stamps.files[relative] = stamp }
+            if let stamp, trusted?.files[relative] == stamp, let old = previousFiles[relative], old.chunks.allSatisfy(striped.contains) {
+                files.append(old)
+                continue
+            }
+            filesRead += 1
+            files.append(try self.chunk(path, as: relative) { hex, bytes in
+                if !striped.contains(hex) { try builder.add(hex, bytes) }
+            })
+        }
+
+        // Previous stripes: kept while used, compacted when mostly unused, dropped when unused.
+        let live = Set(files.flatMap(\.chunks))
+        var kept: [MirrorManifest.Stripe] = []
+        var dropped: [MirrorManifest.Stripe] = []
+        for stripe in reusable?.stripes ?? [] {
+            let liveBytes = zip(stripe.chunks, stripe.sizes).filter { live.contains($0.0) }.reduce(0) { $0 + $1.1 }
+            if liveBytes == 0 {
+                dropped.append(stripe)
+            } else if liveBytes * 2 < stripe.length, let bytes = self.localBytes(of: stripe, in: shards) {
+                var offset = 0
+                for (hex, size) in zip(stripe.chunks, stripe.sizes) {
+                    if live.contains(hex) {
+                        try bytes.withUnsafeBytes { try builder.add(hex, UnsafeRawBufferPointer(rebasing: $0[offset..<offset + size])) }
+                    }
+                    offset += size
+                }
+                dropped.append(stripe)
+            } else {
+                kept.append(stripe)
             }
         }
-        var stripes: [MirrorManifest.Stripe] = []
-        for start in stride(from: 0, to: order.count, by: self.code.dataShards) {
-            let members = Array(order[start..<min(start + self.code.dataShards, order.count)])
-            var bytes: [UInt8] = []
-            for id in members { bytes += try chunks.get(id) }
-            let encoded = self.code.encodeStripe(bytes)
-            let ids = try encoded.map { try shards.put($0) }
-            stripes.append(MirrorManifest.Stripe(chunks: members.map(\.description), sizes: members.map { sizes[$0]! },
-                                                 shards: ids.map(\.description)))
+        try builder.flush()
+
+        let root = SourceVersion.root(of: files.map { file in
+            SourceVersion.File(path: file.path, manifest: FileManifest(chunks: zip(file.chunks, file.sizes).map {
+                FileManifest.Entry(id: ContentID(hex: $0.0)!, size: $0.1)
+            }))
+        })
+        let manifest = MirrorManifest(version: root.description, data: self.code.dataShards, parity: self.code.parityShards,
+                                      files: files, stripes: kept + builder.stripes)
+        return Result(manifest: manifest, index: stamps, newStripes: builder.stripes.count, droppedStripes: dropped,
+                      filesRead: filesRead)
+    }
+
+    /// Maps and chunks one file, handing each chunk to `visit`; returns its manifest entry.
+    private func chunk(_ path: String, as relative: String,
+                       _ visit: (String, UnsafeRawBufferPointer) throws -> Void) throws -> MirrorManifest.File {
+        let mapped: OwnedBytes?
+        do { mapped = try MappedFile.map(path: path).bytes } catch let error as STOQError {
+            throw HyperMeshError.io("cannot read \(path): \(error.message)")
         }
-        let files = version.files.map { file in
-            MirrorManifest.File(path: file.path, chunks: file.manifest.chunks.map(\.id.description),
-                                sizes: file.manifest.chunks.map(\.size))
+        var file = MirrorManifest.File(path: relative, chunks: [], sizes: [])
+        guard let mapped else { return file }
+        let bytes = mapped.buffer
+        for cut in self.chunker.chunks(of: bytes) {
+            let chunk = UnsafeRawBufferPointer(rebasing: bytes[cut.offset..<cut.offset + cut.length])
+            let hex = ContentID(of: chunk).description
+            try visit(hex, chunk)
+            file.chunks.append(hex)
+            file.sizes.append(cut.length)
         }
-        return MirrorManifest(version: version.root.description, data: self.code.dataShards, parity: self.code.parityShards,
-                              files: files, stripes: stripes)
+        return file
+    }
+
+    /// A stripe's bytes from this node's shards (rebuilt from parity if some are missing); `nil` when too few are here.
+    private func localBytes(of stripe: MirrorManifest.Stripe, in shards: ChunkStore) -> [UInt8]? {
+        let found = stripe.shards.map { hex in ContentID(hex: hex).flatMap { (try? shards.shard($0)) ?? nil } }
+        return try? self.code.decodeStripe(found, length: stripe.length)
+    }
+}
+
+/// Gathers new chunks `data` at a time and turns each group into a stored stripe of shards.
+struct StripeBuilder {
+    let code: ReedSolomon
+    let shards: ChunkStore
+    private(set) var stripes: [MirrorManifest.Stripe] = []
+    private var pending: [UInt8] = []
+    private var members: [String] = []
+    private var sizes: [Int] = []
+    private var added: Set<String> = []
+
+    init(code: ReedSolomon, shards: ChunkStore) {
+        self.code = code
+        self.shards = shards
+    }
+
+    /// Adds a chunk (once: a chunk already added is skipped).
+    mutating func add(_ hex: String, _ bytes: UnsafeRawBufferPointer) throws {
+        guard self.added.insert(hex).inserted else { return }
+        self.pending.append(contentsOf: bytes)
+        self.members.append(hex)
+        self.sizes.append(bytes.count)
+        if self.members.count == self.code.dataShards { try self.flush() }
+    }
+
+    /// Encodes and stores the chunks gathered so far as one stripe.
+    mutating func flush() throws {
+        guard !self.members.isEmpty else { return }
+        let ids = try self.shards.put(many: self.code.encodeStripe(self.pending))
+        self.stripes.append(MirrorManifest.Stripe(chunks: self.members, sizes: self.sizes, shards: ids.map(\.description)))
+        self.pending.removeAll(keepingCapacity: true)
+        self.members = []
+        self.sizes = []
     }
 }
