@@ -71,7 +71,7 @@ let package = Package(
             name: "HyperMeshAgent",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
-                "HyperMeshCommands", "CSystemd",
+                "HyperMeshCommands", "CSystemd", "STOQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

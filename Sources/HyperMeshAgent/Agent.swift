@@ -8,8 +8,8 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// `hypermesh agent`: one `ServiceGroup` of the reconcile loop, the local API, the HTTP endpoint, the spec
-/// watcher and the SIGHUP reloader. SIGTERM and SIGINT shut it down gracefully (reverse order: the
+/// `hypermesh agent`: one `ServiceGroup` of the reconcile loop, the local API, the HTTP endpoint, the STOQ
+/// shard server (with `stoq:`), the mirror source watcher, the spec watcher and the SIGHUP reloader. SIGTERM and SIGINT shut it down gracefully (reverse order: the
 /// reconcile loop finishes its pass last), then the process exits 0.
 public struct Agent: Sendable {
     public var configuration: AgentConfiguration
@@ -55,6 +55,13 @@ public struct Agent: Sendable {
                                                                      registry: registry, logger: self.logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
+        if let address = self.configuration.stoqAddress {
+            let shards = try ShardServer(address: address, stateDirectory: stateDirectory, logger: self.logger)
+            self.logger.info("Holding peers' mirror shards", metadata: ["stoq": "\(shards.localAddress)"])
+            services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        services.append(.init(service: MirrorSourceWatcher(store: store, state: state, logger: self.logger),
+                              successTerminationBehavior: .ignore))
         services.append(.init(service: watcher, successTerminationBehavior: .ignore))
         services.append(.init(service: reloader, successTerminationBehavior: .ignore))
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: self.logger)
@@ -63,6 +70,7 @@ public struct Agent: Sendable {
         self.logger.info("Agent starting", metadata: [
             "state": "\(stateDirectory.path)", "watch": "\(self.configuration.watchDirectories.map(\.path))",
             "http": "\(self.configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")",
+            "stoq": "\(self.configuration.stoqAddress ?? "none")",
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()
         self.logger.info("Agent stopped")

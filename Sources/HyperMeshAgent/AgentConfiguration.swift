@@ -1,6 +1,7 @@
 import Foundation
 import HyperMeshCore
 import Logging
+import STOQ
 import Yams
 
 /// How an agent runs: flags on the command line, or `/etc/hypermesh/agent.yaml` (flags win).
@@ -9,6 +10,7 @@ import Yams
 /// stateDirectory: /var/lib/hypermesh
 /// watch: [/etc/hypermesh/specs]
 /// http: 127.0.0.1:9464        # or "none"
+/// stoq: 0.0.0.0:9292          # hold and serve peers' mirror shards (default: none)
 /// resync: 5m
 /// logLevel: info
 /// ```
@@ -17,6 +19,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var watchDirectories: [URL] = []
     /// `host:port` for `/healthz`, `/readyz`, `/metrics`; `nil` for none.
     public var httpAddress: (host: String, port: Int)? = ("127.0.0.1", 9464)
+    /// `host:port` where the agent holds and serves other nodes' mirror shards over STOQ; `nil` for none.
+    public var stoqAddress: String?
     public var resyncPeriod: Duration = .seconds(300)
     public var logLevel: Logger.Level = .info
 
@@ -27,7 +31,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public static func == (lhs: AgentConfiguration, rhs: AgentConfiguration) -> Bool {
         lhs.stateDirectory == rhs.stateDirectory && lhs.watchDirectories == rhs.watchDirectories
             && lhs.httpAddress?.host == rhs.httpAddress?.host && lhs.httpAddress?.port == rhs.httpAddress?.port
-            && lhs.resyncPeriod == rhs.resyncPeriod && lhs.logLevel == rhs.logLevel
+            && lhs.stoqAddress == rhs.stoqAddress && lhs.resyncPeriod == rhs.resyncPeriod && lhs.logLevel == rhs.logLevel
     }
 
     /// Parses `host:port` or `none`.
@@ -39,6 +43,13 @@ public struct AgentConfiguration: Sendable, Equatable {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw .invalidArgument("\"\(text)\" has no host") }
         return (host, port)
+    }
+
+    /// Parses the STOQ address: `host:port`, `[v6]:port`, or `none`.
+    public static func parseSTOQAddress(_ text: String) throws(HyperMeshError) -> String? {
+        if text == "none" { return nil }
+        do { _ = try SocketAddress(parsing: text) } catch { throw .invalidArgument("\"\(text)\" is not HOST:PORT or none") }
+        return text
     }
 
     /// Reads the YAML file at `path` over `self`; problems are reported as `path:line:col: message`.
@@ -73,6 +84,11 @@ public struct AgentConfiguration: Sendable, Equatable {
                 do { result.httpAddress = try Self.parseHTTPAddress(text) } catch {
                     throw HyperMeshError.invalidSpec("\(place(value)): http: \(error.message)")
                 }
+            case "stoq":
+                guard let text = value.string else { throw HyperMeshError.invalidSpec("\(place(value)): stoq must be HOST:PORT or none") }
+                do { result.stoqAddress = try Self.parseSTOQAddress(text) } catch {
+                    throw HyperMeshError.invalidSpec("\(place(value)): stoq: \(error.message)")
+                }
             case "resync":
                 guard let text = value.string, let span = try? TimeSpan(parsing: text) else {
                     throw HyperMeshError.invalidSpec("\(place(value)): resync must be a duration such as 5m")
@@ -84,7 +100,7 @@ public struct AgentConfiguration: Sendable, Equatable {
                 }
                 result.logLevel = level
             default:
-                throw HyperMeshError.invalidSpec("\(place(keyNode)): unknown key \"\(key)\" (known: stateDirectory, watch, http, resync, logLevel)")
+                throw HyperMeshError.invalidSpec("\(place(keyNode)): unknown key \"\(key)\" (known: stateDirectory, watch, http, stoq, resync, logLevel)")
             }
         }
         return result

@@ -68,27 +68,35 @@ public struct MirrorPolicyController: Controller {
         let manifestURL = Self.manifestPath(state, name: name)
         let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path)
 
-        // The version: from the source when it is there; from the last manifest when the source is gone.
+        // The version: from the source when it is there; from the last manifest when the source is gone, or
+        // while a file of it is being written (it is read again shortly).
         var manifest: MirrorManifest
+        var settling = false
         if FileManager.default.fileExists(atPath: spec.source) {
-            let encoded: StripeEncoder.Result
             do {
-                encoded = try StripeEncoder(code: ReedSolomon(dataShards: spec.data, parityShards: spec.parity), chunker: spec.chunker())
+                let encoded = try StripeEncoder(code: ReedSolomon(dataShards: spec.data, parityShards: spec.parity), chunker: spec.chunker())
                     .encode(source: spec.source, previous: previous, index: SourceIndex.load(from: Self.indexPath(state, name: name)),
                             shards: shards)
+                manifest = encoded.manifest
+                if manifest != previous {
+                    try self.keep(manifest, replacing: previous, name: name, state: state, keepVersions: spec.keepVersions)
+                    if manifest.version != previous?.version {
+                        context.events.record(object.key, .normal, reason: "VersionEncoded", message: "version \(manifest.version.prefix(12))…: "
+                            + "\(manifest.files.count) files (\(encoded.filesRead) read), \(manifest.chunkCount) chunks, "
+                            + "\(encoded.newStripes) new of \(manifest.stripes.count) stripes of \(spec.data)+\(spec.parity)")
+                    }
+                }
+                try encoded.index.save(to: Self.indexPath(state, name: name))
+            } catch let error as HyperMeshError where error.code == .conflict {
+                guard let previous else {
+                    return Self.failing("SourceChanging", error.message, generation: generation, requeue: .seconds(2))
+                }
+                context.logger.info("Mirror source is being written; keeping the last version", metadata: ["error": "\(error.message)"])
+                manifest = previous
+                settling = true
             } catch let error as HyperMeshError where error.code == .io {
                 return Self.failing("SourceUnreadable", error.message, generation: generation, requeue: .minutes(1))
             }
-            manifest = encoded.manifest
-            if manifest != previous {
-                try self.keep(manifest, replacing: previous, name: name, state: state, keepVersions: spec.keepVersions)
-                if manifest.version != previous?.version {
-                    context.events.record(object.key, .normal, reason: "VersionEncoded", message: "version \(manifest.version.prefix(12))…: "
-                        + "\(manifest.files.count) files (\(encoded.filesRead) read), \(manifest.chunkCount) chunks, "
-                        + "\(encoded.newStripes) new of \(manifest.stripes.count) stripes of \(spec.data)+\(spec.parity)")
-                }
-            }
-            try encoded.index.save(to: Self.indexPath(state, name: name))
         } else if let previous {
             manifest = previous
         } else {
@@ -113,7 +121,8 @@ public struct MirrorPolicyController: Controller {
 
         // A loss noticed: said before the repair, so the event log shows what was lost and what was done.
         let before = Self.health(manifest, spec: spec, local: local, held: held)
-        if before.underReplicated > 0 && previous != nil && manifest.version == previous?.version && !reachable.isEmpty {
+        let wasUnderReplicated = object.status?.condition(Condition.ready)?.reason == "UnderReplicated"
+        if before.underReplicated > 0 && !wasUnderReplicated && previous != nil && manifest.version == previous?.version && !reachable.isEmpty {
             context.events.record(object.key, .warning, reason: "UnderReplicated",
                                   message: "\(before.underReplicated) of \(manifest.stripes.count) stripes under-replicated "
                                     + "(\(reachable.count) of \(spec.allowedPeerCount) peers reachable); repairing")
@@ -138,7 +147,7 @@ public struct MirrorPolicyController: Controller {
             "unreachablePeers": .array(unknown.map { .string($0) } + peers.filter { held[$0.name] == nil }.map { .string($0.name) }),
             "manifest": .string(try manifest.id.description),
         ]
-        let recheck = min(spec.repairInterval, Self.peerCheckInterval)
+        let recheck = settling ? .seconds(2) : min(spec.repairInterval, Self.peerCheckInterval)
         if !lost.isEmpty {
             let message = "\(lost.count) stripes have fewer than \(spec.data) shards on this node and the reachable peers: "
                 + "they cannot be rebuilt until a peer holding them returns (first: stripe \(lost[0]))"

@@ -19,6 +19,7 @@ struct AgentCommand: AsyncParsableCommand {
             Examples:
               hypermesh agent --config /etc/hypermesh/agent.yaml
               hypermesh agent --watch /srv/gitops/specs --http 127.0.0.1:9464
+              hypermesh agent --stoq 0.0.0.0:9292      # also hold peers' mirror shards
               hypermesh agent status
             """,
         subcommands: [AgentRunCommand.self, AgentStatusCommand.self],
@@ -30,7 +31,7 @@ struct AgentRunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent (the default).")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: ArgumentHelp("YAML configuration (stateDirectory, watch, http, resync, logLevel); flags win.",
+    @Option(help: ArgumentHelp("YAML configuration (stateDirectory, watch, http, stoq, resync, logLevel); flags win.",
                                valueName: "FILE"))
     var config: String?
     @Option(help: ArgumentHelp("Apply the specs under DIR whenever they change (repeatable).", valueName: "DIR"))
@@ -38,6 +39,9 @@ struct AgentRunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address for /healthz, /readyz and /metrics, or none (default 127.0.0.1:9464).",
                                valueName: "HOST:PORT"))
     var http: String?
+    @Option(help: ArgumentHelp("Hold and serve peers' mirror shards over STOQ here, or none (default none); the node "
+                               + "certificate comes from STATE/stoq/.", valueName: "HOST:PORT"))
+    var stoq: String?
     @Option(help: ArgumentHelp("Reconcile everything this often (default 5m).", valueName: "DURATION")) var resync: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
     @Flag(help: "Read the configuration and flags, print the result, and exit (0 when valid).") var checkConfig = false
@@ -56,6 +60,11 @@ struct AgentRunCommand: AsyncParsableCommand {
                 throw ValidationError("--http: \(error.message)")
             }
         }
+        if let stoq {
+            do { configuration.stoqAddress = try AgentConfiguration.parseSTOQAddress(stoq) } catch {
+                throw ValidationError("--stoq: \(error.message)")
+            }
+        }
         if let resync {
             do { configuration.resyncPeriod = try TimeSpan(parsing: resync).duration } catch {
                 throw ValidationError("--resync: \(error)")
@@ -71,6 +80,7 @@ struct AgentRunCommand: AsyncParsableCommand {
                 FileManager.default.fileExists(atPath: directory.path) ? directory.path : directory.path + " (missing)"
             }.joined(separator: ", "))
             Output.line("http: \(configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")")
+            Output.line("stoq: \(configuration.stoqAddress ?? "none")")
             Output.line("resync: \(configuration.resyncPeriod)")
             Output.line("logLevel: \(configuration.logLevel)")
             return

@@ -18,6 +18,8 @@ struct MirrorCommand: ParsableCommand {
             Examples:
               hypermesh mirror status photos
               hypermesh mirror restore photos --to /srv/restore
+              hypermesh mirror restore photos --to /srv/yesterday --version 3f9a…
+              hypermesh mirror restore photos --to /tmp/drill --from-peers   # a recovery drill
               hypermesh mirror verify photos -o json
             """,
         subcommands: [MirrorStatusCommand.self, MirrorRestoreCommand.self, MirrorVerifyCommand.self])
@@ -30,7 +32,7 @@ struct MirrorContext {
     let peers: [ShardPeer]
     let unknownPeers: [String]
 
-    init(global: GlobalOptions, name: String) throws {
+    init(global: GlobalOptions, name: String, version: String? = nil) throws {
         let workspace = try global.openWorkspace()
         guard let object = try workspace.store.object(ResourceKey(kind: .mirrorPolicy, name: name)) else {
             throw CommandFailure(message: "no MirrorPolicy named \(name); `hypermesh get mirror` lists them")
@@ -39,7 +41,20 @@ struct MirrorContext {
         guard let data = FileManager.default.contents(atPath: path.path) else {
             throw CommandFailure(message: "MirrorPolicy \(name) has no manifest yet (\(path.path)); reconcile it first")
         }
-        self.manifest = try MirrorManifest.decode([UInt8](data), source: path.path)
+        let current = try MirrorManifest.decode([UInt8](data), source: path.path)
+        if let version, version != current.version {
+            let history = MirrorPolicyController.historyDirectory(global.stateDirectory, name: name)
+            let old = history.appendingPathComponent("\(version).json")
+            guard let bytes = FileManager.default.contents(atPath: old.path) else {
+                let kept = ((try? FileManager.default.contentsOfDirectory(atPath: history.path)) ?? [])
+                    .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+                throw CommandFailure(message: "MirrorPolicy \(name) keeps no version \(version); it holds \(current.version)"
+                    + (kept.isEmpty ? "" : " and earlier " + kept.joined(separator: ", ")))
+            }
+            self.manifest = try MirrorManifest.decode([UInt8](bytes), source: old.path)
+        } else {
+            self.manifest = current
+        }
         self.local = try ChunkStore(directory: MirrorPolicyController.directory(global.stateDirectory).appendingPathComponent("shards"))
         (self.peers, self.unknownPeers) = try MirrorPolicyController.peers(for: object.spec, stateDirectory: global.stateDirectory,
                                                                           store: workspace.store)
@@ -96,15 +111,23 @@ struct MirrorRestoreCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The MirrorPolicy.") var name: String
     @Option(help: ArgumentHelp("Directory to write the files into.", valueName: "DIR")) var to: String
-    @Option(help: "Only if the mirrored version's root id is this one.") var version: String?
+    @Option(help: ArgumentHelp("The version's root id: the current one or one of the `keepVersions` kept (default: current).",
+                               valueName: "ROOT"))
+    var version: String?
+    @Flag(help: "Use only the peers' shards, not this node's: shows that losing this node loses nothing.")
+    var fromPeers = false
+
+    func validate() throws {
+        if let version = self.version, ContentID(hex: version) == nil {
+            throw ValidationError("--version must be a root id of 64 hex digits (see `hypermesh mirror status`)")
+        }
+    }
 
     func run() throws {
-        let context = try MirrorContext(global: self.global, name: self.name)
-        if let version, version != context.manifest.version {
-            throw CommandFailure(message: "MirrorPolicy \(self.name) holds version \(context.manifest.version), not \(version)")
-        }
+        let context = try MirrorContext(global: self.global, name: self.name, version: self.version)
         let terminal = isatty(STDERR_FILENO) == 1
-        let outcome = try MirrorRestorer(manifest: context.manifest, sources: [context.local] + context.peers)
+        let sources: [any ShardSource] = self.fromPeers ? context.peers : [context.local] + context.peers
+        let outcome = try MirrorRestorer(manifest: context.manifest, sources: sources)
             .restore(to: self.to, singleFileName: self.name) { done, total in
                 if terminal { FileHandle.standardError.write(Data("\rstripe \(done)/\(total)".utf8)) }
             }

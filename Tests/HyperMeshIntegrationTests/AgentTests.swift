@@ -229,6 +229,8 @@ struct AgentTests {
             ("http: 127.0.0.1\nresync: 5m\n", "agent.yaml:1:7: http: \"127.0.0.1\" is not HOST:PORT or none"),
             ("resync: soon\n", "agent.yaml:1:9: resync must be a duration"),
             ("logLevel: loud\n", "agent.yaml:1:11: logLevel must be"),
+            ("stoq: [1]\n", "agent.yaml:1:7: stoq must be HOST:PORT or none"),
+            ("stoq: here\n", "agent.yaml:1:7: stoq: \"here\" is not HOST:PORT or none"),
             ("listen: 1\n", "agent.yaml:1:1: unknown key \"listen\""),
             ("- a\n", "agent.yaml:1:1: expected a mapping"),
         ] {
@@ -241,6 +243,11 @@ struct AgentTests {
         let checked = try hm(["agent", "--config", good, "--check-config", "--http", "127.0.0.1:9999"])
         #expect(checked.status == 0 && checked.standardOutput.contains("http: 127.0.0.1:9999"))
         #expect(checked.standardOutput.contains("resync: 60.0 seconds") || checked.standardOutput.contains("resync: 60"))
+        let shards = try hm(["agent", "--config", good, "--check-config", "--stoq", "127.0.0.1:9292"])
+        #expect(shards.status == 0 && shards.standardOutput.contains("stoq: 127.0.0.1:9292"))
+        // Serving shards needs the node certificate: the start stops with what to do.
+        let uncertified = try hm(["agent", "--stoq", "127.0.0.1:0", "--http", "none"])
+        #expect(uncertified.status == 1 && uncertified.standardError.contains("stoq/chain.pem is missing"), "\(uncertified.standardError)")
         let missing = try hm(["agent", "--watch", directory.path + "/nope", "--http", "none"])
         #expect(missing.status == 1 && missing.standardError.contains("not a directory"))
     }

@@ -5,6 +5,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     public let process = Process()
     private let output = Pipe()
     private let errors = LockedData()
+    private let partialErrors = LockedData()
     private let errorPipe = Pipe()
 
     /// Starts `executable` with `arguments`; stdout is read with ``readLine()``, stderr is collected.
@@ -20,7 +21,15 @@ public final class BackgroundProcess: @unchecked Sendable {
         try self.process.run()
         let errorPipe = self.errorPipe
         let errors = self.errors
-        Thread { errors.set(errorPipe.fileHandleForReading.readDataToEndOfFile()) }.start()
+        let partial = self.partialErrors
+        Thread {
+            var collected = Data()
+            while case let chunk = errorPipe.fileHandleForReading.availableData, !chunk.isEmpty {
+                collected.append(chunk)
+                partial.set(collected)
+            }
+            errors.set(collected)
+        }.start()
     }
 
     /// The next line of stdout, without its newline; `nil` at end of file.
@@ -54,6 +63,9 @@ public final class BackgroundProcess: @unchecked Sendable {
         while !self.errors.isSet && !self.process.isRunning && Date() < deadline { usleep(1000) }
         return String(decoding: self.errors.value, as: UTF8.self)
     }
+
+    /// What the process has written to stderr so far (while it runs).
+    public var standardErrorSoFar: String { String(decoding: self.partialErrors.value, as: UTF8.self) }
 
     deinit {
         if self.process.isRunning {

@@ -34,3 +34,9 @@ public struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+extension Date {
+    /// A scan time just past the mirror encoder's quiet period for files written now (1 s), and still inside
+    /// the window in which their stamps are not trusted (2 s).
+    public static var afterQuietPeriod: Date { Date(timeIntervalSinceNow: 1.5) }
+}

@@ -47,13 +47,13 @@ struct IncrementalEncodingTests {
         defer { tree.directory.remove() }
         try tree.write("big.bin", Self.random(3_000_000, seed: 1))
         try tree.write("other.bin", Self.random(500_000, seed: 2))
-        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards)
+        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards, now: .afterQuietPeriod)
         #expect(first.newStripes == first.manifest.stripes.count && first.filesRead == 2)
 
         var big = try tree.bytes("big.bin")
         big.insert(contentsOf: Array("an insertion in the middle".utf8), at: 1_500_000)
         try tree.write("big.bin", big)
-        let second = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards)
+        let second = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards, now: .afterQuietPeriod)
         #expect(second.manifest.version != first.manifest.version)
         // Every earlier stripe stays; the new ones hold only the chunks the insertion changed.
         #expect(Set(first.manifest.stripes).isSubset(of: Set(second.manifest.stripes)))
@@ -71,19 +71,34 @@ struct IncrementalEncodingTests {
         defer { tree.directory.remove() }
         try tree.write("a.bin", Self.random(400_000, seed: 3), age: 3600)
         try tree.write("b.bin", Self.random(300_000, seed: 4), age: 3600)
-        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards)
+        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards, now: .afterQuietPeriod)
         #expect(first.index.files.count == 2)
-        let again = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards)
+        let again = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards, now: .afterQuietPeriod)
         #expect(again.filesRead == 0 && again.manifest == first.manifest && again.newStripes == 0)
 
         // A file written just now gets no stamp (it may change again within the clock's tick): read next time too.
         try tree.write("b.bin", Self.random(300_000, seed: 5))
-        let changed = try tree.encoder.encode(source: tree.source, previous: again.manifest, index: again.index, shards: tree.shards)
+        let changed = try tree.encoder.encode(source: tree.source, previous: again.manifest, index: again.index, shards: tree.shards, now: .afterQuietPeriod)
         #expect(changed.filesRead == 1 && changed.index.files["b.bin"] == nil && changed.index.files["a.bin"] != nil)
         #expect(try tree.restoresIdentically(changed.manifest))
         // Another chunker: the stamps do not apply.
         let other = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2), chunker: FastCDC())
-        #expect(try other.encode(source: tree.source, previous: changed.manifest, index: changed.index, shards: tree.shards).filesRead == 2)
+        #expect(try other.encode(source: tree.source, previous: changed.manifest, index: changed.index, shards: tree.shards, now: .afterQuietPeriod).filesRead == 2)
+    }
+
+    @Test func aFileBeingWrittenIsNotTakenForAVersion() throws {
+        let tree = try Tree()
+        defer { tree.directory.remove() }
+        try tree.write("settled.bin", Self.random(100_000, seed: 9), age: 60)
+        try tree.write("writing.bin", Self.random(100_000, seed: 10))
+        // Modified just now: a writer that truncates and rewrites in place may be half way.
+        #expect(throws: HyperMeshError.conflict()) { try tree.encoder.encode(source: tree.source, shards: tree.shards) }
+        do {
+            _ = try tree.encoder.encode(source: tree.source, shards: tree.shards)
+        } catch {
+            #expect("\(error)".contains("writing.bin was modified less than 1.0 s ago"), "\(error)")
+        }
+        #expect(try tree.encoder.encode(source: tree.source, shards: tree.shards, now: .afterQuietPeriod).manifest.files.count == 2)
     }
 
     @Test func stripesNoFileUsesAreDroppedAndMostlyUnusedOnesCompacted() throws {
@@ -91,9 +106,9 @@ struct IncrementalEncodingTests {
         defer { tree.directory.remove() }
         try tree.write("gone.bin", Self.random(1_000_000, seed: 6))
         try tree.write("kept.bin", Self.random(40_000, seed: 7))
-        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards)
+        let first = try tree.encoder.encode(source: tree.source, shards: tree.shards, now: .afterQuietPeriod)
         try FileManager.default.removeItem(atPath: tree.source + "/gone.bin")
-        let second = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards)
+        let second = try tree.encoder.encode(source: tree.source, previous: first.manifest, index: first.index, shards: tree.shards, now: .afterQuietPeriod)
         let live = Set(second.manifest.files.flatMap(\.chunks))
         #expect(!second.droppedStripes.isEmpty)
         // What is left is used: no stripe is more than half made of chunks no file has.
@@ -138,7 +153,7 @@ struct RestorePlanTests {
         let tree = try IncrementalEncodingTests.Tree()
         defer { tree.directory.remove() }
         try tree.write("data.bin", IncrementalEncodingTests.random(2_000_000, seed: 8))
-        let manifest = try tree.encoder.encode(source: tree.source, shards: tree.shards).manifest
+        let manifest = try tree.encoder.encode(source: tree.source, shards: tree.shards, now: .afterQuietPeriod).manifest
         let all = Set(manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:)))
         // Two peers hold everything; a third holds only the last parity shard of each stripe, which nobody else has.
         let rare = Set(manifest.stripes.compactMap { ContentID(hex: $0.shards[5]) })

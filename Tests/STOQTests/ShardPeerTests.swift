@@ -19,7 +19,7 @@ struct ShardPeerTests {
         let shards = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/shards"))
         let manifest = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2),
                                          chunker: FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10))
-            .encode(source: source, shards: shards).manifest
+            .encode(source: source, shards: shards, now: .afterQuietPeriod).manifest
 
         let first = try RunningServer()
         let second = try RunningServer()

@@ -1,10 +1,9 @@
 import Foundation
 
-/// A file mapped read-only, shared by the stream segments that send it (and by STOQData's scanner); unmapped
-/// when the last user releases it.
-public enum MappedFile {
+/// A file mapped read-only, shared by the stream segments that send it; unmapped when the last is released.
+enum MappedFile {
     /// Maps the regular file at `path`; `nil` bytes for an empty file.
-    public static func map(path: String) throws -> (bytes: OwnedBytes?, size: Int) {
+    static func map(path: String) throws -> (bytes: OwnedBytes?, size: Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { throw STOQError.notFound("\(path): no such file") }

@@ -3,9 +3,9 @@ import Foundation
 
 /// Memory that stream data points into until the peer acknowledges it: QUIC may resend any byte, so
 /// ngtcp2 does not copy stream data and the owner must keep it alive.
-public final class OwnedBytes {
-    public let base: UnsafeRawPointer
-    public let count: Int
+final class OwnedBytes {
+    let base: UnsafeRawPointer
+    let count: Int
     private let release: (() -> Void)?
 
     /// Copies `bytes` into a fresh allocation.
@@ -18,16 +18,13 @@ public final class OwnedBytes {
     }
 
     /// Wraps memory the caller allocated; `release` runs when the last segment using it is acknowledged.
-    public init(base: UnsafeRawPointer, count: Int, release: (() -> Void)?) {
+    init(base: UnsafeRawPointer, count: Int, release: (() -> Void)?) {
         self.base = base
         self.count = count
         self.release = release
     }
 
     deinit { self.release?() }
-
-    /// The bytes, valid while `self` lives.
-    public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: self.base, count: self.count) }
 }
 
 /// The bytes a stream still has to send or have acknowledged, as a list of slices of ``OwnedBytes``.

@@ -57,6 +57,11 @@ public struct ReedSolomon: Sendable {
     /// - Throws: ``HyperMeshError`` `corruptData` ("unrecoverable") when fewer than
     ///   ``dataShards`` shards survive — never a guess.
     public func reconstruct(_ shards: [[UInt8]?]) throws -> [[UInt8]] {
+        try self.reconstruct(shards, parityToo: true)
+    }
+
+    /// Rebuilds the data shards (and with `parityToo`, the lost parity shards as well).
+    func reconstruct(_ shards: [[UInt8]?], parityToo: Bool) throws -> [[UInt8]] {
         let total = self.dataShards + self.parityShards
         precondition(shards.count == total, "reconstruct takes \(total) shard slots")
         let present = shards.indices.filter { shards[$0] != nil }
@@ -94,7 +99,7 @@ public struct ReedSolomon: Sendable {
             }
             for (position, index) in missingData.enumerated() { result[index] = rebuilt[position] }
         }
-        if (self.dataShards..<total).contains(where: { shards[$0] == nil }) {
+        if parityToo && (self.dataShards..<total).contains(where: { shards[$0] == nil }) {
             let parity = self.encode(Array(result[0..<self.dataShards]))
             for index in self.dataShards..<total where shards[index] == nil { result[index] = parity[index - self.dataShards] }
         }
@@ -119,8 +124,13 @@ public struct ReedSolomon: Sendable {
 
     /// The original `length` bytes of a stripe, rebuilt from any ``dataShards`` of its shards.
     public func decodeStripe(_ shards: [[UInt8]?], length: Int) throws -> [UInt8] {
-        let all = try self.reconstruct(shards)
-        return Array(all[0..<self.dataShards].joined().prefix(length))
+        let all = try self.reconstruct(shards, parityToo: false)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        for shard in all[0..<self.dataShards] where bytes.count < length {
+            bytes.append(contentsOf: shard.prefix(length - bytes.count))
+        }
+        return bytes
     }
 
     // MARK: - Pointers for ISA-L

@@ -40,18 +40,20 @@ public final class ShardPeer: ShardSource {
     /// Whether the last attempt to reach the peer failed (less than ``retryAfter`` ago).
     public var isUnreachable: Bool { self.unreachableSince.map { Date().timeIntervalSince($0) < Self.retryAfter } ?? false }
 
-    /// Runs `body` on the connection. A transport failure is retried once on a fresh connection (the old one
-    /// may have idled out); a second marks the peer unreachable for ``retryAfter``.
+    /// Runs `body` on the connection. A transport failure on a connection made earlier is retried once on a
+    /// fresh one (the old one may have idled out); a failure to connect marks the peer unreachable for
+    /// ``retryAfter``.
     private func withConnection<R>(_ body: (STOQClientConnection) throws -> R) throws -> R {
         if self.isUnreachable { throw STOQError.connectionClosed("\(self.address) was unreachable moments ago") }
         func isTransport(_ error: STOQError) -> Bool {
             [.connectionClosed, .timedOut, .handshakeRefused, .socket].contains(error.code)
         }
-        do {
-            if self.connection == nil { self.connection = try self.client.connect(to: self.address, timeout: .seconds(5)) }
-            return try body(self.connection!)
-        } catch let error as STOQError where isTransport(error) {
-            self.close()
+        if let connection = self.connection {
+            do {
+                return try body(connection)
+            } catch let error as STOQError where isTransport(error) {
+                self.close()
+            }
         }
         do {
             self.connection = try self.client.connect(to: self.address, timeout: .seconds(5))

@@ -1,12 +1,11 @@
 import Foundation
 import HyperMeshCore
-import STOQ
 
 /// Turns a source (a file or a directory tree) into stripes of erasure-coded shards, incrementally: the
 /// previous version's stripes stay as they are, and only chunks no stripe holds yet go into new stripes —
 /// so when the middle of a file changes, only the changed chunks (and their parity) move.
 ///
-/// Files are mapped, cut with FastCDC and hashed once; a file whose stamp (size, times, inode) matches
+/// Files are read as streams, cut with FastCDC and hashed once; a file whose stamp (size, times, inode) matches
 /// the last scan is not read at all. New chunks are gathered `data` at a time (in the order files first
 /// use them), each group's bytes cut into `data` shards plus `parity` parity shards, and the shards put
 /// into `shards`. A stripe no current file uses is dropped; one less than half used is compacted (its live
@@ -55,7 +54,7 @@ public struct StripeEncoder: Sendable {
                 continue
             }
             filesRead += 1
-            files.append(try self.chunk(path, as: relative) { hex, bytes in
+            files.append(try self.chunk(path, as: relative, now: now) { hex, bytes in
                 if !striped.contains(hex) { try builder.add(hex, bytes) }
             })
         }
@@ -94,22 +93,65 @@ public struct StripeEncoder: Sendable {
                       filesRead: filesRead)
     }
 
-    /// Maps and chunks one file, handing each chunk to `visit`; returns its manifest entry.
-    private func chunk(_ path: String, as relative: String,
+    /// A file modified more recently than this (seconds) may still be being written: it is not read yet.
+    public static let quietPeriod = 1.0
+
+    /// Bytes read from a file at a time (plus one largest chunk carried over).
+    static let readBytes = 8 << 20
+
+    /// Reads and chunks one file as a stream (the cut points are those of the whole file at once), handing
+    /// each chunk to `visit`; returns its manifest entry.
+    ///
+    /// - Throws: ``HyperMeshError`` `io` when it cannot be read; `conflict` when it changed while it was read
+    ///   (its size or modification time moved) or was modified within ``quietPeriod``, so a half-written file
+    ///   is never taken for a version.
+    private func chunk(_ path: String, as relative: String, now: Date,
                        _ visit: (String, UnsafeRawBufferPointer) throws -> Void) throws -> MirrorManifest.File {
-        let mapped: OwnedBytes?
-        do { mapped = try MappedFile.map(path: path).bytes } catch let error as STOQError {
-            throw HyperMeshError.io("cannot read \(path): \(error.message)")
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HyperMeshError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var before = stat()
+        guard fstat(descriptor, &before) == 0 else { throw HyperMeshError.io("cannot stat \(path): \(String(cString: strerror(errno)))") }
+        let modified = Double(before.st_mtim.tv_sec) + Double(before.st_mtim.tv_nsec) / 1e9
+        if now.timeIntervalSince1970 - modified < Self.quietPeriod {
+            // A writer that truncates and rewrites in place shows an empty or partial file for a moment.
+            throw HyperMeshError.conflict("\(path) was modified less than \(Self.quietPeriod) s ago; it is read once writes settle")
         }
+        posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
         var file = MirrorManifest.File(path: relative, chunks: [], sizes: [])
-        guard let mapped else { return file }
-        let bytes = mapped.buffer
-        for cut in self.chunker.chunks(of: bytes) {
-            let chunk = UnsafeRawBufferPointer(rebasing: bytes[cut.offset..<cut.offset + cut.length])
-            let hex = ContentID(of: chunk).description
-            try visit(hex, chunk)
-            file.chunks.append(hex)
-            file.sizes.append(cut.length)
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: Self.readBytes + self.chunker.maximumSize)
+        try buffer.withUnsafeMutableBytes { raw in
+            var start = 0
+            var end = 0
+            var atEnd = false
+            while true {
+                while !atEnd && end < raw.count {
+                    let count = read(descriptor, raw.baseAddress! + end, raw.count - end)
+                    if count < 0 && errno == EINTR { continue }
+                    guard count >= 0 else { throw HyperMeshError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
+                    if count == 0 { atEnd = true } else { end += count }
+                }
+                while end - start >= self.chunker.maximumSize || (atEnd && start < end) {
+                    let length = self.chunker.cut(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[start..<start + length])
+                    let hex = ContentID(of: chunk).description
+                    try visit(hex, chunk)
+                    file.chunks.append(hex)
+                    file.sizes.append(length)
+                    start += length
+                    total += length
+                }
+                if atEnd { break }
+                memmove(raw.baseAddress!, raw.baseAddress! + start, end - start)
+                end -= start
+                start = 0
+            }
+        }
+        var after = stat()
+        guard fstat(descriptor, &after) == 0, after.st_size == before.st_size, Int64(total) == Int64(before.st_size),
+              after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec else {
+            throw HyperMeshError.conflict("\(path) changed while it was read; it is read again once writes settle")
         }
         return file
     }

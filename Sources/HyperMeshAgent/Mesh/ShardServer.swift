@@ -1,0 +1,62 @@
+import Foundation
+import HyperMeshCore
+import Logging
+import ServiceLifecycle
+import STOQ
+
+/// `stoq: HOST:PORT`: the agent holds its share of other nodes' mirrors — shards PUT, GET and asked for with
+/// WANT over `stoq/1` — and serves them with the node certificate in `STATE/stoq/` (`chain.pem`, `key.pem`,
+/// `root.pem`, optional `crl.pem`); every peer must present a certificate from the same mesh root. Shards
+/// are kept in `STATE/stoq/served/.blobs`.
+final class ShardServer: Service {
+    private let server: STOQServer
+    private let logger: Logger
+
+    /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
+    init(address: String, stateDirectory: URL, logger: Logger) throws {
+        let tlsDirectory = stateDirectory.appendingPathComponent("stoq")
+        for file in ["chain.pem", "key.pem", "root.pem"] where !FileManager.default.fileExists(atPath: tlsDirectory.appendingPathComponent(file).path) {
+            throw HyperMeshError.invalidArgument("stoq: \(tlsDirectory.path)/\(file) is missing; issue the node certificate with "
+                + "`hypermesh ca issue --node-identity --out \(tlsDirectory.path)` and copy the mesh root there as root.pem")
+        }
+        let listen: SocketAddress
+        do { listen = try SocketAddress(parsing: address) } catch let error as STOQError {
+            throw HyperMeshError.invalidArgument("stoq: \(error.message)")
+        }
+        let served = tlsDirectory.appendingPathComponent("served")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let crl = tlsDirectory.appendingPathComponent("crl.pem").path
+        let tls = TLSConfiguration(certificateChainPath: tlsDirectory.appendingPathComponent("chain.pem").path,
+                                   privateKeyPath: tlsDirectory.appendingPathComponent("key.pem").path,
+                                   trustedRootsPath: tlsDirectory.appendingPathComponent("root.pem").path,
+                                   revocationListPath: FileManager.default.fileExists(atPath: crl) ? crl : nil)
+        do {
+            self.server = try STOQServer(configuration: STOQServer.Configuration(listenAddress: listen, tls: tls, root: served), logger: logger)
+        } catch let error as STOQError {
+            throw HyperMeshError.invalidArgument("stoq: cannot serve on \(address): \(error.message)")
+        }
+        self.logger = logger
+    }
+
+    var localAddress: SocketAddress { self.server.localAddress }
+
+    func run() async throws {
+        let server = self.server
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let thread = Thread {
+                        server.run()
+                        continuation.resume()
+                    }
+                    thread.name = "stoq-server"
+                    thread.start()
+                }
+            } onCancel: {
+                server.stop()
+            }
+        } onGracefulShutdown: {
+            server.stop()
+        }
+    }
+}
