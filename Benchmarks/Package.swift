@@ -81,5 +81,17 @@ let package = Package(
             path: "Benchmarks/STOQBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "MirrorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "STOQData", package: "hypermesh"),
+                .product(name: "STOQ", package: "hypermesh"),
+                .product(name: "TrustChain", package: "hypermesh"),
+                .product(name: "HyperMeshCore", package: "hypermesh"),
+            ],
+            path: "Benchmarks/MirrorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
