@@ -45,28 +45,38 @@ public struct FastCDC: Sendable, Hashable {
         } else if remaining < center {
             center = remaining
         }
-        let maskSmallShifted = self.maskSmall << 1
-        let maskLargeShifted = self.maskLarge << 1
+        // Locals and raw pointers: the loop below is the whole cost of chunking. Each step of two bytes reads
+        // their combined table entry (`pairs`), so the hash's dependency chain is one shift and one add; the
+        // first byte's own hash is only tested, off that chain.
+        let maskSmall = self.maskSmall
+        let maskLarge = self.maskLarge
+        let maskSmallShifted = maskSmall << 1
+        let maskLargeShifted = maskLarge << 1
         var hash: UInt64 = 0
         var position = (self.minimumSize / 2) * 2
         let middle = (center / 2) * 2
         let end = (remaining / 2) * 2
-        return FastCDCTables.gear.withUnsafeBufferPointer { gear in
-            FastCDCTables.gearShifted.withUnsafeBufferPointer { gearShifted in
-                let data = bytes.bindMemory(to: UInt8.self)
+        let data = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        func two(at position: Int) -> Int {
+            Int(UInt16(littleEndian: UnsafeRawPointer(data + position).loadUnaligned(as: UInt16.self)))
+        }
+        return FastCDCTables.gearShifted.withUnsafeBufferPointer { gearShiftedBuffer in
+            FastCDCTables.pairs.withUnsafeBufferPointer { pairsBuffer in
+                let gearShifted = gearShiftedBuffer.baseAddress!
+                let pairs = pairsBuffer.baseAddress!
                 while position < middle {
-                    hash = (hash &<< 2) &+ gearShifted[Int(data[position])]
-                    if hash & maskSmallShifted == 0 { return position }
-                    hash = hash &+ gear[Int(data[position + 1])]
-                    if hash & self.maskSmall == 0 { return position + 1 }
-                    position += 2
+                    let shifted = hash &<< 2
+                    if (shifted &+ gearShifted[Int(data[position])]) & maskSmallShifted == 0 { return position }
+                    hash = shifted &+ pairs[two(at: position)]
+                    if hash & maskSmall == 0 { return position + 1 }
+                    position &+= 2
                 }
                 while position < end {
-                    hash = (hash &<< 2) &+ gearShifted[Int(data[position])]
-                    if hash & maskLargeShifted == 0 { return position }
-                    hash = hash &+ gear[Int(data[position + 1])]
-                    if hash & self.maskLarge == 0 { return position + 1 }
-                    position += 2
+                    let shifted = hash &<< 2
+                    if (shifted &+ gearShifted[Int(data[position])]) & maskLargeShifted == 0 { return position }
+                    hash = shifted &+ pairs[two(at: position)]
+                    if hash & maskLarge == 0 { return position + 1 }
+                    position &+= 2
                 }
                 return remaining
             }
