@@ -2,6 +2,7 @@ import Foundation
 import HyperMeshCore
 import HyperMeshReconciler
 import HyperMeshStore
+import Logging
 import STOQ
 import STOQData
 
@@ -127,11 +128,12 @@ public struct MirrorPolicyController: Controller {
                                   message: "\(before.underReplicated) of \(manifest.stripes.count) stripes under-replicated "
                                     + "(\(reachable.count) of \(spec.allowedPeerCount) peers reachable); repairing")
         }
-        var placedNow = 0
-        var lost: [Int] = []
-        if !reachable.isEmpty {
-            (placedNow, lost) = try self.place(manifest, on: reachable, held: &held, shards: shards)
+        let (rebuiltNow, lost) = try self.repairLocal(manifest, local: local, peers: reachable, shards: shards)
+        if rebuiltNow > 0 {
+            context.events.record(object.key, .normal, reason: "ShardsRebuilt",
+                                  message: "\(rebuiltNow) shards missing or corrupt on this node rebuilt from their stripes")
         }
+        let placedNow = reachable.isEmpty ? 0 : try self.place(manifest, on: reachable, held: &held, shards: shards, logger: context.logger)
         if placedNow > 0 {
             context.events.record(object.key, .normal, reason: "ShardsPlaced", message: "\(placedNow) shards placed on \(reachable.count) peers")
         }
@@ -237,50 +239,74 @@ public struct MirrorPolicyController: Controller {
         return try shards.sweep(keeping: live, grace: Self.garbageGrace).count
     }
 
-    /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n, all
-    /// peers at once; shards still on this node are sent from their files. Returns the shards placed and the
-    /// stripes that could not be rebuilt (fewer than `data` shards left anywhere reachable).
-    private func place(_ manifest: MirrorManifest, on peers: [ShardPeer], held: inout [String: Set<ContentID>],
-                       shards: ChunkStore) throws -> (placed: Int, lost: [Int]) {
-        var lost: [Int] = []
-        var outgoing = [[(id: ContentID, contents: STOQRequest.BlobContents)]](repeating: [], count: peers.count)
+    /// Rebuilds the shards this node should hold and does not (deleted, or quarantined as corrupt) from the
+    /// rest of their stripes, here and on the peers. Returns how many were rebuilt and the stripes that cannot
+    /// be (fewer than `data` shards anywhere reachable).
+    private func repairLocal(_ manifest: MirrorManifest, local: Set<ContentID>, peers: [ShardPeer],
+                             shards: ChunkStore) throws -> (rebuilt: Int, lost: [Int]) {
+        let damaged = manifest.stripes.indices.filter { index in
+            manifest.stripes[index].shards.contains { ContentID(hex: $0).map { !local.contains($0) } ?? true }
+        }
+        guard !damaged.isEmpty else { return (0, []) }
         let code = try ReedSolomon(dataShards: manifest.data, parityShards: manifest.parity)
+        let restorer = MirrorRestorer(manifest: manifest, sources: [shards] + peers)
+        var rebuilt = 0
+        var lost: [Int] = []
+        func rebuild(_ index: Int, _ bytes: [UInt8]) throws {
+            for (hex, shard) in zip(manifest.stripes[index].shards, code.encodeStripe(bytes)) {
+                guard let id = ContentID(hex: hex), !local.contains(id) else { continue }
+                guard ContentID(of: shard) == id else {
+                    throw HyperMeshError.corruptData("stripe \(index) re-encodes to other shards than its manifest names")
+                }
+                try shards.put(shard)
+                rebuilt += 1
+            }
+        }
+        do {
+            try restorer.stripes(damaged, rebuild)
+        } catch let error as HyperMeshError where error.code == .notFound {
+            // Some stripe is short: go one by one to rebuild the others and name the lost.
+            for index in damaged {
+                do { try restorer.stripes([index], rebuild) } catch let error as HyperMeshError where error.code == .notFound {
+                    lost.append(index)
+                }
+            }
+        }
+        return (rebuilt, lost)
+    }
+
+    /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n, all
+    /// peers at once, each shard sent from its file here. A peer refusing a shard whose local copy turns out
+    /// corrupt is not an error: the copy is quarantined and rebuilt at the next reconcile. Returns the shards
+    /// placed.
+    private func place(_ manifest: MirrorManifest, on peers: [ShardPeer], held: inout [String: Set<ContentID>],
+                       shards: ChunkStore, logger: Logger) throws -> Int {
+        var outgoing = [[(id: ContentID, contents: STOQRequest.BlobContents)]](repeating: [], count: peers.count)
         for (index, stripe) in manifest.stripes.enumerated() {
-            let ids = stripe.shards.compactMap(ContentID.init(hex:))
-            var rebuilt: [[UInt8]]?
-            for (position, id) in ids.enumerated() {
-                if held.values.contains(where: { $0.contains(id) }) { continue }
-                let target = (index + position) % peers.count
-                if shards.contains(id) {
-                    outgoing[target].append((id, .file(path: shards.path(of: id).path)))
-                    continue
-                }
-                // The local copy is gone: rebuild the stripe from what this node and the peers hold.
-                if rebuilt == nil {
-                    do {
-                        let data = try MirrorRestorer(manifest: manifest, sources: [shards] + peers).chunks([index]).chunks
-                        rebuilt = code.encodeStripe(stripe.chunks.flatMap { data[$0] ?? [] })
-                    } catch let error as HyperMeshError where error.code == .notFound {
-                        lost.append(index)
-                        break
-                    }
-                }
-                guard let bytes = rebuilt?[position] else { continue }
-                try shards.put(bytes)
-                outgoing[target].append((id, .bytes(bytes)))
+            for (position, hex) in stripe.shards.enumerated() {
+                guard let id = ContentID(hex: hex), shards.contains(id), !held.values.contains(where: { $0.contains(id) }) else { continue }
+                outgoing[(index + position) % peers.count].append((id, .file(path: shards.path(of: id).path)))
             }
         }
         let failures = concurrentMap(peers.count) { target -> (any Error)? in
             do { try peers[target].put(contents: outgoing[target]) } catch { return error }
             return nil
         }
-        if let failure = failures.compactMap({ $0 }).first { throw failure }
         var placed = 0
-        for (target, list) in outgoing.enumerated() {
-            held[peers[target].name, default: []].formUnion(list.map(\.id))
-            placed += list.count
+        for (target, failure) in failures.enumerated() {
+            if let failure {
+                let corrupt = outgoing[target].filter { entry in
+                    do { _ = try shards.get(entry.id) } catch let error as HyperMeshError where error.code == .corruptData { return true } catch {}
+                    return false
+                }
+                guard !corrupt.isEmpty else { throw failure }
+                logger.warning("Corrupt local shards quarantined; they are rebuilt next", metadata: ["count": "\(corrupt.count)"])
+                continue
+            }
+            held[peers[target].name, default: []].formUnion(outgoing[target].map(\.id))
+            placed += outgoing[target].count
         }
-        return (placed, lost)
+        return placed
     }
 
     /// The peers a policy may use (`placement`), reached with the node's STOQ certificate in `STATE/stoq/`,

@@ -158,6 +158,22 @@ struct MirrorTests {
         #expect(lab.blobs(3) == 0, "a peer outside the placement never receives a shard")
         #expect(try lab.hypermesh(["mirror", "verify", "photos"]).status == 0)
 
+        // A byte flips in one of this node's shards: verify finds and quarantines it, the agent rebuilds it.
+        let shardFiles = (FileManager.default.enumerator(atPath: lab.state + "/mirror/shards/chunks")?.allObjects as? [String] ?? [])
+            .filter { $0.count > 60 }.sorted()
+        let victim = lab.state + "/mirror/shards/chunks/" + shardFiles[shardFiles.count / 2]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: victim)))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: victim))
+        let corrupt = try lab.hypermesh(["mirror", "verify", "photos"])
+        #expect(corrupt.status == 1 && corrupt.standardError.contains("corrupt shard"), "\(corrupt.standardError)")
+        var repaired = false
+        for _ in 0..<120 where !repaired {
+            usleep(250_000)
+            repaired = try FileManager.default.fileExists(atPath: victim) && lab.hypermesh(["mirror", "verify", "photos"]).status == 0
+        }
+        #expect(repaired, "the quarantined shard is rebuilt from its stripe")
+
         // The middle of a file changes: the agent notices (inotify), and only the changed chunks move.
         let version = status["version"] as? String ?? ""
         try Lab.check(ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
