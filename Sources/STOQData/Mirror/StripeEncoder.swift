@@ -93,7 +93,8 @@ public struct StripeEncoder: Sendable {
                       filesRead: filesRead)
     }
 
-    /// A file modified more recently than this (seconds) may still be being written: it is not read yet.
+    /// A file modified more recently than this (seconds) may still be being written: the encoder waits until
+    /// it is this old, and takes no version of it if it changed meanwhile.
     public static let quietPeriod = 1.0
 
     /// Bytes read from a file at a time (plus one largest chunk carried over).
@@ -103,8 +104,8 @@ public struct StripeEncoder: Sendable {
     /// each chunk to `visit`; returns its manifest entry.
     ///
     /// - Throws: ``HyperMeshError`` `io` when it cannot be read; `conflict` when it changed while it was read
-    ///   (its size or modification time moved) or was modified within ``quietPeriod``, so a half-written file
-    ///   is never taken for a version.
+    ///   (its size or modification time moved while it was read, or during the ``quietPeriod`` after its last
+    ///   modification), so a half-written file is never taken for a version.
     private func chunk(_ path: String, as relative: String, now: Date,
                        _ visit: (String, UnsafeRawBufferPointer) throws -> Void) throws -> MirrorManifest.File {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -112,10 +113,16 @@ public struct StripeEncoder: Sendable {
         defer { close(descriptor) }
         var before = stat()
         guard fstat(descriptor, &before) == 0 else { throw HyperMeshError.io("cannot stat \(path): \(String(cString: strerror(errno)))") }
-        let modified = Double(before.st_mtim.tv_sec) + Double(before.st_mtim.tv_nsec) / 1e9
-        if now.timeIntervalSince1970 - modified < Self.quietPeriod {
-            // A writer that truncates and rewrites in place shows an empty or partial file for a moment.
-            throw HyperMeshError.conflict("\(path) was modified less than \(Self.quietPeriod) s ago; it is read once writes settle")
+        let age = now.timeIntervalSince1970 - (Double(before.st_mtim.tv_sec) + Double(before.st_mtim.tv_nsec) / 1e9)
+        if age < Self.quietPeriod {
+            // A writer that truncates and rewrites in place shows an empty or partial file for a moment: wait
+            // out the quiet period, and give up on this version if the file moved meanwhile.
+            Thread.sleep(forTimeInterval: Self.quietPeriod - max(age, 0))
+            var again = stat()
+            guard fstat(descriptor, &again) == 0, again.st_size == before.st_size, again.st_mtim.tv_sec == before.st_mtim.tv_sec,
+                  again.st_mtim.tv_nsec == before.st_mtim.tv_nsec else {
+                throw HyperMeshError.conflict("\(path) is being written; it is read once writes settle")
+            }
         }
         posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
         var file = MirrorManifest.File(path: relative, chunks: [], sizes: [])
