@@ -86,6 +86,23 @@ struct IncrementalEncodingTests {
         #expect(try other.encode(source: tree.source, previous: changed.manifest, index: changed.index, shards: tree.shards, now: .afterQuietPeriod).filesRead == 2)
     }
 
+    @Test func sourceIndexesRoundTripAndAnUnreadableOneMeansReadingEverything() throws {
+        let tree = try Tree()
+        defer { tree.directory.remove() }
+        try tree.write("a.bin", Self.random(10_000, seed: 12), age: 3600)
+        let encoded = try tree.encoder.encode(source: tree.source, shards: tree.shards)
+        let url = URL(fileURLWithPath: tree.directory.path + "/index/photos.index.json")
+        try encoded.index.save(to: url)
+        #expect(SourceIndex.load(from: url) == encoded.index)
+        try Data("{ not json".utf8).write(to: url)
+        #expect(SourceIndex.load(from: url) == nil)
+        #expect(SourceIndex.load(from: URL(fileURLWithPath: tree.directory.path + "/missing.json")) == nil)
+        let again = try tree.encoder.encode(source: tree.source, previous: encoded.manifest, index: SourceIndex.load(from: url),
+                                            shards: tree.shards)
+        #expect(again.filesRead == 1 && again.manifest == encoded.manifest)
+        #expect(SourceIndex.stamp(of: tree.source + "/missing", scannedAt: Date()) == nil)
+    }
+
     @Test func aFileBeingWrittenIsNotTakenForAVersion() throws {
         let tree = try Tree()
         defer { tree.directory.remove() }

@@ -76,7 +76,9 @@ public final class STOQClientConnection {
     /// Drives the connection until `done()` or the deadline.
     func run(until done: () -> Bool, deadline: UInt64) throws {
         while !done() {
-            if self.connection.socket.peerRefused && !self.connection.handshakeCompleted {
+            if self.connection.socket.peerRefused {
+                // ICMP port unreachable: nothing listens there any more (the peer's process is gone), so the
+                // requests in flight fail now rather than at their timeout.
                 throw STOQError.connectionClosed("nothing listens at \(self.connection.remoteAddress) (port unreachable)")
             }
             guard self.connection.state == .active else {
