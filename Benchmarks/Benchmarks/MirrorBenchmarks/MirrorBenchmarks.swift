@@ -108,11 +108,16 @@ func mirror(_ lab: Lab, shards: ChunkStore, peers: [ShardPeer]) throws -> Mirror
     return manifest
 }
 
+/// Removed when the benchmark process exits (several GiB).
+nonisolated(unsafe) var labPath: String?
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(120), maxIterations: 3)
     let lab: Lab
     do { lab = try Lab() } catch { fatalError("benchmark setup: \(error)") }
     let bytes = Lab.files * Lab.fileBytes
+    labPath = lab.directory.path
+    atexit { if let path = labPath { _ = try? FileManager.default.removeItem(atPath: path) } }
 
     Benchmark("Mirror 1 GiB to 3 STOQ peers (chunk, encode 10+4, place), loopback") { benchmark in
         let peers = try Peers(count: 3, lab: lab)
