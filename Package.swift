@@ -57,8 +57,10 @@ let package = Package(
         // The Vulkan loader (libvulkan), with a small C layer for discovery and the compute health check.
         .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
         // The data plane: content-defined chunks, content addressing (erasure coding and seeding to come).
+        // FastCDC's inner loop (x86-64 assembly, C elsewhere).
+        .target(name: "CFastCDC"),
         .target(name: "STOQData", dependencies: [
-            "HyperMeshCore", "CISAL", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
+            "HyperMeshCore", "CISAL", "CFastCDC", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
         // The transport between agents: QUIC (ngtcp2) with mutual TLS from TrustChain certificates.

@@ -1,3 +1,4 @@
+import CFastCDC
 import HyperMeshCore
 
 /// Content-defined chunking, FastCDC 2020: a gear rolling hash with normalized chunking
@@ -45,40 +46,11 @@ public struct FastCDC: Sendable, Hashable {
         } else if remaining < center {
             center = remaining
         }
-        // Locals and raw pointers: the loop below is the whole cost of chunking. Each step of two bytes reads
-        // their combined table entry (`pairs`), so the hash's dependency chain is one shift and one add; the
-        // first byte's own hash is only tested, off that chain.
-        let maskSmall = self.maskSmall
-        let maskLarge = self.maskLarge
-        let maskSmallShifted = maskSmall << 1
-        let maskLargeShifted = maskLarge << 1
-        var hash: UInt64 = 0
-        var position = (self.minimumSize / 2) * 2
-        let middle = (center / 2) * 2
-        let end = (remaining / 2) * 2
-        let data = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        func two(at position: Int) -> Int {
-            Int(UInt16(littleEndian: UnsafeRawPointer(data + position).loadUnaligned(as: UInt16.self)))
-        }
-        return FastCDCTables.gearShifted.withUnsafeBufferPointer { gearShiftedBuffer in
-            FastCDCTables.pairs.withUnsafeBufferPointer { pairsBuffer in
-                let gearShifted = gearShiftedBuffer.baseAddress!
-                let pairs = pairsBuffer.baseAddress!
-                while position < middle {
-                    let shifted = hash &<< 2
-                    if (shifted &+ gearShifted[Int(data[position])]) & maskSmallShifted == 0 { return position }
-                    hash = shifted &+ pairs[two(at: position)]
-                    if hash & maskSmall == 0 { return position + 1 }
-                    position &+= 2
-                }
-                while position < end {
-                    let shifted = hash &<< 2
-                    if (shifted &+ gearShifted[Int(data[position])]) & maskLargeShifted == 0 { return position }
-                    hash = shifted &+ pairs[two(at: position)]
-                    if hash & maskLarge == 0 { return position + 1 }
-                    position &+= 2
-                }
-                return remaining
+        // The loop is the whole cost of chunking: CFastCDC runs it (x86-64 assembly; see fastcdc.c for why).
+        return FastCDCTables.gear.withUnsafeBufferPointer { gear in
+            FastCDCTables.gearShifted.withUnsafeBufferPointer { gearShifted in
+                hm_fastcdc_cut(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), (self.minimumSize / 2) * 2, (center / 2) * 2,
+                               (remaining / 2) * 2, remaining, self.maskSmall, self.maskLarge, gear.baseAddress!, gearShifted.baseAddress!)
             }
         }
     }

@@ -15,13 +15,6 @@ enum FastCDCTables {
         0x0000D93777577000, 0x0000DB3777577000,
     ]
 
-    /// Two steps of the gear hash at once, by the two bytes read as a little-endian `UInt16` (first byte low):
-    /// `gearShifted[first] + gear[second]` — so the hash's dependency chain is one shift and one add per two
-    /// bytes (512 KiB, built once).
-    static let pairs: [UInt64] = (0..<65536).map { value in
-        Self.gearShifted[value & 0xFF] &+ Self.gear[value >> 8]
-    }
-
     /// Random 64-bit values, one per byte value.
     static let gear: [UInt64] = [
         0x3B5D3C7D207E37DC, 0x784D68BA91123086, 0xCD52880F882E7298, 0xEACF8E4E19FDCCA7,

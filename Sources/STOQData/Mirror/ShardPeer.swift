@@ -136,7 +136,7 @@ public final class ShardPeer: ShardSource {
     public func shard(_ id: ContentID) throws -> [UInt8]? {
         let sink = MemorySink()
         do {
-            try self.withConnection { connection in
+            _ = try self.withConnection { connection in
                 try connection.perform(STOQRequest(.getBlob(id: id.digest), sink: sink), timeout: .seconds(120))
             }
         } catch let error as STOQError where error.code == .notFound {
