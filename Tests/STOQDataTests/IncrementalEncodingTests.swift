@@ -86,6 +86,19 @@ struct IncrementalEncodingTests {
         #expect(try other.encode(source: tree.source, previous: changed.manifest, index: changed.index, shards: tree.shards, now: .afterQuietPeriod).filesRead == 2)
     }
 
+    @Test func streamedFilesCutWhereTheWholeFileWouldBeCut() throws {
+        let tree = try Tree()
+        defer { tree.directory.remove() }
+        // Larger than the reader's 8 MiB window, so chunks straddle refills.
+        let bytes = Self.random(FileChunker.readBytes * 2 + 123_457, seed: 13)
+        try tree.write("big.bin", bytes, age: 60)
+        var visited = 0
+        let streamed = try FileChunker(chunker: tree.encoder.chunker).chunk(tree.source + "/big.bin") { _, chunk in visited += chunk.count }
+        #expect(streamed == FileManifest(bytes: bytes, chunker: tree.encoder.chunker))
+        #expect(visited == bytes.count)
+        #expect(throws: HyperMeshError.io()) { try FileChunker(chunker: tree.encoder.chunker).chunk(tree.source + "/missing") }
+    }
+
     @Test func sourceIndexesRoundTripAndAnUnreadableOneMeansReadingEverything() throws {
         let tree = try Tree()
         defer { tree.directory.remove() }

@@ -22,21 +22,15 @@ public struct SourceVersion: Sendable {
     /// Reads `source` (regular files only; symbolic links are not followed), chunks every file,
     /// and puts the chunks into `store` when one is given.
     ///
-    /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read.
+    /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read; `conflict` when a file
+    ///   changes while it is read.
     public static func scan(_ source: String, chunker: FastCDC, store: ChunkStore? = nil) throws -> SourceVersion {
         let paths = try Self.regularFiles(in: source)
         var files: [File] = []
+        let reader = FileChunker(chunker: chunker)
         for relative in paths {
-            let full = relative.isEmpty ? source : source + "/" + relative
-            guard let data = FileManager.default.contents(atPath: full) else { throw HyperMeshError.io("cannot read \(full)") }
-            let bytes = [UInt8](data)
-            let manifest = FileManifest(bytes: bytes, chunker: chunker)
-            if let store {
-                var offset = 0
-                for chunk in manifest.chunks {
-                    try store.put(Array(bytes[offset..<offset + chunk.size]))
-                    offset += chunk.size
-                }
+            let manifest = try reader.chunk(relative.isEmpty ? source : source + "/" + relative) { _, bytes in
+                try store?.put(Array(bytes))
             }
             files.append(File(path: relative, manifest: manifest))
         }

@@ -54,9 +54,12 @@ public struct StripeEncoder: Sendable {
                 continue
             }
             filesRead += 1
-            files.append(try self.chunk(path, as: relative, now: now) { hex, bytes in
+            let manifest = try FileChunker(chunker: self.chunker, quietPeriod: Self.quietPeriod).chunk(path, now: now) { id, bytes in
+                let hex = id.description
                 if !striped.contains(hex) { try builder.add(hex, bytes) }
-            })
+            }
+            files.append(MirrorManifest.File(path: relative, chunks: manifest.chunks.map(\.id.description),
+                                             sizes: manifest.chunks.map(\.size)))
         }
 
         // Previous stripes: kept while used, compacted when mostly unused, dropped when unused.
@@ -94,74 +97,8 @@ public struct StripeEncoder: Sendable {
     }
 
     /// A file modified more recently than this (seconds) may still be being written: the encoder waits until
-    /// it is this old, and takes no version of it if it changed meanwhile.
+    /// it is this old, and takes no version of it if it changed meanwhile (``FileChunker``).
     public static let quietPeriod = 1.0
-
-    /// Bytes read from a file at a time (plus one largest chunk carried over).
-    static let readBytes = 8 << 20
-
-    /// Reads and chunks one file as a stream (the cut points are those of the whole file at once), handing
-    /// each chunk to `visit`; returns its manifest entry.
-    ///
-    /// - Throws: ``HyperMeshError`` `io` when it cannot be read; `conflict` when it changed while it was read
-    ///   (its size or modification time moved while it was read, or during the ``quietPeriod`` after its last
-    ///   modification), so a half-written file is never taken for a version.
-    private func chunk(_ path: String, as relative: String, now: Date,
-                       _ visit: (String, UnsafeRawBufferPointer) throws -> Void) throws -> MirrorManifest.File {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw HyperMeshError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var before = stat()
-        guard fstat(descriptor, &before) == 0 else { throw HyperMeshError.io("cannot stat \(path): \(String(cString: strerror(errno)))") }
-        let age = now.timeIntervalSince1970 - (Double(before.st_mtim.tv_sec) + Double(before.st_mtim.tv_nsec) / 1e9)
-        if age < Self.quietPeriod {
-            // A writer that truncates and rewrites in place shows an empty or partial file for a moment: wait
-            // out the quiet period, and give up on this version if the file moved meanwhile.
-            Thread.sleep(forTimeInterval: Self.quietPeriod - max(age, 0))
-            var again = stat()
-            guard fstat(descriptor, &again) == 0, again.st_size == before.st_size, again.st_mtim.tv_sec == before.st_mtim.tv_sec,
-                  again.st_mtim.tv_nsec == before.st_mtim.tv_nsec else {
-                throw HyperMeshError.conflict("\(path) is being written; it is read once writes settle")
-            }
-        }
-        posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var file = MirrorManifest.File(path: relative, chunks: [], sizes: [])
-        var total = 0
-        var buffer = [UInt8](repeating: 0, count: Self.readBytes + self.chunker.maximumSize)
-        try buffer.withUnsafeMutableBytes { raw in
-            var start = 0
-            var end = 0
-            var atEnd = false
-            while true {
-                while !atEnd && end < raw.count {
-                    let count = read(descriptor, raw.baseAddress! + end, raw.count - end)
-                    if count < 0 && errno == EINTR { continue }
-                    guard count >= 0 else { throw HyperMeshError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
-                    if count == 0 { atEnd = true } else { end += count }
-                }
-                while end - start >= self.chunker.maximumSize || (atEnd && start < end) {
-                    let length = self.chunker.cut(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
-                    let chunk = UnsafeRawBufferPointer(rebasing: raw[start..<start + length])
-                    let hex = ContentID(of: chunk).description
-                    try visit(hex, chunk)
-                    file.chunks.append(hex)
-                    file.sizes.append(length)
-                    start += length
-                    total += length
-                }
-                if atEnd { break }
-                memmove(raw.baseAddress!, raw.baseAddress! + start, end - start)
-                end -= start
-                start = 0
-            }
-        }
-        var after = stat()
-        guard fstat(descriptor, &after) == 0, after.st_size == before.st_size, Int64(total) == Int64(before.st_size),
-              after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec else {
-            throw HyperMeshError.conflict("\(path) changed while it was read; it is read again once writes settle")
-        }
-        return file
-    }
 
     /// A stripe's bytes from this node's shards (rebuilt from parity if some are missing); `nil` when too few are here.
     private func localBytes(of stripe: MirrorManifest.Stripe, in shards: ChunkStore) -> [UInt8]? {
