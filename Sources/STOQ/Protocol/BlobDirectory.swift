@@ -73,10 +73,15 @@ final class BlobWriter {
         close(self.descriptor)
         self.descriptor = -1
         let path = self.directory.path(for: self.id)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        guard rename(self.temporaryPath, path) == 0 else {
-            throw STOQError.io("\(path): \(String(cString: strerror(errno)))")
+        // The fan-out directory exists for all but the first blob in it: rename first, make it only if missing.
+        if rename(self.temporaryPath, path) != 0 {
+            let failure = errno
+            guard failure == ENOENT else { throw STOQError.io("\(path): \(String(cString: strerror(failure)))") }
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            guard rename(self.temporaryPath, path) == 0 else {
+                throw STOQError.io("\(path): \(String(cString: strerror(errno)))")
+            }
         }
     }
 
