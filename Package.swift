@@ -73,7 +73,7 @@ let package = Package(
             name: "HyperMeshAgent",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
-                "HyperMeshCommands", "CSystemd", "STOQ",
+                "HyperMeshCommands", "CSystemd", "STOQ", "STOQData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

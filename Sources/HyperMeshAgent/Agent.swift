@@ -9,7 +9,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// `hypermesh agent`: one `ServiceGroup` of the reconcile loop, the local API, the HTTP endpoint, the STOQ
-/// shard server (with `stoq:`), the mirror source watcher, the spec watcher and the SIGHUP reloader. SIGTERM and SIGINT shut it down gracefully (reverse order: the
+/// shard server (with `stoq:`), the mirror source and peer watchers, the spec watcher and the SIGHUP reloader. SIGTERM and SIGINT shut it down gracefully (reverse order: the
 /// reconcile loop finishes its pass last), then the process exits 0.
 public struct Agent: Sendable {
     public var configuration: AgentConfiguration
@@ -61,6 +61,8 @@ public struct Agent: Sendable {
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: MirrorSourceWatcher(store: store, state: state, logger: self.logger),
+                              successTerminationBehavior: .ignore))
+        services.append(.init(service: MirrorPeerWatcher(store: store, state: state, stateDirectory: stateDirectory, logger: self.logger),
                               successTerminationBehavior: .ignore))
         services.append(.init(service: watcher, successTerminationBehavior: .ignore))
         services.append(.init(service: reloader, successTerminationBehavior: .ignore))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HyperMeshAgent
 import HyperMeshCommands
 import HyperMeshControllers
 import HyperMeshCore
@@ -140,7 +141,10 @@ struct MirrorVerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Fetch every shard from every place that should hold it and check its hash.",
-        discussion: "Exit 0 when every stripe can be rebuilt and no shard is corrupt; 1 otherwise.")
+        discussion: """
+            Exit 0 when every stripe can be rebuilt and no shard is corrupt; 1 otherwise. Corrupt copies on this
+            node are quarantined, and a running agent is woken to rebuild them.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The MirrorPolicy.") var name: String
@@ -192,6 +196,10 @@ struct MirrorVerifyCommand: ParsableCommand {
             if good < context.manifest.data { unrecoverable.append(index) }
         }
         let ok = corrupt.isEmpty && unrecoverable.isEmpty
+        // A running agent repairs at once what verify found (the corrupt copies are quarantined by now).
+        if !corrupt.isEmpty, let agent = AgentClient(stateDirectory: self.global.stateDirectory) {
+            _ = try? agent.send(LocalAPIMessage.Request(operation: .wake, keys: [ResourceKey(kind: .mirrorPolicy, name: self.name)]))
+        }
         if self.output == .json {
             Output.line(JSONValue.object([
                 "stripes": .integer(Int64(context.manifest.stripes.count)), "shardCopiesVerified": .integer(Int64(verified)),

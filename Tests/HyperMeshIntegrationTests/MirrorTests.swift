@@ -145,7 +145,7 @@ struct MirrorTests {
               source: \(source)
               erasure: {data: 4, parity: 2}
               placement: {minCopies: 3, privacy: p2p, peers: [\(allowed)]}
-              repairInterval: 3s
+              repairInterval: 10m
             """
         try yaml.write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
         try lab.startOwner()
@@ -224,6 +224,7 @@ struct MirrorTests {
         status = try lab.waitForStatus { $0["reason"] as? String == "UnderReplicated" && onSurvivor($0) == total }
         #expect(status["reason"] as? String == "UnderReplicated", "\(status)\n\(lab.owner?.standardErrorSoFar.suffix(4000) ?? "")")
         #expect(onSurvivor(status) == total, "the survivor holds every shard of the version")
+        #expect(lab.owner?.standardErrorSoFar.contains("Mirror peer lost") == true, "the peer watcher noticed, not the periodic check")
         let described = try lab.hypermesh(["describe", "mirrorpolicy", "photos"]).standardOutput
         #expect(described.contains("UnderReplicated") && described.contains("ShardsPlaced"), "\(described)")
         try restoreFromPeers(into: "restored-again")

@@ -113,6 +113,12 @@ public final class ShardPeer: ShardSource {
     }
 
     public func holdings(_ ids: [ContentID]) -> Set<ContentID>? { try? self.held(ids) }
+
+    /// Whether the peer answers a PING now (on the kept connection; a peer that could not be reached moments
+    /// ago counts as down until ``retryAfter`` has passed).
+    public func isAlive() -> Bool {
+        (try? self.withConnection { try $0.ping() }) != nil
+    }
     public var isRemote: Bool { true }
 
     /// The shards of `ids` the peer has, fetched concurrently (64 streams at a time) and checked against
