@@ -26,22 +26,7 @@ final class MirrorPeerWatcher: Service {
 
     func run() async throws {
         let stop = StopFlag()
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let thread = Thread {
-                        self.watch(until: stop)
-                        continuation.resume()
-                    }
-                    thread.name = "mirror-peers"
-                    thread.start()
-                }
-            } onCancel: {
-                stop.set()
-            }
-        } onGracefulShutdown: {
-            stop.set()
-        }
+        await runBlocking(named: "mirror-peers", { self.watch(until: stop) }, stop: { stop.set() })
     }
 
     /// The loop, on a thread of its own (the PINGs block).

@@ -10,7 +10,6 @@ import STOQ
 /// are kept in `STATE/stoq/served/.blobs`.
 final class ShardServer: Service {
     private let server: STOQServer
-    private let logger: Logger
 
     /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
     init(address: String, stateDirectory: URL, logger: Logger) throws {
@@ -35,28 +34,12 @@ final class ShardServer: Service {
         } catch let error as STOQError {
             throw HyperMeshError.invalidArgument("stoq: cannot serve on \(address): \(error.message)")
         }
-        self.logger = logger
     }
 
     var localAddress: SocketAddress { self.server.localAddress }
 
     func run() async throws {
         let server = self.server
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let thread = Thread {
-                        server.run()
-                        continuation.resume()
-                    }
-                    thread.name = "stoq-server"
-                    thread.start()
-                }
-            } onCancel: {
-                server.stop()
-            }
-        } onGracefulShutdown: {
-            server.stop()
-        }
+        await runBlocking(named: "stoq-server", { server.run() }, stop: { server.stop() })
     }
 }
