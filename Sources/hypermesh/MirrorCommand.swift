@@ -166,7 +166,9 @@ struct MirrorVerifyCommand: ParsableCommand {
                 unreachable.append("\(peer.name) (\(error))")
             }
         }
+        let terminal = isatty(STDERR_FILENO) == 1
         for (index, stripe) in context.manifest.stripes.enumerated() {
+            if terminal { FileHandle.standardError.write(Data("\rverifying stripe \(index + 1)/\(context.manifest.stripes.count)".utf8)) }
             var good = 0
             for hex in stripe.shards {
                 guard let id = ContentID(hex: hex) else { continue }
@@ -195,6 +197,7 @@ struct MirrorVerifyCommand: ParsableCommand {
             }
             if good < context.manifest.data { unrecoverable.append(index) }
         }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let ok = corrupt.isEmpty && unrecoverable.isEmpty
         // A running agent repairs at once what verify found (the corrupt copies are quarantined by now).
         if !corrupt.isEmpty, let agent = AgentClient(stateDirectory: self.global.stateDirectory) {
