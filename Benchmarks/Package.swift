@@ -88,7 +88,6 @@ let package = Package(
                 .product(name: "STOQData", package: "hypermesh"),
                 .product(name: "STOQ", package: "hypermesh"),
                 .product(name: "TrustChain", package: "hypermesh"),
-                .product(name: "HyperMeshCore", package: "hypermesh"),
             ],
             path: "Benchmarks/MirrorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

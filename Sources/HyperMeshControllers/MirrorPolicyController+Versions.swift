@@ -15,7 +15,7 @@ extension MirrorPolicyController {
     /// The version to place: from the source when it is there (encoded incrementally over `previous`); the
     /// last one when the source is gone or a file of it is being written (read again shortly).
     func currentVersion(_ object: StoredObject, spec: MirrorSpec, previous: MirrorManifest?, shards: ChunkStore,
-                        context: ReconcileContext) throws -> VersionOutcome {
+                        context: ReconcileContext, onStripe: ((Int, MirrorManifest.Stripe) -> Void)? = nil) throws -> VersionOutcome {
         let generation = object.generation
         let name = object.key.name
         let state = context.stateDirectory
@@ -23,7 +23,7 @@ extension MirrorPolicyController {
             do {
                 let encoded = try StripeEncoder(code: ReedSolomon(dataShards: spec.data, parityShards: spec.parity), chunker: spec.chunker())
                     .encode(source: spec.source, previous: previous, index: SourceIndex.load(from: Self.indexPath(state, name: name)),
-                            shards: shards)
+                            shards: shards, onStripe: onStripe)
                 let manifest = encoded.manifest
                 if manifest != previous {
                     try self.keep(manifest, replacing: previous, name: name, state: state, keepVersions: spec.keepVersions)

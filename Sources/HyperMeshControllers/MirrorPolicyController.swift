@@ -68,9 +68,21 @@ public struct MirrorPolicyController: Controller {
         let manifestURL = Self.manifestPath(state, name: object.key.name)
         let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path)
 
+        // The peers first: new stripes go out to those answering while the rest of the source is read.
+        let (peers, unknown) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
+        defer { for peer in peers { peer.close() } }
+        let answering = zip(peers, concurrentMap(peers.count) { peers[$0].isAlive() }).filter(\.1).map(\.0)
+        let placer = ShardPlacer(peers: answering, shards: shards)
         let manifest: MirrorManifest
         let settling: Bool
-        switch try self.currentVersion(object, spec: spec, previous: previous, shards: shards, context: context) {
+        let outcome = Result {
+            try self.currentVersion(object, spec: spec, previous: previous, shards: shards, context: context, onStripe: placer.place)
+        }
+        let streamed = placer.finish()
+        for (peer, error) in streamed.failed {
+            context.logger.warning("Mirror peer failed while shards were sent", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+        switch try outcome.get() {
         case .failed(let result): return result
         case .version(let current, let writing): (manifest, settling) = (current, writing)
         }
@@ -80,8 +92,6 @@ public struct MirrorPolicyController: Controller {
         }
 
         // What each allowed peer holds, asked of all at once.
-        let (peers, unknown) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
-        defer { for peer in peers { peer.close() } }
         let allShards = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
         var held = Self.holdings(of: peers, ids: allShards)
         for peer in peers where held[peer.name] == nil {
@@ -103,7 +113,8 @@ public struct MirrorPolicyController: Controller {
             context.events.record(object.key, .normal, reason: "ShardsRebuilt",
                                   message: "\(rebuiltNow) shards missing or corrupt on this node rebuilt from their stripes")
         }
-        let placedNow = reachable.isEmpty ? 0 : try self.place(manifest, on: reachable, held: &held, shards: shards, logger: context.logger)
+        let placedNow = streamed.placed.values.reduce(0) { $0 + $1.count }
+            + (reachable.isEmpty ? 0 : try self.place(manifest, on: reachable, held: &held, shards: shards, logger: context.logger))
         if placedNow > 0 {
             context.events.record(object.key, .normal, reason: "ShardsPlaced", message: "\(placedNow) shards placed on \(reachable.count) peers")
         }

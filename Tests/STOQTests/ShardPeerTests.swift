@@ -56,6 +56,35 @@ struct ShardPeerTests {
         #expect(try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/diff"), ["-r", source, restored]).status == 0)
     }
 
+    @Test func aPlacerSendsStripesToPeersWhileTheyAreMadeAndSurvivesADeadPeer() throws {
+        let work = try TemporaryDirectory(prefix: "shard-placer")
+        defer { work.remove() }
+        let source = work.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try Data(RunningServer.pseudoRandom(count: 1_500_000, seed: 5)).write(to: URL(fileURLWithPath: source + "/data.bin"))
+        let shards = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/shards"))
+        let servers = try [RunningServer(), RunningServer()]
+        defer { for server in servers { server.stop() } }
+        var peers = try servers.map { try ShardPeer(address: "\($0.address)", nodeID: TestPKI.shared.serverNodeID, tls: TestPKI.shared.client) }
+        // A third peer where nothing listens: it fails, the others are not held up.
+        peers.append(try ShardPeer(address: "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))", nodeID: nil,
+                                   tls: TestPKI.shared.client))
+        let placer = ShardPlacer(peers: peers, shards: shards)
+        let manifest = try StripeEncoder(code: ReedSolomon(dataShards: 4, parityShards: 2),
+                                         chunker: FastCDC(minimumSize: 8 << 10, averageSize: 32 << 10, maximumSize: 128 << 10))
+            .encode(source: source, shards: shards, now: .afterQuietPeriod, onStripe: placer.place).manifest
+        let (placed, failed) = placer.finish()
+        #expect(failed.keys.sorted() == [peers[2].name])
+        let all = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
+        // Round-robin over three peers: each stripe's six shards go two to each. (Both test servers present the
+        // same certificate, so they share a name in `placed`.)
+        let held = try peers.prefix(2).map { try $0.held(all) }
+        #expect(held.allSatisfy { $0.count == all.count / 3 }, "\(held.map(\.count)) of \(all.count)")
+        #expect(held[0].isDisjoint(with: held[1]) && held[0].union(held[1]) == placed[peers[0].name])
+        #expect(placed[peers[2].name]?.isEmpty ?? true)
+        for peer in peers { peer.close() }
+    }
+
     @Test func wantAnswersWithABitmapAndMalformedWantsAreRefused() throws {
         let server = try RunningServer()
         defer { server.stop() }

@@ -1,6 +1,5 @@
 import Benchmark
 import Foundation
-import HyperMeshCore
 import Logging
 import STOQ
 import STOQData
@@ -88,23 +87,14 @@ final class Peers {
     }
 }
 
-/// Encodes `lab.source` into `shards` and places shard j of stripe i on peer (i + j) mod n, all peers at once,
-/// sending each shard from its file — the controller's path for a new version.
+/// Encodes `lab.source` into `shards` while a ``ShardPlacer`` sends each new stripe's shards to the peers —
+/// the controller's path for a new version.
 func mirror(_ lab: Lab, shards: ChunkStore, peers: [ShardPeer]) throws -> MirrorManifest {
     let encoder = try StripeEncoder(code: ReedSolomon(dataShards: 10, parityShards: 4), chunker: FastCDC())
-    let manifest = try encoder.encode(source: lab.source, shards: shards).manifest
-    var outgoing = [[(id: ContentID, contents: STOQRequest.BlobContents)]](repeating: [], count: peers.count)
-    for (index, stripe) in manifest.stripes.enumerated() {
-        for (position, hex) in stripe.shards.enumerated() {
-            let id = ContentID(hex: hex)!
-            outgoing[(index + position) % peers.count].append((id, .file(path: shards.path(of: id).path)))
-        }
-    }
-    let failures = concurrentMap(peers.count) { target -> (any Error)? in
-        do { try peers[target].put(contents: outgoing[target]) } catch { return error }
-        return nil
-    }
-    if let failure = failures.compactMap({ $0 }).first { throw failure }
+    let placer = ShardPlacer(peers: peers, shards: shards)
+    let manifest = try encoder.encode(source: lab.source, shards: shards, onStripe: placer.place).manifest
+    let (placed, failed) = placer.finish()
+    precondition(failed.isEmpty && placed.values.reduce(0) { $0 + $1.count } == manifest.shardCount, "placement failed: \(failed)")
     return manifest
 }
 

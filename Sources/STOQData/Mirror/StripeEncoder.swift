@@ -35,13 +35,16 @@ public struct StripeEncoder: Sendable {
     /// Encodes `source`, reusing `previous` (when it has the same code) and the stamps of `index`.
     ///
     /// - Throws: ``HyperMeshError`` `io` when the source or a file cannot be read.
+    ///
+    /// `onStripe` sees each new stripe as soon as its shards are stored (with its number among the new ones),
+    /// so they can be sent to peers while the rest of the source is still being read.
     public func encode(source: String, previous: MirrorManifest? = nil, index: SourceIndex? = nil, shards: ChunkStore,
-                       now: Date = Date()) throws -> Result {
+                       now: Date = Date(), onStripe: ((Int, MirrorManifest.Stripe) -> Void)? = nil) throws -> Result {
         let reusable = previous.flatMap { $0.data == self.code.dataShards && $0.parity == self.code.parityShards ? $0 : nil }
         let trusted = index.flatMap { $0.chunker == SourceIndex.describe(self.chunker) ? $0 : nil }
         let previousFiles = Dictionary((reusable?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         let striped = Set((reusable?.stripes ?? []).flatMap(\.chunks))
-        var builder = StripeBuilder(code: self.code, shards: shards)
+        var builder = StripeBuilder(code: self.code, shards: shards, onStripe: onStripe)
         var files: [MirrorManifest.File] = []
         var stamps = SourceIndex(chunker: self.chunker)
         var filesRead = 0
@@ -111,15 +114,17 @@ public struct StripeEncoder: Sendable {
 struct StripeBuilder {
     let code: ReedSolomon
     let shards: ChunkStore
+    let onStripe: ((Int, MirrorManifest.Stripe) -> Void)?
     private(set) var stripes: [MirrorManifest.Stripe] = []
     private var pending: [UInt8] = []
     private var members: [String] = []
     private var sizes: [Int] = []
     private var added: Set<String> = []
 
-    init(code: ReedSolomon, shards: ChunkStore) {
+    init(code: ReedSolomon, shards: ChunkStore, onStripe: ((Int, MirrorManifest.Stripe) -> Void)? = nil) {
         self.code = code
         self.shards = shards
+        self.onStripe = onStripe
     }
 
     /// Adds a chunk (once: a chunk already added is skipped).
@@ -135,7 +140,9 @@ struct StripeBuilder {
     mutating func flush() throws {
         guard !self.members.isEmpty else { return }
         let ids = try self.shards.put(many: self.code.encodeStripe(self.pending))
-        self.stripes.append(MirrorManifest.Stripe(chunks: self.members, sizes: self.sizes, shards: ids.map(\.description)))
+        let stripe = MirrorManifest.Stripe(chunks: self.members, sizes: self.sizes, shards: ids.map(\.description))
+        self.onStripe?(self.stripes.count, stripe)
+        self.stripes.append(stripe)
         self.pending.removeAll(keepingCapacity: true)
         self.members = []
         self.sizes = []
