@@ -69,38 +69,33 @@ extension MirrorPolicyController {
         return (rebuilt, lost)
     }
 
-    /// Puts every shard a peer should hold and does not: shard j of stripe i goes to peer (i + j) mod n, all
-    /// peers at once, each shard sent from its file here. A peer refusing a shard whose local copy turns out
-    /// corrupt is not an error: the copy is quarantined and rebuilt at the next reconcile. Returns the shards
-    /// placed.
+    /// Puts every shard a peer should hold and does not (``ShardPlacer``, round-robin over `peers`, all at
+    /// once, each shard sent from its file here). A peer refusing a shard whose local copy turns out corrupt
+    /// is not an error: the copy is quarantined and rebuilt at the next reconcile. Returns the shards placed.
     func place(_ manifest: MirrorManifest, on peers: [ShardPeer], held: inout [String: Set<ContentID>],
                shards: ChunkStore, logger: Logger) throws -> Int {
-        var outgoing = [[(id: ContentID, contents: STOQRequest.BlobContents)]](repeating: [], count: peers.count)
+        let placer = ShardPlacer(peers: peers, shards: shards)
+        var queued = [[ContentID]](repeating: [], count: peers.count)
         for (index, stripe) in manifest.stripes.enumerated() {
             for (position, hex) in stripe.shards.enumerated() {
                 guard let id = ContentID(hex: hex), shards.contains(id), !held.values.contains(where: { $0.contains(id) }) else { continue }
-                outgoing[(index + position) % peers.count].append((id, .file(path: shards.path(of: id).path)))
+                let target = ShardPlacer.target(stripe: index, position: position, peers: peers.count)
+                placer.send(id, to: target)
+                queued[target].append(id)
             }
         }
-        let failures = concurrentMap(peers.count) { target -> (any Error)? in
-            do { try peers[target].put(contents: outgoing[target]) } catch { return error }
-            return nil
-        }
-        var placed = 0
-        for (target, failure) in failures.enumerated() {
-            if let failure {
-                let corrupt = outgoing[target].filter { entry in
-                    do { _ = try shards.get(entry.id) } catch let error as HyperMeshError where error.code == .corruptData { return true } catch {}
-                    return false
-                }
-                guard !corrupt.isEmpty else { throw failure }
-                logger.warning("Corrupt local shards quarantined; they are rebuilt next", metadata: ["count": "\(corrupt.count)"])
-                continue
+        let (placed, failed) = placer.finish()
+        for (target, peer) in peers.enumerated() {
+            guard let failure = failed[peer.name] else { continue }
+            let corrupt = queued[target].filter { id in
+                do { _ = try shards.get(id) } catch let error as HyperMeshError where error.code == .corruptData { return true } catch {}
+                return false
             }
-            held[peers[target].name, default: []].formUnion(outgoing[target].map(\.id))
-            placed += outgoing[target].count
+            guard !corrupt.isEmpty else { throw failure }
+            logger.warning("Corrupt local shards quarantined; they are rebuilt next", metadata: ["count": "\(corrupt.count)"])
         }
-        return placed
+        for (name, ids) in placed { held[name, default: []].formUnion(ids) }
+        return placed.values.reduce(0) { $0 + $1.count }
     }
 
     /// The peers a policy may use (`placement`), reached with the node's STOQ certificate in `STATE/stoq/`,
@@ -116,12 +111,7 @@ extension MirrorPolicyController {
         }
         let own = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
         let wanted = (spec.openToAnyPeer ? Array(addresses.keys) : spec.peers).filter { $0 != own }.sorted()
-        let tlsDirectory = stateDirectory.appendingPathComponent("stoq")
-        let crl = tlsDirectory.appendingPathComponent("crl.pem").path
-        let tls = TLSConfiguration(certificateChainPath: tlsDirectory.appendingPathComponent("chain.pem").path,
-                                   privateKeyPath: tlsDirectory.appendingPathComponent("key.pem").path,
-                                   trustedRootsPath: tlsDirectory.appendingPathComponent("root.pem").path,
-                                   revocationListPath: FileManager.default.fileExists(atPath: crl) ? crl : nil)
+        let tls = NodeTLS.configuration(stateDirectory)
         var peers: [ShardPeer] = []
         var unknown: [String] = []
         for id in wanted {

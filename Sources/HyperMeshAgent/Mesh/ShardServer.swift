@@ -1,4 +1,5 @@
 import Foundation
+import HyperMeshControllers
 import HyperMeshCore
 import Logging
 import ServiceLifecycle
@@ -13,8 +14,8 @@ final class ShardServer: Service {
 
     /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
     init(address: String, stateDirectory: URL, logger: Logger) throws {
-        let tlsDirectory = stateDirectory.appendingPathComponent("stoq")
-        for file in ["chain.pem", "key.pem", "root.pem"] where !FileManager.default.fileExists(atPath: tlsDirectory.appendingPathComponent(file).path) {
+        let tlsDirectory = NodeTLS.directory(stateDirectory)
+        if let file = NodeTLS.missingFiles(stateDirectory).first {
             throw HyperMeshError.invalidArgument("stoq: \(tlsDirectory.path)/\(file) is missing; issue the node certificate with "
                 + "`hypermesh ca issue --node-identity --out \(tlsDirectory.path)` and copy the mesh root there as root.pem")
         }
@@ -24,13 +25,9 @@ final class ShardServer: Service {
         }
         let served = tlsDirectory.appendingPathComponent("served")
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let crl = tlsDirectory.appendingPathComponent("crl.pem").path
-        let tls = TLSConfiguration(certificateChainPath: tlsDirectory.appendingPathComponent("chain.pem").path,
-                                   privateKeyPath: tlsDirectory.appendingPathComponent("key.pem").path,
-                                   trustedRootsPath: tlsDirectory.appendingPathComponent("root.pem").path,
-                                   revocationListPath: FileManager.default.fileExists(atPath: crl) ? crl : nil)
         do {
-            self.server = try STOQServer(configuration: STOQServer.Configuration(listenAddress: listen, tls: tls, root: served), logger: logger)
+            self.server = try STOQServer(configuration: STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory),
+                                                                                 root: served), logger: logger)
         } catch let error as STOQError {
             throw HyperMeshError.invalidArgument("stoq: cannot serve on \(address): \(error.message)")
         }

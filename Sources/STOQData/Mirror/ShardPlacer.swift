@@ -24,7 +24,7 @@ public final class ShardPlacer: @unchecked Sendable {
         self.failures = Array(repeating: nil, count: peers.count)
         self.running = peers.count
         for index in peers.indices {
-            let thread = Thread { self.send(to: index) }
+            let thread = Thread { self.sendQueued(to: index) }
             thread.name = "shards-\(index)"
             thread.start()
         }
@@ -33,14 +33,22 @@ public final class ShardPlacer: @unchecked Sendable {
     /// Queues the shards of the stripe numbered `number`.
     public func place(_ number: Int, _ stripe: MirrorManifest.Stripe) {
         guard !self.peers.isEmpty else { return }
+        for (position, hex) in stripe.shards.enumerated() {
+            if let id = ContentID(hex: hex) { self.send(id, to: Self.target(stripe: number, position: position, peers: self.peers.count)) }
+        }
+    }
+
+    /// Queues one shard for the peer at `index` in `peers`.
+    public func send(_ id: ContentID, to index: Int) {
         self.condition.withLock {
-            for (position, hex) in stripe.shards.enumerated() {
-                guard let id = ContentID(hex: hex) else { continue }
-                self.queues[(number + position) % self.peers.count].append(id)
-            }
+            self.queues[index].append(id)
             self.condition.broadcast()
         }
     }
+
+    /// The peer that shard `position` of stripe `stripe` goes to: round-robin, so a stripe's shards land on as
+    /// many distinct peers as there are.
+    public static func target(stripe: Int, position: Int, peers: Int) -> Int { (stripe + position) % peers }
 
     /// Waits until every queued shard is sent; returns what each peer (by name) now holds from this placer,
     /// and the peers that failed.
@@ -59,7 +67,7 @@ public final class ShardPlacer: @unchecked Sendable {
         return (placed, failed)
     }
 
-    private func send(to index: Int) {
+    private func sendQueued(to index: Int) {
         while true {
             let batch: [ContentID]? = self.condition.withLock {
                 while self.queues[index].isEmpty && !self.closed { self.condition.wait() }
