@@ -8,7 +8,9 @@ import HyperMeshStore
 /// allow, and makes the allocation real — a cgroup `hypermesh/<pool>/<claim>` with the CPU and
 /// memory limits, a loop-mounted ext4 volume of the claimed size under the pool's storage path,
 /// a GPU memory budget. A claim that does not fit stays `Pending` (reason
-/// `InsufficientCapacity`) and binds by itself once capacity frees; a lease (`duration`) is
+/// `InsufficientCapacity`) and binds by itself once capacity frees — claims of a pool bind in
+/// the order they were made (creation time, whole seconds, then name), so a younger claim does
+/// not take what an older one waits for; a lease (`duration`) is
 /// released when it ends. Deleting a claim releases everything before the object goes.
 public struct ClaimController: Controller {
     let now: @Sendable () -> Date
@@ -78,15 +80,27 @@ public struct ClaimController: Controller {
                                                               generation: generation))
         }
         return try await PlacementLock.shared.withLock {
-            let allocated = try ClaimStatus.allocated(inPool: request.pool, except: object.key, store: context.store)
-            let free = offer.total.subtracting(allocated)
+            let claims = try context.store.objects(of: .claim)
+            let allocated = ClaimStatus.allocated(inPool: request.pool, except: object.key, claims: claims)
+            // Claims waiting longer come first: what they ask is held back for them, so a
+            // stream of small claims cannot starve a large one, and which of two claims made
+            // together binds does not depend on which worker gets there first.
+            let ahead = ClaimStatus.waiting(inPool: request.pool, before: object, offer: offer, claims: claims)
+            let free = offer.total.subtracting(allocated).subtracting(
+                ahead.reduce(ResourceAmounts()) { $0.adding(ClaimRequest(spec: $1.spec).amounts) })
             let short = request.amounts.exceeding(free)
             guard short.isEmpty else {
-                return ReconcileResult(status: ClaimStatus.pending(
-                    reason: "InsufficientCapacity", message: "not enough free \(short.joined(separator: ", ")) in pool \(request.pool)",
-                    generation: generation), requeueAfter: .seconds(10))
+                var message = "not enough free \(short.joined(separator: ", ")) in pool \(request.pool)"
+                if !ahead.isEmpty { message += " (claims waiting longer come first: \(ahead.map(\.key.name).joined(separator: ", ")))" }
+                return ReconcileResult(status: ClaimStatus.pending(reason: "InsufficientCapacity", message: message, generation: generation),
+                                       requeueAfter: .seconds(10))
             }
-            return try self.bind(object, request: request, offer: offer, consumer: consumer, context: context, now: now, poolKey: poolKey)
+            let result = try self.bind(object, request: request, offer: offer, consumer: consumer, context: context, now: now, poolKey: poolKey)
+            // Stored before the lock is let go, so the next placement counts this claim.
+            var placed = result.status
+            placed.observedGeneration = object.generation
+            _ = try context.store.updateStatus(object.key, to: placed, nextReconcileAt: nil)
+            return result
         }
     }
 
@@ -257,12 +271,44 @@ enum ClaimStatus {
 
     /// The claims bound to `pool` now.
     static func bound(inPool pool: String, store: StateStore) throws -> [StoredObject] {
-        try store.objects(of: .claim).filter { $0.status?.fields["phase"] == "Bound" && $0.status?.fields["pool"]?.stringValue == pool }
+        self.bound(inPool: pool, claims: try store.objects(of: .claim))
+    }
+
+    /// The claims among `claims` bound to `pool`.
+    static func bound(inPool pool: String, claims: [StoredObject]) -> [StoredObject] {
+        claims.filter { $0.status?.fields["phase"] == "Bound" && $0.status?.fields["pool"]?.stringValue == pool }
+    }
+
+    /// The claims of `pool` made before `claim` (by creation time, then name) that still wait to
+    /// bind and could bind in it: not bound, failed or released at their generation, not being
+    /// deleted, and asking no more than the pool offers in all and per claim.
+    static func waiting(inPool pool: String, before claim: StoredObject, offer: PoolOffer, claims: [StoredObject]) -> [StoredObject] {
+        func precedes(_ a: StoredObject, _ b: StoredObject) -> Bool {
+            (a.createdAt, a.key.name) < (b.createdAt, b.key.name)
+        }
+        return claims.filter { other in
+            guard other.key != claim.key, precedes(other, claim), other.deletionRequestedAt == nil else { return false }
+            let request = ClaimRequest(spec: other.spec)
+            guard request.pool == pool, request.amounts.exceeding(offer.total).isEmpty,
+                  request.amounts.exceeding(offer.maximumPerClaim).isEmpty else { return false }
+            let fields = other.status?.fields ?? [:]
+            switch fields["phase"]?.stringValue {
+            case "Bound": return false
+            case "Failed": return other.status?.observedGeneration != other.generation
+            case "Released": return fields["allocatedGeneration"]?.integerValue != other.generation
+            default: return true
+            }
+        }.sorted(by: precedes)
     }
 
     /// The sum of what the Bound claims of `pool` hold, other than `except`.
     static func allocated(inPool pool: String, except: ResourceKey?, store: StateStore) throws -> ResourceAmounts {
-        try self.bound(inPool: pool, store: store).filter { $0.key != except }
+        self.allocated(inPool: pool, except: except, claims: try store.objects(of: .claim))
+    }
+
+    /// The sum of what the Bound claims of `pool` among `claims` hold, other than `except`.
+    static func allocated(inPool pool: String, except: ResourceKey?, claims: [StoredObject]) -> ResourceAmounts {
+        self.bound(inPool: pool, claims: claims).filter { $0.key != except }
             .reduce(ResourceAmounts()) { total, claim in total.adding(ResourceAmounts(json: claim.status?.fields["allocation"] ?? .null)) }
     }
 }
