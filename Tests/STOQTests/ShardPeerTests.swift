@@ -101,4 +101,67 @@ struct ShardPeerTests {
         #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.want(ids: []))) }
         #expect(try connection.ping() < .seconds(1))
     }
+
+    /// Blobs are held per node: a node releases only its own hold, the blob goes with the last one, OWNED
+    /// lists exactly what a node holds, and a client without a node name can neither release nor list.
+    @Test func blobsAreHeldPerNodeAndGoWhenTheLastHolderReleasesThem() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        let first = try ShardPeer(address: "\(server.address)", nodeID: TestPKI.shared.serverNodeID, tls: TestPKI.shared.client)
+        let second = try ShardPeer(address: "\(server.address)", nodeID: TestPKI.shared.serverNodeID, tls: TestPKI.shared.secondClient)
+        defer {
+            first.close()
+            second.close()
+        }
+        let shared = (0..<3).map { Array("shared \($0)".utf8) }
+        let own = (0..<200).map { RunningServer.pseudoRandom(count: 100 + $0, seed: UInt64($0)) }
+        let sharedIDs = shared.map { ContentID(of: $0) }
+        let ownIDs = own.map { ContentID(of: $0) }
+        try first.put(zip(sharedIDs + ownIDs, shared + own).map { ($0, $1) })
+        try second.put(zip(sharedIDs, shared).map { ($0, $1) })
+        #expect(try first.owned() == Set(sharedIDs + ownIDs))
+        #expect(try second.owned() == Set(sharedIDs))
+
+        // The second node lets the shared blobs go: the first still holds them, so they stay.
+        let stranger = ContentID(of: Array("never stored".utf8))
+        #expect(try second.release(sharedIDs + [stranger]) == Set(sharedIDs))
+        #expect(try second.owned().isEmpty)
+        #expect(try first.held(sharedIDs) == Set(sharedIDs))
+        #expect(try second.release(sharedIDs).isEmpty)
+
+        // The first lets everything go (two RELEASE lists): the blobs are deleted.
+        #expect(try first.release(sharedIDs + ownIDs) == Set(sharedIDs + ownIDs))
+        #expect(try first.held(sharedIDs + ownIDs).isEmpty)
+        #expect(try first.owned().isEmpty)
+        let blobs = BlobDirectory(root: server.root.url.appendingPathComponent(".blobs"))
+        #expect(!FileManager.default.fileExists(atPath: blobs.path(for: ownIDs[0].digest)))
+
+        // A new copy of a blob (stored again over an older one) keeps every holder's hold on it.
+        try first.put([(sharedIDs[0], shared[0])])
+        try second.put([(sharedIDs[0], shared[0])])
+        try first.put([(sharedIDs[0], shared[0])])
+        #expect(try second.release([sharedIDs[0]]) == [sharedIDs[0]])
+        #expect(try first.held([sharedIDs[0]]) == [sharedIDs[0]])
+        #expect(try first.release([sharedIDs[0]]) == [sharedIDs[0]])
+        #expect(try first.held([sharedIDs[0]]).isEmpty)
+
+        // No node name: blobs it stores are held by nobody, and it may not release or list.
+        let anonymous = try server.connect(tls: TestPKI.shared.anonymousClient)
+        defer { anonymous.close() }
+        try anonymous.perform(STOQRequest(.putBlob(id: sharedIDs[1].digest, contents: .bytes(shared[1]))))
+        #expect(throws: STOQError.protocolViolation()) { try anonymous.perform(STOQRequest(.release(ids: [sharedIDs[1].digest]))) }
+        #expect(throws: STOQError.protocolViolation()) { try anonymous.perform(STOQRequest(.owned, sink: MemorySink())) }
+        #expect(try first.release([sharedIDs[1]]).isEmpty)
+        #expect(try first.held([sharedIDs[1]]) == [sharedIDs[1]])
+
+        // Malformed releases are refused; the connection goes on.
+        let connection = try server.connect()
+        defer { connection.close() }
+        #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.release(ids: [[1, 2, 3]]))) }
+        #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.release(ids: []))) }
+        #expect(throws: STOQError.protocolViolation()) {
+            try connection.perform(STOQRequest(.release(ids: Array(repeating: sharedIDs[1].digest, count: 129))))
+        }
+        #expect(try connection.ping() < .seconds(1))
+    }
 }

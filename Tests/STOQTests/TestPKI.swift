@@ -13,6 +13,9 @@ struct TestPKI: Sendable {
     let directory: TemporaryDirectory
     let server: TLSConfiguration
     let client: TLSConfiguration
+    /// A client of another node (`secondClientNodeID`), and one whose certificate names no node.
+    let secondClient: TLSConfiguration
+    let anonymousClient: TLSConfiguration
     let foreignClient: TLSConfiguration
     let expiredClient: TLSConfiguration
     let revokedClient: TLSConfiguration
@@ -20,6 +23,7 @@ struct TestPKI: Sendable {
     let serverWithCRL: TLSConfiguration
     let serverNodeID = "5e7e0000000000000000000000000000000000000000000000000000000000aa"
     let clientNodeID = "c1e4000000000000000000000000000000000000000000000000000000000bb"
+    let secondClientNodeID = "c2e4000000000000000000000000000000000000000000000000000000000cc"
 
     private init() throws {
         let directory = try TemporaryDirectory(prefix: "stoq-pki")
@@ -41,6 +45,8 @@ struct TestPKI: Sendable {
         }
         self.server = try issue("server", by: ca, roots: rootPEM, uris: ["hm://\(self.serverNodeID)"]).0
         self.client = try issue("client", by: ca, roots: rootPEM, uris: ["hm://\(self.clientNodeID)"]).0
+        self.secondClient = try issue("second-client", by: ca, roots: rootPEM, uris: ["hm://\(self.secondClientNodeID)"]).0
+        self.anonymousClient = try issue("anonymous", by: ca, roots: rootPEM).0
         self.expiredClient = try issue("expired", by: ca, roots: rootPEM, now: Date().addingTimeInterval(-7200)).0
         let (revoked, serial) = try issue("revoked", by: ca, roots: rootPEM)
         self.revokedClient = revoked

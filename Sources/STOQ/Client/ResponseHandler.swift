@@ -44,6 +44,12 @@ final class ResponseHandler: StreamHandler {
         case .want(let ids):
             stream.write(copying: Frame.encode(.want, payload: Array(ids.joined())))
             stream.finish()
+        case .release(let ids):
+            stream.write(copying: Frame.encode(.release, payload: Array(ids.joined())))
+            stream.finish()
+        case .owned:
+            stream.write(copying: Frame.encode(.owned))
+            stream.finish()
         case .message(let bytes):
             stream.write(copying: Frame.encode(.message, payload: Frame.bigEndian(UInt64(bytes.count))))
             self.upload = FileOutput(bytes: bytes.isEmpty ? nil : OwnedBytes(copying: bytes), size: bytes.count, framed: true)
@@ -108,7 +114,7 @@ final class ResponseHandler: StreamHandler {
                 self.receivedBytes = payload.count
             case .stored, .accepted:
                 break
-            case .have:
+            case .have, .released:
                 try payload.withUnsafeBytes { try self.request.sink?.write($0) }
                 self.receivedBytes = payload.count
             case .error:

@@ -14,6 +14,11 @@ public struct STOQRequest {
         /// `stoq/1` WANT: which of these blobs (at most ``FrameType/maximumWantedIDs``) the server holds; the
         /// HAVE bitmap goes to the sink.
         case want(ids: [[UInt8]])
+        /// `stoq/1` RELEASE: this node gives up these blobs (at most ``FrameType/maximumWantedIDs``); the
+        /// RELEASED bitmap (set where this node held the blob) goes to the sink.
+        case release(ids: [[UInt8]])
+        /// `stoq/1` OWNED: the ids of the blobs this node holds on the server, 32 bytes each, to the sink.
+        case owned
     }
 
     /// Where the bytes of a PUT come from.

@@ -16,9 +16,101 @@ public struct BlobDirectory: Sendable {
         return self.root.appendingPathComponent(String(hex.prefix(2))).appendingPathComponent(hex).path
     }
 
-    /// Starts receiving a blob of `size` bytes that must hash to `id`.
-    func beginWrite(id: [UInt8], size: UInt64) throws -> BlobWriter {
-        try BlobWriter(directory: self, id: id, size: size)
+    /// Starts receiving a blob of `size` bytes that must hash to `id`; once stored, `owner` holds it.
+    func beginWrite(id: [UInt8], size: UInt64, owner: String? = nil) throws -> BlobWriter {
+        try BlobWriter(directory: self, id: id, size: size, owner: owner)
+    }
+}
+
+/// Who holds a blob: each node that stored it has a hard link to it at `DIR/owners/NODE/ab/abcdef…` (a name,
+/// no copy). A node releasing the blob removes its link; the blob goes when no node holds it. Blobs stored
+/// by clients without a node name have no holder and are never released.
+extension BlobDirectory {
+    /// Whether `owner` can name a directory: 1 to 128 letters, digits, `-` and `_` (node ids are hex).
+    static func isValidOwner(_ owner: String) -> Bool {
+        (1...128).contains(owner.utf8.count) && owner.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2D || byte == 0x5F
+        }
+    }
+
+    private var ownersRoot: URL { self.root.appendingPathComponent("owners") }
+
+    func holdingPath(for id: [UInt8], owner: String) -> String {
+        let hex = id.map { String(format: "%02x", $0) }.joined()
+        return self.ownersRoot.appendingPathComponent(owner).appendingPathComponent(String(hex.prefix(2)))
+            .appendingPathComponent(hex).path
+    }
+
+    /// The nodes with a holding directory.
+    private func owners() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: self.ownersRoot.path)) ?? []).filter(Self.isValidOwner)
+    }
+
+    /// Records that `owner` holds the stored blob `id` (again: a link to an older copy is renewed).
+    func hold(_ id: [UInt8], owner: String) throws {
+        let blob = self.path(for: id)
+        let holding = self.holdingPath(for: id, owner: owner)
+        unlink(holding)
+        if link(blob, holding) != 0 {
+            let failure = errno
+            guard failure == ENOENT else { throw STOQError.io("\(holding): \(String(cString: strerror(failure)))") }
+            try FileManager.default.createDirectory(atPath: (holding as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard link(blob, holding) == 0 else { throw STOQError.io("\(holding): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Points every holder's link at the blob's current copy (after a new copy replaced an older one).
+    func renewHoldings(of id: [UInt8]) throws {
+        for owner in self.owners() where access(self.holdingPath(for: id, owner: owner), F_OK) == 0 {
+            try self.hold(id, owner: owner)
+        }
+    }
+
+    /// `owner` gives up the blob `id`; the blob is deleted when no node holds it any more. Returns whether
+    /// `owner` held it.
+    func release(_ id: [UInt8], owner: String) throws -> Bool {
+        let holding = self.holdingPath(for: id, owner: owner)
+        guard unlink(holding) == 0 else {
+            let failure = errno
+            guard failure == ENOENT else { throw STOQError.io("\(holding): \(String(cString: strerror(failure)))") }
+            return false
+        }
+        if !self.owners().contains(where: { access(self.holdingPath(for: id, owner: $0), F_OK) == 0 }) {
+            unlink(self.path(for: id))
+        }
+        return true
+    }
+
+    /// The ids of the blobs `owner` holds.
+    func held(by owner: String) -> [[UInt8]] {
+        let directory = self.ownersRoot.appendingPathComponent(owner).path
+        var ids: [[UInt8]] = []
+        for fanOut in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where fanOut.utf8.count == 2 {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + fanOut)) ?? [] {
+                if let id = Self.id(hex: name), name.hasPrefix(fanOut) { ids.append(id) }
+            }
+        }
+        return ids.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// The 32 bytes of a 64-digit lowercase hex name.
+    static func id(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 0x30...0x39: return digit - 0x30
+            case 0x61...0x66: return digit - 0x61 + 10
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
     }
 }
 
@@ -34,10 +126,13 @@ final class BlobWriter {
     private var buffer: [UInt8] = []
     private static let bufferBytes = 1 << 20
 
-    init(directory: BlobDirectory, id: [UInt8], size: UInt64) throws {
+    private let owner: String?
+
+    init(directory: BlobDirectory, id: [UInt8], size: UInt64, owner: String?) throws {
         self.directory = directory
         self.id = id
         self.size = size
+        self.owner = owner
         let temporaryDirectory = directory.root.appendingPathComponent("tmp").path
         try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
         self.temporaryPath = temporaryDirectory + "/" + UUID().uuidString
@@ -73,6 +168,7 @@ final class BlobWriter {
         close(self.descriptor)
         self.descriptor = -1
         let path = self.directory.path(for: self.id)
+        let replacing = access(path, F_OK) == 0
         // The fan-out directory exists for all but the first blob in it: rename first, make it only if missing.
         if rename(self.temporaryPath, path) != 0 {
             let failure = errno
@@ -83,6 +179,8 @@ final class BlobWriter {
                 throw STOQError.io("\(path): \(String(cString: strerror(errno)))")
             }
         }
+        if replacing { try self.directory.renewHoldings(of: self.id) }
+        if let owner = self.owner { try self.directory.hold(self.id, owner: owner) }
     }
 
     /// Deletes the temporary file of a blob that will not be committed.

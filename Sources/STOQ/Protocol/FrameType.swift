@@ -9,6 +9,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Request: the blob whose SHA-256 is the 32-byte payload.
     case get = 0x02
     /// Request: store a blob; payload = SHA-256 (32 bytes) + size (8 bytes, big-endian); ``data`` frames follow.
+    /// A client whose certificate names a node holds the blob from then on (see ``release``).
     case put = 0x03
     /// Request: a file under the server's root by relative path (UTF-8 payload).
     case fetch = 0x04
@@ -18,6 +19,13 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Request: which of these blobs the server holds; payload = up to 128 SHA-256 ids (32 bytes each).
     /// Answered with ``have``.
     case want = 0x06
+    /// Request: the client gives up these blobs; payload = up to 128 SHA-256 ids (32 bytes each). A blob
+    /// stays while another client that stored it still holds it. Answered with ``released``. Needs a client
+    /// certificate that names a node (`hm://NODE-ID`): blobs are held per node.
+    case release = 0x07
+    /// Request (empty payload): the ids of the blobs the client's node holds here. Answered with ``blob``:
+    /// the ids, 32 bytes each, as its data.
+    case owned = 0x08
     /// Bytes of a blob or file, in order.
     case data = 0x10
     /// Reply to ``ping``.
@@ -30,12 +38,15 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case accepted = 0x84
     /// Reply to ``want``: one bit per id asked, in order, most significant bit first; set when held.
     case have = 0x85
+    /// Reply to ``release``: one bit per id, in order, most significant bit first; set when the client held
+    /// it and now does not.
+    case released = 0x86
     /// Reply: code (2 bytes, big-endian) + UTF-8 message. See ``ErrorCode``.
     case error = 0xE0
 
     /// Payload limit for frames other than ``data``: requests and replies are small.
     static let maximumControlPayloadBytes = 4096
-    /// Ids one ``want`` may ask about.
+    /// Ids one ``want`` or ``release`` may name.
     public static let maximumWantedIDs = maximumControlPayloadBytes / 32
 
     /// Error codes of an ``error`` frame.

@@ -2,7 +2,8 @@ import Foundation
 import HyperMeshCore
 import Logging
 
-/// Serves one `stoq/1` request: PING, GET and FETCH answered at once, PUT after its bytes arrived and hashed.
+/// Serves one `stoq/1` request: PING, GET, FETCH, WANT, RELEASE and OWNED answered at once, PUT after its bytes
+/// arrived and hashed.
 /// Anything malformed is answered with an ``FrameType/error`` frame, never a crash.
 final class MeshRequestHandler: StreamHandler {
     private enum State {
@@ -21,11 +22,15 @@ final class MeshRequestHandler: StreamHandler {
     private var output: FileOutput?
 
     private let messages: MessageDelivery?
+    /// The node the client's certificate names: it holds the blobs it stores, and may release them.
+    private let owner: String?
 
-    init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, messages: MessageDelivery? = nil, logger: Logger) {
+    init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, messages: MessageDelivery? = nil,
+         peerNodeID: String? = nil, logger: Logger) {
         self.root = root
         self.blobs = blobs
         self.messages = messages
+        self.owner = peerNodeID.flatMap { BlobDirectory.isValidOwner($0) ? $0 : nil }
         self.logger = logger
         self.decoder = FrameDecoder(maximumDataPayloadBytes: maximumDataPayloadBytes)
     }
@@ -93,19 +98,28 @@ final class MeshRequestHandler: StreamHandler {
         case .put:
             guard payload.count == 40 else { throw STOQError.protocolViolation("put needs a 32-byte id and an 8-byte size") }
             let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 32) }
-            self.state = .receivingBlob(try self.blobs.beginWrite(id: Array(payload.prefix(32)), size: size))
+            self.state = .receivingBlob(try self.blobs.beginWrite(id: Array(payload.prefix(32)), size: size, owner: self.owner))
         case .want:
-            guard !payload.isEmpty, payload.count % 32 == 0 else {
-                throw STOQError.protocolViolation("want needs one or more 32-byte ids")
-            }
-            let count = payload.count / 32
-            var bitmap = [UInt8](repeating: 0, count: (count + 7) / 8)
-            for index in 0..<count where FileManager.default.fileExists(
-                atPath: self.blobs.path(for: Array(payload[(index * 32)..<((index + 1) * 32)]))) {
-                bitmap[index / 8] |= 0x80 >> UInt8(index % 8)
-            }
+            let bitmap = try Self.bitmap(over: payload, request: "want") { FileManager.default.fileExists(atPath: self.blobs.path(for: $0)) }
             stream.write(copying: Frame.encode(.have, payload: bitmap))
             self.state = .waitingForEnd
+        case .release:
+            guard let owner = self.owner else {
+                throw STOQError.protocolViolation("release needs a client certificate that names a node (hm://NODE-ID)")
+            }
+            let bitmap = try Self.bitmap(over: payload, request: "release") { try self.blobs.release($0, owner: owner) }
+            stream.write(copying: Frame.encode(.released, payload: bitmap))
+            self.state = .waitingForEnd
+        case .owned:
+            guard payload.isEmpty else { throw STOQError.protocolViolation("owned takes no payload") }
+            guard let owner = self.owner else {
+                throw STOQError.protocolViolation("owned needs a client certificate that names a node (hm://NODE-ID)")
+            }
+            let ids = Array(self.blobs.held(by: owner).joined())
+            stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(ids.count))))
+            self.output = FileOutput(bytes: ids.isEmpty ? nil : OwnedBytes(copying: ids), size: ids.count, framed: true)
+            self.state = .answered
+            self.output?.refill(stream)
         case .message:
             guard let messages = self.messages else { throw STOQError.protocolViolation("this server takes no messages") }
             guard payload.count == 8 else { throw STOQError.protocolViolation("message needs an 8-byte size") }
@@ -114,9 +128,22 @@ final class MeshRequestHandler: StreamHandler {
                 throw STOQError.protocolViolation("message of \(size) bytes, at most \(messages.maximumBytes) accepted")
             }
             self.state = .receivingMessage(expected: Int(size), bytes: [])
-        case .data, .pong, .blob, .stored, .accepted, .have, .error:
+        case .data, .pong, .blob, .stored, .accepted, .have, .released, .error:
             throw STOQError.protocolViolation("\(type) is not a request")
         }
+    }
+
+    /// One bit per 32-byte id of `payload` (most significant first), set where `test` holds.
+    private static func bitmap(over payload: [UInt8], request: String, _ test: ([UInt8]) throws -> Bool) throws -> [UInt8] {
+        guard !payload.isEmpty, payload.count % 32 == 0 else {
+            throw STOQError.protocolViolation("\(request) needs one or more 32-byte ids")
+        }
+        let count = payload.count / 32
+        var bitmap = [UInt8](repeating: 0, count: (count + 7) / 8)
+        for index in 0..<count where try test(Array(payload[(index * 32)..<((index + 1) * 32)])) {
+            bitmap[index / 8] |= 0x80 >> UInt8(index % 8)
+        }
+        return bitmap
     }
 
     /// Answers with the file at `path`; errors name the file as the client asked for it, never our path.

@@ -21,7 +21,7 @@ extension STOQServer: QUICConnectionOwner {
             }
             stream.handler = MeshRequestHandler(root: self.root, blobs: self.blobs,
                                                 maximumDataPayloadBytes: self.configuration.maximumDataFrameBytes,
-                                                messages: messages, logger: self.logger)
+                                                messages: messages, peerNodeID: peer, logger: self.logger)
         }
     }
 }

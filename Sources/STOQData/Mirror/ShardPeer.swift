@@ -88,7 +88,31 @@ public final class ShardPeer: ShardSource {
 
     /// Which of `ids` the peer holds (WANT lists of up to 128 ids, 32 of them in flight at a time).
     public func held(_ ids: [ContentID]) throws -> Set<ContentID> {
-        var held = Set<ContentID>()
+        try self.marked(ids, reply: "HAVE") { .want(ids: $0) }
+    }
+
+    /// Gives up `ids` on the peer (RELEASE): it deletes each once no node holds it. Returns the ids this node
+    /// held there.
+    public func release(_ ids: [ContentID]) throws -> Set<ContentID> {
+        try self.marked(ids, reply: "RELEASED") { .release(ids: $0) }
+    }
+
+    /// The ids of every shard this node holds on the peer (OWNED).
+    public func owned() throws -> Set<ContentID> {
+        let sink = MemorySink()
+        try self.withConnection { connection in
+            _ = try connection.perform(STOQRequest(.owned, sink: sink), timeout: .seconds(120))
+        }
+        guard sink.bytes.count % 32 == 0 else {
+            throw STOQError.protocolViolation("OWNED of \(sink.bytes.count) bytes, not a whole number of 32-byte ids")
+        }
+        return Set(stride(from: 0, to: sink.bytes.count, by: 32).map { ContentID(digest: Array(sink.bytes[$0..<($0 + 32)])) })
+    }
+
+    /// Asks about `ids` in lists of up to 128 (32 lists in flight at a time) with the request `kind` makes of
+    /// a list; returns the ids whose bit the replies set.
+    private func marked(_ ids: [ContentID], reply: String, _ kind: ([[UInt8]]) -> STOQRequest.Kind) throws -> Set<ContentID> {
+        var marked = Set<ContentID>()
         let lists = stride(from: 0, to: ids.count, by: FrameType.maximumWantedIDs).map {
             Array(ids[$0..<min($0 + FrameType.maximumWantedIDs, ids.count)])
         }
@@ -96,20 +120,20 @@ public final class ShardPeer: ShardSource {
             for group in stride(from: 0, to: lists.count, by: 32) {
                 let asked = lists[group..<min(group + 32, lists.count)]
                 let sinks = asked.map { _ in MemorySink() }
-                let responses = try connection.perform(zip(asked, sinks).map { STOQRequest(.want(ids: $0.map(\.digest)), sink: $1) },
+                let responses = try connection.perform(zip(asked, sinks).map { STOQRequest(kind($0.map(\.digest)), sink: $1) },
                                                        timeout: .seconds(30))
                 if let error = responses.compactMap(\.error).first { throw error }
                 for (list, sink) in zip(asked, sinks) {
                     guard sink.bytes.count == (list.count + 7) / 8 else {
-                        throw STOQError.protocolViolation("HAVE of \(sink.bytes.count) bytes for \(list.count) ids")
+                        throw STOQError.protocolViolation("\(reply) of \(sink.bytes.count) bytes for \(list.count) ids")
                     }
                     for (index, id) in list.enumerated() where sink.bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0 {
-                        held.insert(id)
+                        marked.insert(id)
                     }
                 }
             }
         }
-        return held
+        return marked
     }
 
     public func holdings(_ ids: [ContentID]) -> Set<ContentID>? { try? self.held(ids) }
