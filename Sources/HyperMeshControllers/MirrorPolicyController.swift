@@ -14,7 +14,9 @@ import STOQData
 /// Versions are incremental (``StripeEncoder``): unchanged files are not read again, the previous
 /// version's stripes stay where they are, and only new chunks become new stripes — so a change moves only
 /// what changed. The current manifest is `STATE/mirror/manifests/NAME.json`; the previous `keepVersions` − 1
-/// stay restorable in `NAME.history/`, and shards no kept version uses are collected after a grace period.
+/// stay restorable in `NAME.history/`, and shards no kept version uses are collected after a grace period —
+/// here, and on the peers, which delete a shard once no node holds it (`stoq/1` RELEASE). Deleting the
+/// policy deletes its versions the same way.
 ///
 /// Targets are this node's store and the reachable peers. A stripe is *under-replicated* when its shards
 /// are on fewer than `placement.minCopies` targets, or when the reachable peers hold fewer than `data` + 1
@@ -60,6 +62,26 @@ public struct MirrorPolicyController: Controller {
         }
     }
 
+    /// A deleted policy's versions go: its manifests (current and history) and source index are deleted, then
+    /// the shards no other policy's kept version uses — here once they are older than ``garbageGrace``, and
+    /// this node's hold on the peers' copies (peers that cannot be reached keep theirs; the deletion does not
+    /// wait for them).
+    public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread {
+                continuation.resume(with: Result {
+                    let state = context.stateDirectory
+                    try Self.forgetVersions(state: state, name: object.key.name)
+                    let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
+                    let (peers, _) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
+                    defer { for peer in peers { peer.close() } }
+                    let garbage = try Self.collectGarbage(state: state, shards: shards, peers: peers)
+                    Self.report(garbage, of: object.key, context: context)
+                })
+            }.start()
+        }
+    }
+
     func reconcileBlocking(_ object: StoredObject, context: ReconcileContext) throws -> ReconcileResult {
         let spec = MirrorSpec(object.spec)
         let generation = object.generation
@@ -86,10 +108,13 @@ public struct MirrorPolicyController: Controller {
         case .failed(let result): return result
         case .version(let current, let writing): (manifest, settling) = (current, writing)
         }
-        let collected = try Self.collectGarbage(state: state, shards: shards)
-        if collected > 0 {
-            context.events.record(object.key, .normal, reason: "ShardsCollected", message: "\(collected) shards no kept version uses were deleted")
-        }
+        // The peers' copies are looked at when this node deleted some of its own, and at least once per grace
+        // period (a peer down then is caught up later).
+        let schedule = PeerCollectionSchedule.shared
+        let garbage = try Self.collectGarbage(state: state, shards: shards, peers: answering,
+                                              peersDue: schedule.isDue(state: state, policy: object.key.name, every: Self.garbageGrace))
+        if garbage.released.contains(where: { $0.error == nil }) { schedule.collected(state: state, policy: object.key.name) }
+        Self.report(garbage, of: object.key, context: context)
 
         // What each allowed peer holds, asked of all at once.
         let allShards = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))

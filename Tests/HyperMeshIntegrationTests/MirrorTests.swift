@@ -86,8 +86,8 @@ struct MirrorTests {
 
         func blobs(_ index: Int) -> Int {
             let root = self.peerState(index) + "/stoq/served/.blobs"
-            return (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
-                .filter { $0.count > 60 && !$0.hasPrefix("tmp") }.count
+            // `ab/abcdef…` (not the holders' links under `owners/`, nor `tmp/`).
+            return (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter { $0.utf8.count == 67 }.count
         }
 
         func hypermesh(_ arguments: [String]) throws -> ProcessResult {
@@ -234,6 +234,32 @@ struct MirrorTests {
         status = try lab.waitForStatus { $0["reason"] as? String == "Replicated" }
         #expect(status["reason"] as? String == "Replicated", "\(status)")
         #expect(lab.blobs(3) == 0)
+
+        // The policy is deleted (its spec leaves the watched directory) more than an hour after its shards were
+        // stored (the test ages this node's records of them): its versions go, this node deletes its shards, and
+        // the agents that answer delete the ones this node gave up; the dead agent keeps its copies.
+        let deadHolds = lab.blobs(1)
+        #expect(lab.blobs(0) > 0 && lab.blobs(2) > 0 && deadHolds > 0)
+        try Lab.check(ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], timeout=30)
+            db.execute('UPDATE chunks SET stored_at = stored_at - 7200')
+            db.commit()
+            """, lab.state + "/mirror/shards/chunks.db"]))
+        try yaml.components(separatedBy: "\n---\n")[0].write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
+        var gone = false
+        for _ in 0..<240 where !gone {
+            usleep(250_000)
+            gone = try lab.hypermesh(["get", "mirrorpolicy", "photos"]).status != 0
+        }
+        #expect(gone, "\(lab.owner?.standardErrorSoFar.suffix(3000) ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: lab.state + "/mirror/manifests/photos.json"))
+        #expect(!FileManager.default.fileExists(atPath: lab.state + "/mirror/manifests/photos.history"))
+        let localShards = (FileManager.default.enumerator(atPath: lab.state + "/mirror/shards/chunks")?.allObjects as? [String] ?? [])
+            .filter { $0.count > 60 }
+        #expect(localShards.isEmpty, "\(localShards.count) shards left on this node")
+        #expect(lab.blobs(0) == 0 && lab.blobs(2) == 0, "left on the answering agents: \(lab.blobs(0)), \(lab.blobs(2))")
+        #expect(lab.blobs(1) == deadHolds)
     }
 
     @Test func badNamesAndMissingManifestsAreClearErrors() throws {

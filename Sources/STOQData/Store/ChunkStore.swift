@@ -221,6 +221,14 @@ public final class ChunkStore: Sendable {
         return doomed
     }
 
+    /// The chunks stored less than `grace` ago.
+    public func stored(within grace: TimeSpan, now: Date = Date()) throws -> Set<ContentID> {
+        let cutoff = now.timeIntervalSince1970 - grace.timeInterval
+        return try self.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT id FROM chunks WHERE stored_at > ?", arguments: [cutoff]).compactMap(ContentID.init(hex:)))
+        }
+    }
+
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try self.database.write(body) } catch let error as HyperMeshError { throw error } catch {
             throw HyperMeshError.storage("chunk store write failed", cause: error)
