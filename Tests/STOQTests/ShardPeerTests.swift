@@ -197,4 +197,32 @@ struct ShardPeerTests {
         #expect(later.map(\.released) == [2])
         #expect(try peer.held(ids) == Set(ids[0..<2]))
     }
+
+    /// Holder names must be safe directory names; stray files among the holds are not taken for ids.
+    @Test func holderNamesAreCheckedAndStrayFilesIgnored() throws {
+        #expect(BlobDirectory.isValidOwner(TestPKI.shared.clientNodeID))
+        for bad in ["", "..", "a/b", "node id", String(repeating: "a", count: 129), "nöde"] {
+            #expect(!BlobDirectory.isValidOwner(bad), "\(bad)")
+        }
+        let id = ContentID(of: Array("x".utf8))
+        #expect(BlobDirectory.id(hex: id.description) == id.digest)
+        for bad in ["", String(id.description.dropLast()), id.description.uppercased(), String(repeating: "g", count: 64)] {
+            #expect(BlobDirectory.id(hex: bad) == nil, "\(bad)")
+        }
+        let root = try TemporaryDirectory(prefix: "blob-holds")
+        defer { root.remove() }
+        let blobs = BlobDirectory(root: root.url)
+        let writer = try blobs.beginWrite(id: id.digest, size: 1, owner: "node")
+        try [UInt8]("x".utf8).withUnsafeBytes { try writer.append($0) }
+        try writer.commit()
+        let hold = blobs.holdingPath(for: id.digest, owner: "node")
+        let fanOut = (hold as NSString).deletingLastPathComponent
+        try Data().write(to: URL(fileURLWithPath: fanOut + "/not-an-id"))
+        try Data().write(to: URL(fileURLWithPath: fanOut + "/" + String(repeating: "0", count: 64)))  // in the wrong fan-out folder
+        #expect(blobs.held(by: "node") == [id.digest])
+        #expect(blobs.held(by: "nobody").isEmpty)
+        #expect(try blobs.release(id.digest, owner: "node"))
+        #expect(!FileManager.default.fileExists(atPath: blobs.path(for: id.digest)))
+        #expect(try !blobs.release(id.digest, owner: "node"))
+    }
 }
