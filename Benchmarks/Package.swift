@@ -12,6 +12,15 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // What the STOQ and mirror benchmarks set up alike.
+        .target(
+            name: "BenchmarkLab",
+            dependencies: [
+                .product(name: "STOQ", package: "hypermesh"),
+                .product(name: "TrustChain", package: "hypermesh"),
+            ],
+            path: "Support/BenchmarkLab"
+        ),
         .executableTarget(
             name: "SpecAndStore",
             dependencies: [
@@ -75,6 +84,7 @@ let package = Package(
             name: "STOQBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkLab",
                 .product(name: "STOQ", package: "hypermesh"),
                 .product(name: "TrustChain", package: "hypermesh"),
             ],
@@ -85,6 +95,7 @@ let package = Package(
             name: "MirrorBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkLab",
                 .product(name: "STOQData", package: "hypermesh"),
                 .product(name: "STOQ", package: "hypermesh"),
                 .product(name: "TrustChain", package: "hypermesh"),

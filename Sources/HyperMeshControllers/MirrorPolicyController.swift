@@ -54,11 +54,13 @@ public struct MirrorPolicyController: Controller {
     }
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
-        // Chunking, coding and transfers block: they run on a thread of their own, not the reconciler's.
+        try await Self.onOwnThread { try self.reconcileBlocking(object, context: context) }
+    }
+
+    /// Chunking, coding and transfers block: they run on a thread of their own, not the reconciler's.
+    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result { try self.reconcileBlocking(object, context: context) })
-            }.start()
+            Thread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 
@@ -67,18 +69,14 @@ public struct MirrorPolicyController: Controller {
     /// this node's hold on the peers' copies (peers that cannot be reached keep theirs; the deletion does not
     /// wait for them).
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread {
-                continuation.resume(with: Result {
-                    let state = context.stateDirectory
-                    try Self.forgetVersions(state: state, name: object.key.name)
-                    let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
-                    let (peers, _) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
-                    defer { for peer in peers { peer.close() } }
-                    let garbage = try Self.collectGarbage(state: state, shards: shards, peers: peers)
-                    Self.report(garbage, of: object.key, context: context)
-                })
-            }.start()
+        try await Self.onOwnThread {
+            let state = context.stateDirectory
+            try Self.forgetVersions(state: state, name: object.key.name)
+            let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
+            let (peers, _) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
+            defer { for peer in peers { peer.close() } }
+            let garbage = try Self.collectGarbage(state: state, shards: shards, peers: peers)
+            Self.report(garbage, of: object.key, context: context)
         }
     }
 

@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkLab
 import Foundation
 import Logging
 import STOQ
@@ -13,6 +14,7 @@ import TrustChain
 struct Lab {
     let directory: URL
     let tls: TLSConfiguration
+    let anonymousTLS: TLSConfiguration
     var source: String { self.directory.appendingPathComponent("source").path }
     static let files = 4
     static let fileBytes = 256 << 20
@@ -21,29 +23,15 @@ struct Lab {
         self.directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("mirror-bench-\(getpid())")
         try? FileManager.default.removeItem(at: self.directory)
         try FileManager.default.createDirectory(atPath: self.directory.appendingPathComponent("source").path, withIntermediateDirectories: true)
-        let ca = try CertificateAuthority.initialize(in: self.directory.appendingPathComponent("ca"), name: "bench")
-        let tlsDirectory = self.directory.appendingPathComponent("tls")
-        _ = try ca.issue(IssuanceRequest(commonName: "bench", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
-                                         usage: .both, duration: .hours(2), keyAlgorithm: .p256), writingTo: tlsDirectory)
-        self.tls = TLSConfiguration(certificateChainPath: tlsDirectory.appendingPathComponent("chain.pem").path,
-                                    privateKeyPath: tlsDirectory.appendingPathComponent("key.pem").path,
-                                    trustedRootsPath: self.directory.appendingPathComponent("ca/root.pem").path)
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var block = [UInt8](repeating: 0, count: 1 << 20)
+        // A node certificate, as agents have: peers record which node holds each shard (RELEASE/OWNED); and,
+        // to measure what that costs, one that names no node.
+        let certificates = try BenchmarkLab.tls(in: self.directory, nodeIDs: [String(repeating: "ab", count: 32), nil])
+        self.tls = certificates[0]
+        self.anonymousTLS = certificates[1]
+        var bytes = PseudoRandomBytes()
         for file in 0..<Self.files {
             let path = self.source + "/file\(file).bin"
-            FileManager.default.createFile(atPath: path, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            for _ in 0..<(Self.fileBytes >> 20) {
-                block.withUnsafeMutableBytes { raw in
-                    for index in raw.bindMemory(to: UInt64.self).indices {
-                        state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                        raw.storeBytes(of: state, toByteOffset: index * 8, as: UInt64.self)
-                    }
-                }
-                try handle.write(contentsOf: block)
-            }
-            try handle.close()
+            try bytes.writeFile(path, bytes: Self.fileBytes)
             // Older than the encoder's quiet period.
             try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: path)
         }
@@ -109,16 +97,18 @@ let benchmarks: @Sendable () -> Void = {
     labPath = lab.directory.path
     atexit { if let path = labPath { _ = try? FileManager.default.removeItem(atPath: path) } }
 
-    Benchmark("Mirror 1 GiB to 3 STOQ peers (chunk, encode 10+4, place), loopback") { benchmark in
-        let peers = try Peers(count: 3, lab: lab)
-        defer { peers.stop() }
-        let shards = try ChunkStore(directory: try lab.scratch("shards"))
-        let clients = try peers.shardPeers(lab.tls)
-        benchmark.startMeasurement()
-        let manifest = try mirror(lab, shards: shards, peers: clients)
-        benchmark.stopMeasurement()
-        precondition(manifest.byteCount == bytes)
-        for client in clients { client.close() }
+    for (variant, tls) in [("", lab.tls), (", client naming no node (peers keep no holds)", lab.anonymousTLS)] {
+        Benchmark("Mirror 1 GiB to 3 STOQ peers (chunk, encode 10+4, place), loopback\(variant)") { benchmark in
+            let peers = try Peers(count: 3, lab: lab)
+            defer { peers.stop() }
+            let shards = try ChunkStore(directory: try lab.scratch("shards"))
+            let clients = try peers.shardPeers(tls)
+            benchmark.startMeasurement()
+            let manifest = try mirror(lab, shards: shards, peers: clients)
+            benchmark.stopMeasurement()
+            precondition(manifest.byteCount == bytes)
+            for client in clients { client.close() }
+        }
     }
 
     Benchmark("Restore 1 GiB from 3 STOQ peers alone (rarest first, parallel), loopback") { benchmark in

@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkLab
 import Foundation
 import Logging
 import STOQ
@@ -18,27 +19,9 @@ struct Setup {
         self.directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("stoq-bench-\(getpid())")
         try? FileManager.default.removeItem(at: self.directory)
         try FileManager.default.createDirectory(at: self.directory.appendingPathComponent("root"), withIntermediateDirectories: true)
-        let ca = try CertificateAuthority.initialize(in: self.directory.appendingPathComponent("ca"), name: "bench")
-        let tlsDirectory = self.directory.appendingPathComponent("tls")
-        _ = try ca.issue(IssuanceRequest(commonName: "bench", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
-                                         usage: .both, duration: .hours(2), keyAlgorithm: .p256), writingTo: tlsDirectory)
-        self.tls = TLSConfiguration(certificateChainPath: tlsDirectory.appendingPathComponent("chain.pem").path,
-                                    privateKeyPath: tlsDirectory.appendingPathComponent("key.pem").path,
-                                    trustedRootsPath: self.directory.appendingPathComponent("ca/root.pem").path)
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var block = [UInt8](repeating: 0, count: 1 << 20)
-        FileManager.default.createFile(atPath: self.file, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: self.file))
-        for _ in 0..<(Self.bytes >> 20) {
-            block.withUnsafeMutableBytes { raw in
-                for index in raw.bindMemory(to: UInt64.self).indices {
-                    state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                    raw.storeBytes(of: state, toByteOffset: index * 8, as: UInt64.self)
-                }
-            }
-            try handle.write(contentsOf: block)
-        }
-        try handle.close()
+        self.tls = try BenchmarkLab.tls(in: self.directory)
+        var bytes = PseudoRandomBytes()
+        try bytes.writeFile(self.file, bytes: Self.bytes)
     }
 
     var file: String { self.directory.appendingPathComponent("root/bench.bin").path }

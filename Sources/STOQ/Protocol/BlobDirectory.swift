@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HyperMeshCore
 
 /// Blobs stored by SHA-256 under a directory: `DIR/ab/abcdef…`, written through a temporary file and renamed
 /// into place only once the bytes hash to the name.
@@ -12,7 +13,7 @@ public struct BlobDirectory: Sendable {
 
     /// Where the blob with `id` lives.
     public func path(for id: [UInt8]) -> String {
-        let hex = id.map { String(format: "%02x", $0) }.joined()
+        let hex = id.hexString
         return self.root.appendingPathComponent(String(hex.prefix(2))).appendingPathComponent(hex).path
     }
 
@@ -36,7 +37,7 @@ extension BlobDirectory {
     private var ownersRoot: URL { self.root.appendingPathComponent("owners") }
 
     func holdingPath(for id: [UInt8], owner: String) -> String {
-        let hex = id.map { String(format: "%02x", $0) }.joined()
+        let hex = id.hexString
         return self.ownersRoot.appendingPathComponent(owner).appendingPathComponent(String(hex.prefix(2)))
             .appendingPathComponent(hex).path
     }
@@ -93,23 +94,9 @@ extension BlobDirectory {
         return ids.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    /// The 32 bytes of a 64-digit lowercase hex name.
+    /// The 32 bytes of a 64-digit lowercase hex name (as ``path(for:)`` writes them).
     static func id(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        func value(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case 0x30...0x39: return digit - 0x30
-            case 0x61...0x66: return digit - 0x61 + 10
-            default: return nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for index in stride(from: 0, to: 64, by: 2) {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
+        guard hex.utf8.count == 64, let bytes = [UInt8](hexString: hex), bytes.hexString == hex else { return nil }
         return bytes
     }
 }

@@ -116,10 +116,7 @@ final class MeshRequestHandler: StreamHandler {
                 throw STOQError.protocolViolation("owned needs a client certificate that names a node (hm://NODE-ID)")
             }
             let ids = Array(self.blobs.held(by: owner).joined())
-            stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(ids.count))))
-            self.output = FileOutput(bytes: ids.isEmpty ? nil : OwnedBytes(copying: ids), size: ids.count, framed: true)
-            self.state = .answered
-            self.output?.refill(stream)
+            self.sendBlob(ids.isEmpty ? nil : OwnedBytes(copying: ids), size: ids.count, on: stream)
         case .message:
             guard let messages = self.messages else { throw STOQError.protocolViolation("this server takes no messages") }
             guard payload.count == 8 else { throw STOQError.protocolViolation("message needs an 8-byte size") }
@@ -154,8 +151,13 @@ final class MeshRequestHandler: StreamHandler {
         } catch let error as STOQError where error.code == .notFound {
             throw STOQError.notFound("\(name): no such file")
         }
-        stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(mapped.size))))
-        self.output = FileOutput(bytes: mapped.bytes, size: mapped.size, framed: true)
+        self.sendBlob(mapped.bytes, size: mapped.size, on: stream)
+    }
+
+    /// Answers with a BLOB frame and `size` bytes in DATA frames, as the stream takes them.
+    private func sendBlob(_ bytes: OwnedBytes?, size: Int, on stream: QUICStream) {
+        stream.write(copying: Frame.encode(.blob, payload: Frame.bigEndian(UInt64(size))))
+        self.output = FileOutput(bytes: bytes, size: size, framed: true)
         self.state = .answered
         self.output?.refill(stream)
     }
