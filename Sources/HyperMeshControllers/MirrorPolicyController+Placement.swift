@@ -101,20 +101,12 @@ extension MirrorPolicyController {
     /// The peers a policy may use (`placement`), reached with the node's STOQ certificate in `STATE/stoq/`,
     /// and the node ids it names that no Mesh gives an address for.
     public static func peers(for specValue: JSONValue, stateDirectory: URL, store: StateStore) throws -> ([ShardPeer], [String]) {
-        let spec = MirrorSpec(specValue)
-        guard spec.privacy != "private", !spec.peers.isEmpty || spec.openToAnyPeer else { return ([], []) }
-        var addresses: [String: String] = [:]
-        for mesh in try store.objects(of: .mesh) where mesh.deletionRequestedAt == nil {
-            for entry in mesh.spec["validators"]?.arrayValue ?? [] {
-                if let id = entry["id"]?.stringValue, let address = entry["address"]?.stringValue { addresses[id] = address }
-            }
-        }
+        let addresses = try Self.meshAddresses(store)
         let own = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
-        let wanted = (spec.openToAnyPeer ? Array(addresses.keys) : spec.peers).filter { $0 != own }.sorted()
         let tls = NodeTLS.configuration(stateDirectory)
         var peers: [ShardPeer] = []
         var unknown: [String] = []
-        for id in wanted {
+        for id in Self.allowedPeerIDs(MirrorSpec(specValue), addresses: addresses, own: own) {
             guard let address = addresses[id], let peer = try? ShardPeer(address: address, nodeID: id, tls: tls) else {
                 unknown.append(id)
                 continue
@@ -122,5 +114,32 @@ extension MirrorPolicyController {
             peers.append(peer)
         }
         return (peers, unknown)
+    }
+
+    /// Every other node a Mesh gives an address for, as a peer.
+    static func meshPeers(stateDirectory: URL, store: StateStore) throws -> [ShardPeer] {
+        let own = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
+        let tls = NodeTLS.configuration(stateDirectory)
+        return try Self.meshAddresses(store).sorted { $0.key < $1.key }.filter { $0.key != own }.compactMap {
+            try? ShardPeer(address: $0.value, nodeID: $0.key, tls: tls)
+        }
+    }
+
+    /// The node ids a policy may place on: none when `private`, any the mesh knows when public, else those
+    /// it lists — never this node.
+    static func allowedPeerIDs(_ spec: MirrorSpec, addresses: [String: String], own: String) -> [String] {
+        guard spec.privacy != "private", !spec.peers.isEmpty || spec.openToAnyPeer else { return [] }
+        return (spec.openToAnyPeer ? Array(addresses.keys) : spec.peers).filter { $0 != own }.sorted()
+    }
+
+    /// Node id → address, from the `validators` of the stored Mesh objects.
+    static func meshAddresses(_ store: StateStore) throws -> [String: String] {
+        var addresses: [String: String] = [:]
+        for mesh in try store.objects(of: .mesh) where mesh.deletionRequestedAt == nil {
+            for entry in mesh.spec["validators"]?.arrayValue ?? [] {
+                if let id = entry["id"]?.stringValue, let address = entry["address"]?.stringValue { addresses[id] = address }
+            }
+        }
+        return addresses
     }
 }

@@ -15,8 +15,9 @@ import STOQData
 /// version's stripes stay where they are, and only new chunks become new stripes — so a change moves only
 /// what changed. The current manifest is `STATE/mirror/manifests/NAME.json`; the previous `keepVersions` − 1
 /// stay restorable in `NAME.history/`, and shards no kept version uses are collected after a grace period —
-/// here, and on the peers, which delete a shard once no node holds it (`stoq/1` RELEASE). Deleting the
-/// policy deletes its versions the same way.
+/// here, and on the peers, which delete a shard once no node holds it (`stoq/1` RELEASE). A peer also gives
+/// up the copies no policy allowing it keeps (it left a placement, or the policy became `private`). Deleting
+/// the policy deletes its versions the same way.
 ///
 /// Targets are this node's store and the reachable peers. A stripe is *under-replicated* when its shards
 /// are on fewer than `placement.minCopies` targets, or when the reachable peers hold fewer than `data` + 1
@@ -65,18 +66,15 @@ public struct MirrorPolicyController: Controller {
     }
 
     /// A deleted policy's versions go: its manifests (current and history) and source index are deleted, then
-    /// the shards no other policy's kept version uses — here once they are older than ``garbageGrace``, and
-    /// this node's hold on the peers' copies (peers that cannot be reached keep theirs; the deletion does not
-    /// wait for them).
+    /// the shards no other policy's kept version uses — here once they are older than ``garbageGrace`` — and
+    /// this node's hold on the peers' copies no other policy keeps there (peers that cannot be reached keep
+    /// theirs until a later collection; the deletion does not wait for them).
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
         try await Self.onOwnThread {
             let state = context.stateDirectory
             try Self.forgetVersions(state: state, name: object.key.name)
             let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
-            let (peers, _) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
-            defer { for peer in peers { peer.close() } }
-            let garbage = try Self.collectGarbage(state: state, shards: shards, peers: peers)
-            Self.report(garbage, of: object.key, context: context)
+            Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store, force: true), of: object.key, context: context)
         }
     }
 
@@ -106,14 +104,6 @@ public struct MirrorPolicyController: Controller {
         case .failed(let result): return result
         case .version(let current, let writing): (manifest, settling) = (current, writing)
         }
-        // The peers' copies are looked at when this node deleted some of its own, and at least once per grace
-        // period (a peer down then is caught up later).
-        let schedule = PeerCollectionSchedule.shared
-        let garbage = try Self.collectGarbage(state: state, shards: shards, peers: answering,
-                                              peersDue: schedule.isDue(state: state, policy: object.key.name, every: Self.garbageGrace))
-        if garbage.released.contains(where: { $0.error == nil }) { schedule.collected(state: state, policy: object.key.name) }
-        Self.report(garbage, of: object.key, context: context)
-
         // What each allowed peer holds, asked of all at once.
         let allShards = manifest.stripes.flatMap(\.shards).compactMap(ContentID.init(hex:))
         var held = Self.holdings(of: peers, ids: allShards)
@@ -141,6 +131,8 @@ public struct MirrorPolicyController: Controller {
         if placedNow > 0 {
             context.events.record(object.key, .normal, reason: "ShardsPlaced", message: "\(placedNow) shards placed on \(reachable.count) peers")
         }
+        // After placement: a peer that leaves the placement gives up its copies once the new ones are placed.
+        Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store), of: object.key, context: context)
         let health = Self.health(manifest, spec: spec, local: shards.holdings(allShards) ?? [], held: held)
 
         var placement = Dictionary(uniqueKeysWithValues: held.map { ($0.key, JSONValue.integer(Int64($0.value.count))) })

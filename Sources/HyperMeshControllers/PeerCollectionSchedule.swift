@@ -1,24 +1,24 @@
 import Foundation
 import HyperMeshCore
 
-/// When each mirror policy last looked for unused shards on its peers, in this process: asking a peer for
-/// everything this node holds there is not done on every reconcile.
+/// When this node last looked for shards its peers should no longer keep, per state directory and in this
+/// process: asking every peer for everything this node holds there is not done on every reconcile, but again
+/// when which policy allows which peers has changed since.
 final class PeerCollectionSchedule: @unchecked Sendable {
     static let shared = PeerCollectionSchedule()
 
     private let lock = NSLock()
-    private var last: [String: Date] = [:]
+    private var last: [String: (time: Date, placement: String)] = [:]
 
-    /// Whether the policy's peers were not looked at within `interval` (or not yet in this process).
-    func isDue(state: URL, policy: String, every interval: TimeSpan, now: Date = Date()) -> Bool {
+    /// Whether the peers were not looked at within `interval`, or not with this `placement` (or not yet).
+    func isDue(state: URL, placement: String, every interval: TimeSpan, now: Date = Date()) -> Bool {
         self.lock.withLock {
-            self.last[Self.key(state, policy)].map { now.timeIntervalSince($0) >= interval.timeInterval } ?? true
+            guard let last = self.last[state.standardizedFileURL.path] else { return true }
+            return last.placement != placement || now.timeIntervalSince(last.time) >= interval.timeInterval
         }
     }
 
-    func collected(state: URL, policy: String, now: Date = Date()) {
-        self.lock.withLock { self.last[Self.key(state, policy)] = now }
+    func collected(state: URL, placement: String, now: Date = Date()) {
+        self.lock.withLock { self.last[state.standardizedFileURL.path] = (now, placement) }
     }
-
-    private static func key(_ state: URL, _ policy: String) -> String { state.standardizedFileURL.path + "\u{0}" + policy }
 }

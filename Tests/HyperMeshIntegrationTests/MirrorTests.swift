@@ -235,11 +235,21 @@ struct MirrorTests {
         #expect(status["reason"] as? String == "Replicated", "\(status)")
         #expect(lab.blobs(3) == 0)
 
+        // The placement changes: peer 2 leaves it, peer 3 joins. Peer 3 receives shards and, once they are
+        // placed, peer 2 gives up every copy — the versions still use them, but no policy allowing peer 2 does.
+        let newPlacement = yaml.replacingOccurrences(of: "peers: [\(allowed)]", with: "peers: [\(lab.ids[0]), \(lab.ids[1]), \(lab.ids[3])]")
+        #expect(newPlacement != yaml)
+        try newPlacement.write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
+        status = try lab.waitForStatus { $0["reason"] as? String == "Replicated" && lab.blobs(2) == 0 && lab.blobs(3) > 0 }
+        #expect(status["reason"] as? String == "Replicated", "\(status)")
+        #expect(lab.blobs(2) == 0 && lab.blobs(3) > 0, "peer 2: \(lab.blobs(2)), peer 3: \(lab.blobs(3))")
+        #expect(try lab.hypermesh(["describe", "mirrorpolicy", "photos"]).standardOutput.contains("ShardsReleased"))
+
         // The policy is deleted (its spec leaves the watched directory) more than an hour after its shards were
         // stored (the test ages this node's records of them): its versions go, this node deletes its shards, and
         // the agents that answer delete the ones this node gave up; the dead agent keeps its copies.
         let deadHolds = lab.blobs(1)
-        #expect(lab.blobs(0) > 0 && lab.blobs(2) > 0 && deadHolds > 0)
+        #expect(lab.blobs(0) > 0 && lab.blobs(3) > 0 && deadHolds > 0)
         try Lab.check(ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1], timeout=30)
@@ -258,7 +268,7 @@ struct MirrorTests {
         let localShards = (FileManager.default.enumerator(atPath: lab.state + "/mirror/shards/chunks")?.allObjects as? [String] ?? [])
             .filter { $0.count > 60 }
         #expect(localShards.isEmpty, "\(localShards.count) shards left on this node")
-        #expect(lab.blobs(0) == 0 && lab.blobs(2) == 0, "left on the answering agents: \(lab.blobs(0)), \(lab.blobs(2))")
+        #expect(lab.blobs(0) == 0 && lab.blobs(3) == 0, "left on the answering agents: \(lab.blobs(0)), \(lab.blobs(3))")
         #expect(lab.blobs(1) == deadHolds)
     }
 

@@ -165,17 +165,18 @@ struct ShardPeerTests {
         #expect(try connection.ping() < .seconds(1))
     }
 
-    /// The owner's side: what it holds on a peer and no kept version uses is given up, unless this node stored
-    /// it within the grace period (an encode still writing its manifest); a peer that cannot be reached is
-    /// reported, not waited for.
-    @Test func unusedShardsAreGivenUpOnPeersAfterTheGracePeriod() throws {
+    /// The owner's side: what it holds on a peer and the peer should not keep is given up — at once when a
+    /// kept version uses it (but no policy allowing that peer does), after the grace period when no kept
+    /// version uses it (an encode may be writing its manifest); a peer that cannot be reached is reported,
+    /// not waited for.
+    @Test func unwantedShardsAreGivenUpOnPeers() throws {
         let work = try TemporaryDirectory(prefix: "shard-collect")
         defer { work.remove() }
         let server = try RunningServer()
         defer { server.stop() }
         let shards = try ChunkStore(directory: URL(fileURLWithPath: work.path + "/shards"))
         let start = Date()
-        let bytes = (0..<6).map { RunningServer.pseudoRandom(count: 1000 + $0, seed: UInt64(40 + $0)) }
+        let bytes = (0..<8).map { RunningServer.pseudoRandom(count: 1000 + $0, seed: UInt64(40 + $0)) }
         let ids = try bytes.enumerated().map { index, shard in
             try shards.put(shard, now: index < 4 ? start : start.addingTimeInterval(3000))
         }
@@ -184,18 +185,21 @@ struct ShardPeerTests {
         try peer.put(zip(ids, bytes).map { ($0, $1) })
         let dead = try ShardPeer(address: "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))", nodeID: nil,
                                  tls: TestPKI.shared.client)
-        // Shards 0 and 1 are live; 2 and 3 unused and old; 4 and 5 unused but stored here 50 minutes later.
-        let outcomes = PeerShardCollector.collect(peers: [peer, dead], live: Set(ids[0..<2]), shards: shards, grace: .hours(1),
-                                                  now: start.addingTimeInterval(3600 + 60))
-        #expect(outcomes.map(\.released) == [2, 0])
+        // 0 and 1: kept on this peer. 2 and 3: no version uses them, stored long ago. 4 and 5: no version uses
+        // them, stored 50 minutes later. 6 and 7: live, stored late too, but no policy allowing this peer keeps them.
+        let live = Set(ids[0..<2] + ids[6...])
+        let keep = Set(ids[0..<2])
+        let outcomes = PeerShardCollector.collect([.init(peer: peer, keep: keep), .init(peer: dead, keep: [])], live: live,
+                                                  shards: shards, grace: .hours(1), now: start.addingTimeInterval(3600 + 60))
+        #expect(outcomes.map(\.released) == [4, 0])
         #expect(outcomes[0].error == nil && outcomes[1].error != nil)
-        #expect(try peer.held(ids) == Set(ids[0..<2] + ids[4...]))
-        #expect(try peer.owned() == Set(ids[0..<2] + ids[4...]))
+        #expect(try peer.held(ids) == Set(ids[0..<2] + ids[4..<6]))
+        #expect(try peer.owned() == Set(ids[0..<2] + ids[4..<6]))
         // Once those are old too, they go.
-        let later = PeerShardCollector.collect(peers: [peer], live: Set(ids[0..<2]), shards: shards, grace: .hours(1),
+        let later = PeerShardCollector.collect([.init(peer: peer, keep: keep)], live: live, shards: shards, grace: .hours(1),
                                                now: start.addingTimeInterval(3000 + 3600 + 60))
         #expect(later.map(\.released) == [2])
-        #expect(try peer.held(ids) == Set(ids[0..<2]))
+        #expect(try peer.held(ids) == keep)
     }
 
     /// Holder names must be safe directory names; stray files among the holds are not taken for ids.
