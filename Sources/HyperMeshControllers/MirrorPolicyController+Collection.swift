@@ -49,7 +49,8 @@ extension MirrorPolicyController {
     /// Deletes the shards here that no kept version uses once they are older than ``garbageGrace`` (mark and
     /// sweep, as `git gc`: the shards of an encode still writing its manifest are safe), and gives up on every
     /// peer of the mesh what it should not keep (``PeerShardCollector``) — when this node deleted some of its
-    /// own, when which policy allows which peers changed, when `force`d, and at least once per grace period.
+    /// own, when which policy allows which peers changed, when `force`d, and at least once per grace period
+    /// (a peer that could not be asked is asked again then).
     /// Nothing is deleted or given up when a manifest cannot be read.
     static func collectGarbage(state: URL, shards: ChunkStore, store: StateStore, force: Bool = false, now: Date = Date()) throws
         -> (collected: Int, released: [PeerShardCollector.Outcome]) {
@@ -63,7 +64,9 @@ extension MirrorPolicyController {
         defer { for peer in peers { peer.close() } }
         let targets = peers.map { PeerShardCollector.Target(peer: $0, keep: keeping.byPeer[$0.name] ?? []) }
         let released = PeerShardCollector.collect(targets, live: keeping.live, shards: shards, grace: Self.garbageGrace, now: now)
-        if !released.contains(where: { $0.error != nil }) { schedule.collected(state: state, placement: keeping.placement, now: now) }
+        // Marked even when a peer failed: one that is down is tried again at the next due time, not on every
+        // reconcile (each try of an unreachable host waits for its connection timeout).
+        schedule.collected(state: state, placement: keeping.placement, now: now)
         return (collected, released)
     }
 
