@@ -13,12 +13,16 @@ extension MirrorPolicyController {
         var live: Set<ContentID>
         /// Per peer node id: the shards of the kept versions of the policies that allow that peer.
         var byPeer: [String: Set<ContentID>]
-        /// Which policy allows which peers: a change calls for looking at the peers again.
+        /// The shards of policies not yet fully replicated: every peer keeps its copies of these.
+        var unsettled: Set<ContentID>
+        /// Which policy allows which peers, and which are settled: a change calls for looking at the peers again.
         var placement: String
     }
 
-    /// What every stored policy and kept manifest says must stay; `nil` when a manifest cannot be read.
-    static func keeping(state: URL, store: StateStore) throws -> Keeping? {
+    /// What every stored policy and kept manifest says must stay; `nil` when a manifest cannot be read. A
+    /// policy is settled when `settled` says so or, failing that, when its status is `Replicated` or
+    /// `LocalOnly` (nothing placed by choice).
+    static func keeping(state: URL, store: StateStore, settled: [String: Bool] = [:]) throws -> Keeping? {
         let manifests = Self.directory(state).appendingPathComponent("manifests")
         var byPolicy: [String: Set<ContentID>] = [:]
         var live = Set<ContentID>()
@@ -37,24 +41,30 @@ extension MirrorPolicyController {
         let addresses = try Self.meshAddresses(store)
         let own = try NodeIdentity.loadOrCreate(in: state).identity.nodeID
         var byPeer: [String: Set<ContentID>] = [:]
+        var unsettled = Set<ContentID>()
         var placement: [String] = []
         for policy in try store.objects(of: .mirrorPolicy) where policy.deletionRequestedAt == nil {
+            let name = policy.key.name
             let allowed = Self.allowedPeerIDs(MirrorSpec(policy.spec), addresses: addresses, own: own)
-            placement.append("\(policy.key.name)=\(allowed.joined(separator: ","))")
-            for peer in allowed { byPeer[peer, default: []].formUnion(byPolicy[policy.key.name] ?? []) }
+            for peer in allowed { byPeer[peer, default: []].formUnion(byPolicy[name] ?? []) }
+            let reason = policy.status?.condition(Condition.ready)?.reason
+            let isSettled = settled[name] ?? (reason == "Replicated" || reason == "LocalOnly")
+            if !isSettled { unsettled.formUnion(byPolicy[name] ?? []) }
+            placement.append("\(name)\(isSettled ? "" : " (unsettled)")=\(allowed.joined(separator: ","))")
         }
-        return Keeping(live: live, byPeer: byPeer, placement: placement.sorted().joined(separator: ";"))
+        return Keeping(live: live, byPeer: byPeer, unsettled: unsettled, placement: placement.sorted().joined(separator: ";"))
     }
 
     /// Deletes the shards here that no kept version uses once they are older than ``garbageGrace`` (mark and
     /// sweep, as `git gc`: the shards of an encode still writing its manifest are safe), and gives up on every
-    /// peer of the mesh what it should not keep (``PeerShardCollector``) — when this node deleted some of its
-    /// own, when which policy allows which peers changed, when `force`d, and at least once per grace period
-    /// (a peer that could not be asked is asked again then).
-    /// Nothing is deleted or given up when a manifest cannot be read.
-    static func collectGarbage(state: URL, shards: ChunkStore, store: StateStore, force: Bool = false, now: Date = Date()) throws
-        -> (collected: Int, released: [PeerShardCollector.Outcome]) {
-        guard let keeping = try Self.keeping(state: state, store: store) else { return (0, []) }
+    /// peer of the mesh what it should not keep (``PeerShardCollector``; the copies of a policy not yet fully
+    /// replicated stay on every peer). The peers are looked at when this node deleted some of its own shards,
+    /// when which policy allows which peers (or which policies are settled) changed, when `force`d, and at
+    /// least once per grace period (a peer that could not be asked is asked again then). Nothing is deleted or
+    /// given up when a manifest cannot be read.
+    static func collectGarbage(state: URL, shards: ChunkStore, store: StateStore, force: Bool = false, settled: [String: Bool] = [:],
+                               now: Date = Date()) throws -> (collected: Int, released: [PeerShardCollector.Outcome]) {
+        guard let keeping = try Self.keeping(state: state, store: store, settled: settled) else { return (0, []) }
         let collected = try shards.sweep(keeping: keeping.live, grace: Self.garbageGrace, now: now).count
         let schedule = PeerCollectionSchedule.shared
         guard force || collected > 0 || schedule.isDue(state: state, placement: keeping.placement, every: Self.garbageGrace, now: now) else {
@@ -62,7 +72,7 @@ extension MirrorPolicyController {
         }
         let peers = try Self.meshPeers(stateDirectory: state, store: store)
         defer { for peer in peers { peer.close() } }
-        let targets = peers.map { PeerShardCollector.Target(peer: $0, keep: keeping.byPeer[$0.name] ?? []) }
+        let targets = peers.map { PeerShardCollector.Target(peer: $0, keep: keeping.byPeer[$0.name, default: []].union(keeping.unsettled)) }
         let released = PeerShardCollector.collect(targets, live: keeping.live, shards: shards, grace: Self.garbageGrace, now: now)
         // Marked even when a peer failed: one that is down is tried again at the next due time, not on every
         // reconcile (each try of an unreachable host waits for its connection timeout).

@@ -131,9 +131,12 @@ public struct MirrorPolicyController: Controller {
         if placedNow > 0 {
             context.events.record(object.key, .normal, reason: "ShardsPlaced", message: "\(placedNow) shards placed on \(reachable.count) peers")
         }
-        // After placement: a peer that leaves the placement gives up its copies once the new ones are placed.
-        Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store), of: object.key, context: context)
         let health = Self.health(manifest, spec: spec, local: shards.holdings(allShards) ?? [], held: held)
+        // After placement, and only once this policy is fully replicated: a peer that left the placement gives
+        // up its copies when the peers now allowed hold enough of their own.
+        Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store,
+                                            settled: [object.key.name: health.underReplicated == 0 && lost.isEmpty]),
+                    of: object.key, context: context)
 
         var placement = Dictionary(uniqueKeysWithValues: held.map { ($0.key, JSONValue.integer(Int64($0.value.count))) })
         placement["local"] = .integer(Int64(local.count))

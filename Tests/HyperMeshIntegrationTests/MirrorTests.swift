@@ -235,11 +235,19 @@ struct MirrorTests {
         #expect(status["reason"] as? String == "Replicated", "\(status)")
         #expect(lab.blobs(3) == 0)
 
-        // The placement changes: peer 2 leaves it, peer 3 joins. Peer 3 receives shards and, once they are
-        // placed, peer 2 gives up every copy — the versions still use them, but no policy allowing peer 2 does.
-        let newPlacement = yaml.replacingOccurrences(of: "peers: [\(allowed)]", with: "peers: [\(lab.ids[0]), \(lab.ids[1]), \(lab.ids[3])]")
-        #expect(newPlacement != yaml)
-        try newPlacement.write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
+        // The placement changes: peer 2 leaves it, peer 3 joins. While the peers now allowed cannot hold enough
+        // (only peer 1, which is down, and peer 3), peer 2 keeps its copies; once they can (peer 0 allowed
+        // again), peer 2 gives up every copy — the versions still use them, but no policy allowing peer 2 does.
+        func placement(_ peers: [Int]) -> String {
+            yaml.replacingOccurrences(of: "peers: [\(allowed)]", with: "peers: [\(peers.map { lab.ids[$0] }.joined(separator: ", "))]")
+        }
+        let onPeer2 = lab.blobs(2)
+        try placement([1, 3]).write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
+        func onPeer3(_ status: [String: Any]) -> Int { (status["shardsPlaced"] as? [String: Any])?[lab.ids[3]] as? Int ?? 0 }
+        status = try lab.waitForStatus { $0["reason"] as? String == "UnderReplicated" && onPeer3($0) == total }
+        #expect(status["reason"] as? String == "UnderReplicated" && onPeer3(status) == total, "\(status)")
+        #expect(lab.blobs(2) == onPeer2, "a peer leaving the placement keeps its copies while the policy is under-replicated")
+        try placement([0, 1, 3]).write(toFile: lab.specs + "/specs.yaml", atomically: true, encoding: .utf8)
         status = try lab.waitForStatus { $0["reason"] as? String == "Replicated" && lab.blobs(2) == 0 && lab.blobs(3) > 0 }
         #expect(status["reason"] as? String == "Replicated", "\(status)")
         #expect(lab.blobs(2) == 0 && lab.blobs(3) > 0, "peer 2: \(lab.blobs(2)), peer 3: \(lab.blobs(3))")
