@@ -16,8 +16,8 @@ import STOQData
 /// what changed. The current manifest is `STATE/mirror/manifests/NAME.json`; the previous `keepVersions` − 1
 /// stay restorable in `NAME.history/`, and shards no kept version uses are collected after a grace period —
 /// here, and on the peers, which delete a shard once no node holds it (`stoq/1` RELEASE). A peer also gives
-/// up the copies no policy allowing it keeps (it left a placement, or the policy became `private`). Deleting
-/// the policy deletes its versions the same way.
+/// up the copies no policy allowing it keeps (it left a placement, or the policy became `private`), once
+/// that policy is fully replicated without it. Deleting the policy deletes its versions the same way.
 ///
 /// Targets are this node's store and the reachable peers. A stripe is *under-replicated* when its shards
 /// are on fewer than `placement.minCopies` targets, or when the reachable peers hold fewer than `data` + 1
