@@ -21,8 +21,9 @@ extension MirrorPolicyController {
 
     /// What every stored policy and kept manifest says must stay; `nil` when a manifest cannot be read. A
     /// policy is settled when `settled` says so or, failing that, when its status is `Replicated` or
-    /// `LocalOnly` (nothing placed by choice).
-    static func keeping(state: URL, store: StateStore, settled: [String: Bool] = [:]) throws -> Keeping? {
+    /// `LocalOnly` (nothing placed by choice). `addresses` are the mesh's nodes, `own` this node's id.
+    static func keeping(state: URL, store: StateStore, addresses: [String: String], own: String,
+                        settled: [String: Bool] = [:]) throws -> Keeping? {
         let manifests = Self.directory(state).appendingPathComponent("manifests")
         var byPolicy: [String: Set<ContentID>] = [:]
         var live = Set<ContentID>()
@@ -38,8 +39,6 @@ extension MirrorPolicyController {
                                                 : String(relative.dropLast(".json".count))
             byPolicy[policy, default: []].formUnion(ids)
         }
-        let addresses = try Self.meshAddresses(store)
-        let own = try NodeIdentity.loadOrCreate(in: state).identity.nodeID
         var byPeer: [String: Set<ContentID>] = [:]
         var unsettled = Set<ContentID>()
         var placement: [String] = []
@@ -64,13 +63,20 @@ extension MirrorPolicyController {
     /// given up when a manifest cannot be read.
     static func collectGarbage(state: URL, shards: ChunkStore, store: StateStore, force: Bool = false, settled: [String: Bool] = [:],
                                now: Date = Date()) throws -> (collected: Int, released: [PeerShardCollector.Outcome]) {
-        guard let keeping = try Self.keeping(state: state, store: store, settled: settled) else { return (0, []) }
+        let addresses = try Self.meshAddresses(store)
+        let own = try NodeIdentity.loadOrCreate(in: state).identity.nodeID
+        guard let keeping = try Self.keeping(state: state, store: store, addresses: addresses, own: own, settled: settled) else {
+            return (0, [])
+        }
         let collected = try shards.sweep(keeping: keeping.live, grace: Self.garbageGrace, now: now).count
         let schedule = PeerCollectionSchedule.shared
         guard force || collected > 0 || schedule.isDue(state: state, placement: keeping.placement, every: Self.garbageGrace, now: now) else {
             return (collected, [])
         }
-        let peers = try Self.meshPeers(stateDirectory: state, store: store)
+        let tls = NodeTLS.configuration(state)
+        let peers = addresses.sorted { $0.key < $1.key }.filter { $0.key != own }.compactMap {
+            try? ShardPeer(address: $0.value, nodeID: $0.key, tls: tls)
+        }
         defer { for peer in peers { peer.close() } }
         let targets = peers.map { PeerShardCollector.Target(peer: $0, keep: keeping.byPeer[$0.name, default: []].union(keeping.unsettled)) }
         let released = PeerShardCollector.collect(targets, live: keeping.live, shards: shards, grace: Self.garbageGrace, now: now)

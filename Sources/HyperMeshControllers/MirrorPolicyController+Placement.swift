@@ -116,15 +116,6 @@ extension MirrorPolicyController {
         return (peers, unknown)
     }
 
-    /// Every other node a Mesh gives an address for, as a peer.
-    static func meshPeers(stateDirectory: URL, store: StateStore) throws -> [ShardPeer] {
-        let own = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
-        let tls = NodeTLS.configuration(stateDirectory)
-        return try Self.meshAddresses(store).sorted { $0.key < $1.key }.filter { $0.key != own }.compactMap {
-            try? ShardPeer(address: $0.value, nodeID: $0.key, tls: tls)
-        }
-    }
-
     /// The node ids a policy may place on: none when `private`, any the mesh knows when public, else those
     /// it lists — never this node.
     static func allowedPeerIDs(_ spec: MirrorSpec, addresses: [String: String], own: String) -> [String] {
