@@ -1,6 +1,7 @@
 import Foundation
 import HyperMeshControllers
 import HyperMeshCore
+import HyperMeshReconciler
 import HyperMeshStore
 import Logging
 import Metrics
@@ -33,6 +34,7 @@ public struct Agent: Sendable {
                 Counter(label: "hypermesh_applies_total", dimensions: [("source", source), ("result", result)]).increment(by: 0)
             }
         }
+        Reconciler.registerMetrics()
         let stateDirectory = self.configuration.stateDirectory
         let store = try StateStore(directory: stateDirectory)
         let state = AgentState()

@@ -15,10 +15,14 @@ import HyperMeshStore
 public struct ClaimController: Controller {
     let now: @Sendable () -> Date
     let hierarchy: @Sendable () -> CgroupHierarchy
+    let caches: AllocationCaches
 
+    /// - Parameter caches: shared with the ``ResourcePoolController`` of the same reconciler.
     public init(now: @escaping @Sendable () -> Date = { Date() },
-                hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.detectHost() })
+                hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.detectHost() },
+                caches: AllocationCaches = AllocationCaches())
     {
+        self.caches = caches
         self.now = now
         self.hierarchy = hierarchy
     }
@@ -80,18 +84,21 @@ public struct ClaimController: Controller {
                                                               generation: generation))
         }
         return try await PlacementLock.shared.withLock {
-            let claims = try context.store.objects(of: .claim)
-            let allocated = ClaimStatus.allocated(inPool: request.pool, except: object.key, claims: claims)
-            // Claims waiting longer come first: what they ask is held back for them, so a
-            // stream of small claims cannot starve a large one, and which of two claims made
-            // together binds does not depend on which worker gets there first.
-            let ahead = ClaimStatus.waiting(inPool: request.pool, before: object, offer: offer, claims: claims)
+            // The pool's claims as stored now (the cache reads what changed since the last placement).
+            let (allocated, ahead) = try self.caches.claims.withSnapshot(from: context.store) { claims in
+                let entries = claims.entries(inGroup: request.pool)
+                // Claims waiting longer come first: what they ask is held back for them, so a
+                // stream of small claims cannot starve a large one, and which of two claims made
+                // together binds does not depend on which worker gets there first.
+                return (ClaimStatus.allocated(inPool: request.pool, except: object.key, entries: entries),
+                        ClaimStatus.waiting(inPool: request.pool, before: object, offer: offer, entries: entries))
+            }
             let free = offer.total.subtracting(allocated).subtracting(
-                ahead.reduce(ResourceAmounts()) { $0.adding(ClaimRequest(spec: $1.spec).amounts) })
+                ahead.reduce(ResourceAmounts()) { $0.adding($1.request.amounts) })
             let short = request.amounts.exceeding(free)
             guard short.isEmpty else {
                 var message = "not enough free \(short.joined(separator: ", ")) in pool \(request.pool)"
-                if !ahead.isEmpty { message += " (claims waiting longer come first: \(ahead.map(\.key.name).joined(separator: ", ")))" }
+                if !ahead.isEmpty { message += " (claims waiting longer come first: \(ahead.map(\.object.key.name).joined(separator: ", ")))" }
                 return ReconcileResult(status: ClaimStatus.pending(reason: "InsufficientCapacity", message: message, generation: generation),
                                        requeueAfter: .seconds(10))
             }
@@ -269,46 +276,35 @@ enum ClaimStatus {
         return status
     }
 
-    /// The claims bound to `pool` now.
-    static func bound(inPool pool: String, store: StateStore) throws -> [StoredObject] {
-        self.bound(inPool: pool, claims: try store.objects(of: .claim))
-    }
-
-    /// The claims among `claims` bound to `pool`.
-    static func bound(inPool pool: String, claims: [StoredObject]) -> [StoredObject] {
-        claims.filter { $0.status?.fields["phase"] == "Bound" && $0.status?.fields["pool"]?.stringValue == pool }
+    /// The claims among `entries` bound to `pool`.
+    static func bound(inPool pool: String, entries: [ClaimEntry]) -> [ClaimEntry] {
+        entries.filter { $0.boundPool == pool }
     }
 
     /// The claims of `pool` made before `claim` (by creation time, then name) that still wait to
     /// bind and could bind in it: not bound, failed or released at their generation, not being
     /// deleted, and asking no more than the pool offers in all and per claim.
-    static func waiting(inPool pool: String, before claim: StoredObject, offer: PoolOffer, claims: [StoredObject]) -> [StoredObject] {
+    static func waiting(inPool pool: String, before claim: StoredObject, offer: PoolOffer, entries: [ClaimEntry]) -> [ClaimEntry] {
         func precedes(_ a: StoredObject, _ b: StoredObject) -> Bool {
             (a.createdAt, a.key.name) < (b.createdAt, b.key.name)
         }
-        return claims.filter { other in
+        return entries.filter { entry in
+            let other = entry.object
             guard other.key != claim.key, precedes(other, claim), other.deletionRequestedAt == nil else { return false }
-            let request = ClaimRequest(spec: other.spec)
-            guard request.pool == pool, request.amounts.exceeding(offer.total).isEmpty,
-                  request.amounts.exceeding(offer.maximumPerClaim).isEmpty else { return false }
-            let fields = other.status?.fields ?? [:]
-            switch fields["phase"]?.stringValue {
+            guard entry.request.pool == pool, entry.request.amounts.exceeding(offer.total).isEmpty,
+                  entry.request.amounts.exceeding(offer.maximumPerClaim).isEmpty else { return false }
+            switch entry.phase {
             case "Bound": return false
             case "Failed": return other.status?.observedGeneration != other.generation
-            case "Released": return fields["allocatedGeneration"]?.integerValue != other.generation
+            case "Released": return other.status?.fields["allocatedGeneration"]?.integerValue != other.generation
             default: return true
             }
-        }.sorted(by: precedes)
+        }.sorted { precedes($0.object, $1.object) }
     }
 
-    /// The sum of what the Bound claims of `pool` hold, other than `except`.
-    static func allocated(inPool pool: String, except: ResourceKey?, store: StateStore) throws -> ResourceAmounts {
-        self.allocated(inPool: pool, except: except, claims: try store.objects(of: .claim))
-    }
-
-    /// The sum of what the Bound claims of `pool` among `claims` hold, other than `except`.
-    static func allocated(inPool pool: String, except: ResourceKey?, claims: [StoredObject]) -> ResourceAmounts {
-        self.bound(inPool: pool, claims: claims).filter { $0.key != except }
-            .reduce(ResourceAmounts()) { total, claim in total.adding(ResourceAmounts(json: claim.status?.fields["allocation"] ?? .null)) }
+    /// The sum of what the Bound claims of `pool` among `entries` hold, other than `except`.
+    static func allocated(inPool pool: String, except: ResourceKey?, entries: [ClaimEntry]) -> ResourceAmounts {
+        self.bound(inPool: pool, entries: entries).filter { $0.object.key != except }
+            .reduce(ResourceAmounts()) { $0.adding($1.allocation) }
     }
 }

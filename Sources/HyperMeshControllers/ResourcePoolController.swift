@@ -11,11 +11,16 @@ public struct ResourcePoolController: Controller {
     let discovery: HostDiscovery
     let gpus: @Sendable () throws -> [GPUDevice]
     let gpuHealth: @Sendable (Int) throws -> Void
-    private let offers = OfferCache()
+    let caches: AllocationCaches
+    private let hostFacts = HostFactsCache()
 
+    /// - Parameter caches: shared with the ``ClaimController`` of the same reconciler (each keeps itself
+    ///   current from the store, so separate ones are correct too, only slower).
     public init(discovery: HostDiscovery = HostDiscovery(), gpus: @escaping @Sendable () throws -> [GPUDevice] = { try GPUDevices.discover() },
-                gpuHealth: @escaping @Sendable (Int) throws -> Void = { try GPUDevices.healthCheck(deviceIndex: $0) })
+                gpuHealth: @escaping @Sendable (Int) throws -> Void = { try GPUDevices.healthCheck(deviceIndex: $0) },
+                caches: AllocationCaches = AllocationCaches())
     {
+        self.caches = caches
         self.discovery = discovery
         self.gpus = gpus
         self.gpuHealth = gpuHealth
@@ -25,11 +30,12 @@ public struct ResourcePoolController: Controller {
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
         let offer = PoolOffer(spec: object.spec)
-        let pools = try self.offers.offers(in: context.store)
-        let offered = pools.reduce(ResourceAmounts()) { $0.adding($1.total) }
-        let cpu = try self.discovery.cpu()
-        let memory = try self.discovery.memory()
-        var host = ResourceAmounts(cpu: cpu.usableCores, memory: Quantity(whole: memory.totalBytes)!)
+        let totals = try self.caches.pools.withSnapshot(from: context.store) { pools in
+            try self.caches.totals.totals(for: pools, discovery: self.discovery)
+        }
+        let offered = totals.offered
+        let facts = try self.hostFacts.facts(from: self.discovery)
+        var host = ResourceAmounts(cpu: facts.cpu, memory: facts.memory)
         var excess: [String] = []
         if offered.cpu > host.cpu { excess.append("cpu \(offered.cpu) > \(host.cpu) usable cores") }
         if offered.memory > host.memory { excess.append("memory \(offered.memory) > \(host.memory)") }
@@ -37,10 +43,7 @@ public struct ResourcePoolController: Controller {
             let storage = try self.discovery.storage(at: path)
             host.storage = Quantity(whole: storage.totalBytes)!
             // Pools on the same filesystem share it.
-            let sameFilesystem = try pools.compactMap { other -> Quantity? in
-                guard let otherPath = other.storagePath else { return nil }
-                return try self.discovery.storage(at: otherPath).filesystemID == storage.filesystemID ? other.total.storage : nil
-            }.reduce(Quantity.zero) { $0.adding($1) ?? $0 }
+            let sameFilesystem = totals.storageByFilesystem[storage.filesystemID] ?? offer.total.storage
             if sameFilesystem > host.storage { excess.append("storage \(sameFilesystem) > \(host.storage) on \(path)'s filesystem") }
         }
         var gpuFields: [JSONValue] = []
@@ -66,11 +69,14 @@ public struct ResourcePoolController: Controller {
             host.gpuCount = Int64(devices.count)
             if offer.total.gpuMemory > host.gpuMemory { excess.append("gpu memory \(offer.total.gpuMemory) > \(host.gpuMemory) on the devices") }
         }
-        let allocated = try ClaimStatus.allocated(inPool: object.key.name, except: nil, store: context.store)
-        let claims = try context.store.objects(of: .claim).filter { ClaimRequest(spec: $0.spec).pool == object.key.name }
-        let bound = try ClaimStatus.bound(inPool: object.key.name, store: context.store).count
-        // Claims waiting for this pool get another look once it is reconciled.
-        let waiting = claims.filter { $0.status?.fields["phase"] == nil || $0.status?.fields["phase"] == "Pending" }.map(\.key)
+        let pool = object.key.name
+        let (allocated, bound, waiting) = try self.caches.claims.withSnapshot(from: context.store) { claims in
+            let entries = claims.entries(inGroup: pool)
+            let held = ClaimStatus.bound(inPool: pool, entries: entries)
+            // Claims waiting for this pool get another look once it is reconciled.
+            let waiting = entries.filter { $0.request.pool == pool && ($0.phase == nil || $0.phase == "Pending") }.map(\.object.key)
+            return (held.reduce(ResourceAmounts()) { $0.adding($1.allocation) }, held.count, waiting)
+        }
         var fields: [String: JSONValue] = [
             "capacity": offer.total.json, "allocated": allocated.json, "free": offer.total.subtracting(allocated).json,
             "boundClaims": .integer(Int64(bound)), "host": host.json,
@@ -90,7 +96,10 @@ public struct ResourcePoolController: Controller {
 
     /// Refuses while claims are bound to the pool; they must be released first.
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
-        let bound = try ClaimStatus.bound(inPool: object.key.name, store: context.store).map(\.key.name)
+        let pool = object.key.name
+        let bound = try self.caches.claims.withSnapshot(from: context.store) { claims in
+            ClaimStatus.bound(inPool: pool, entries: claims.entries(inGroup: pool)).map(\.object.key.name).sorted()
+        }
         guard bound.isEmpty else {
             throw HyperMeshError.conflict("pool \(object.key.name) still has bound claims: \(bound.joined(separator: ", "))")
         }
@@ -98,21 +107,3 @@ public struct ResourcePoolController: Controller {
     }
 }
 
-/// What every live pool offers, read once per change of any pool's spec rather than on every reconcile:
-/// reconciling n pools would otherwise parse all n specs n times.
-final class OfferCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fingerprint: String?
-    private var cached: [PoolOffer] = []
-
-    func offers(in store: StateStore) throws -> [PoolOffer] {
-        let current = try store.specFingerprint(of: .resourcePool)
-        if let hit = self.lock.withLock({ self.fingerprint == current ? self.cached : nil }) { return hit }
-        let offers = try store.objects(of: .resourcePool).filter { $0.deletionRequestedAt == nil }.map { PoolOffer(spec: $0.spec) }
-        self.lock.withLock {
-            self.fingerprint = current
-            self.cached = offers
-        }
-        return offers
-    }
-}

@@ -4,6 +4,8 @@ import HyperMeshReconciler
 /// `Ready=Unknown` (reason `NoController`) by the framework.
 public enum StandardControllers {
     public static func all() -> [any Controller] {
-        [MeshController(), CertificatePolicyController(), ResourcePoolController(), ClaimController(), MirrorPolicyController()]
+        let caches = AllocationCaches()
+        return [MeshController(), CertificatePolicyController(), ResourcePoolController(caches: caches), ClaimController(caches: caches),
+                MirrorPolicyController()]
     }
 }

@@ -20,6 +20,15 @@ public actor Reconciler {
     let workerCount: Int
     private var queue: WorkQueue<ResourceKey>
     private var summary = PassSummary()
+    /// Statuses reconciled but not yet written: written together, in one transaction, when
+    /// ``maximumBufferedStatuses`` are waiting, before a key of another kind or a key already
+    /// buffered is reconciled (so what a controller reads of other kinds and of itself is stored),
+    /// when the queue waits, and at the end of the pass. One transaction per status was most of a
+    /// large pass's cost.
+    private var buffered: [StatusUpdate] = []
+    private var bufferedKeys: Set<ResourceKey> = []
+    /// Statuses written in one transaction at most.
+    public static let maximumBufferedStatuses = 512
 
     public init(store: StateStore, controllers: [any Controller], logger: Logger, workerCount: Int = 2,
                 queue: WorkQueue<ResourceKey> = WorkQueue())
@@ -32,12 +41,25 @@ public actor Reconciler {
         self.queue = queue
     }
 
+    /// Registers the reconcile series for every kind at zero, as Prometheus' guidance asks, so dashboards and
+    /// `rate()` see them from the first scrape rather than after the first reconcile of each kind.
+    public static func registerMetrics(for kinds: [Kind] = Kind.allCases) {
+        for kind in kinds {
+            // Creating the timer registers its histogram with no observations.
+            _ = Timer(label: "hypermesh_reconcile_duration_seconds", dimensions: [("kind", kind.rawValue)])
+            for result in ["success", "error"] {
+                Counter(label: "hypermesh_reconciles_total", dimensions: [("kind", kind.rawValue), ("result", result)]).increment(by: 0)
+            }
+        }
+        Gauge(label: "hypermesh_workqueue_depth").record(0)
+    }
+
     /// Reconciles every stored object (or only `keys`) until the queue is quiet or `deadline` passes.
     public func runPass(only keys: [ResourceKey]? = nil, deadline: Duration = .seconds(60)) async throws -> PassSummary {
         let clock = ContinuousClock()
         let stopAt = clock.now + deadline
         self.summary = PassSummary()
-        let targets = try keys ?? self.store.objects().map(\.key)
+        let targets = try keys ?? self.store.keys()
         // Kinds with no controller need no worker: settle them in one read and one write.
         let uncontrolled = targets.filter { self.controllers[$0.kind] == nil }
         try self.settleWithoutController(uncontrolled)
@@ -47,19 +69,46 @@ public actor Reconciler {
                 group.addTask { await self.work(until: stopAt, clock: clock) }
             }
         }
+        self.flushStatuses()
         return self.summary
+    }
+
+    /// Writes the buffered statuses in one transaction; a failed write marks their keys failed for this pass
+    /// (they are still due, so the next pass reconciles them again).
+    private func flushStatuses() {
+        guard !self.buffered.isEmpty else { return }
+        let updates = self.buffered
+        self.buffered.removeAll(keepingCapacity: true)
+        self.bufferedKeys.removeAll(keepingCapacity: true)
+        do {
+            try self.store.updateStatuses(updates)
+        } catch {
+            self.logger.warning("Cannot write statuses", metadata: ["count": "\(updates.count)", "error": "\(error)"])
+            for update in updates { self.summary.failed[update.key] = "status not written: \(error)" }
+        }
+    }
+
+    /// Flushes first when `key` would read what is buffered: its own status, or (another kind) any status.
+    private func flushIfNeeded(before key: ResourceKey) {
+        guard let last = self.buffered.last else { return }
+        if last.key.kind != key.kind || self.bufferedKeys.contains(key) || self.buffered.count >= Self.maximumBufferedStatuses {
+            self.flushStatuses()
+        }
     }
 
     private func work(until stopAt: ContinuousClock.Instant, clock: ContinuousClock) async {
         while true {
             switch self.queue.next(now: clock.now) {
             case .key(let key):
+                self.flushIfNeeded(before: key)
                 await self.process(key, clock: clock)
                 self.queue.done(key)
             case .waitUntil(let instant):
+                self.flushStatuses()
                 guard instant <= stopAt else { return }
                 try? await clock.sleep(until: instant)
             case .waitForProcessing:
+                self.flushStatuses()
                 guard clock.now < stopAt else { return }
                 try? await clock.sleep(for: .milliseconds(5))
             case .idle:
@@ -95,7 +144,8 @@ public actor Reconciler {
                 var result = try await controller.reconcile(object, context: context)
                 result.status.observedGeneration = object.generation
                 let next = result.requeueAfter.map { Date().addingTimeInterval($0.timeInterval) }
-                try self.store.updateStatus(key, to: self.merged(result.status, into: object.status), nextReconcileAt: next)
+                self.buffered.append(StatusUpdate(key: key, status: self.merged(result.status, into: object.status), nextReconcileAt: next))
+                self.bufferedKeys.insert(key)
                 self.summary.reconciled.append(key)
                 for related in result.related where self.controllers[related.kind] != nil { self.queue.add(related) }
             } else {
@@ -110,6 +160,7 @@ public actor Reconciler {
     }
 
     private func handleFailure(of key: ResourceKey, error: any Error, clock: ContinuousClock, context: ReconcileContext) async {
+        self.flushStatuses()
         let attempts = self.queue.failureCount(for: key) + 1
         self.summary.failed[key] = "\(error)"
         self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "attempt": "\(attempts)", "error": "\(error)"])

@@ -8,11 +8,16 @@ public struct SpecDocument: Sendable, Hashable {
     public var spec: JSONValue
     /// Where the document starts.
     public var location: SourceLocation
+    /// Where its `metadata.name` value is (errors about the name, such as a duplicate, point here).
+    public var nameLocation: SourceLocation
 
-    public init(key: ResourceKey, labels: [String: String], spec: JSONValue, location: SourceLocation) {
+    public init(key: ResourceKey, labels: [String: String], spec: JSONValue, location: SourceLocation,
+                nameLocation: SourceLocation? = nil)
+    {
         self.key = key
         self.labels = labels
         self.spec = spec
         self.location = location
+        self.nameLocation = nameLocation ?? location
     }
 }

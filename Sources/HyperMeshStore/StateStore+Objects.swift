@@ -3,7 +3,7 @@ import GRDB
 import HyperMeshCore
 
 extension StateStore {
-    private static let selectObjects = """
+    static let selectObjectsSQL = """
         SELECT o.kind, o.name, o.uid, o.labels, o.spec, o.generation, o.resource_version, o.created_at, o.updated_at,
                o.deletion_requested_at, i.applyset, s.status, s.next_reconcile_at
         FROM objects o
@@ -14,7 +14,7 @@ extension StateStore {
     /// The object with `key`, or `nil`.
     public func object(_ key: ResourceKey) throws -> StoredObject? {
         try self.read { db in
-            try Row.fetchOne(db, sql: Self.selectObjects + " WHERE o.kind = ? AND o.name = ?",
+            try Row.fetchOne(db.cachedStatement(sql: Self.selectObjectsSQL + " WHERE o.kind = ? AND o.name = ?"),
                              arguments: [key.kind.rawValue, key.name]).map(Self.decodeObject)
         }
     }
@@ -24,9 +24,9 @@ extension StateStore {
         try self.read { db in
             let rows: [Row]
             if let kind {
-                rows = try Row.fetchAll(db, sql: Self.selectObjects + " WHERE o.kind = ?", arguments: [kind.rawValue])
+                rows = try Row.fetchAll(db, sql: Self.selectObjectsSQL + " WHERE o.kind = ?", arguments: [kind.rawValue])
             } else {
-                rows = try Row.fetchAll(db, sql: Self.selectObjects)
+                rows = try Row.fetchAll(db, sql: Self.selectObjectsSQL)
             }
             return try rows.map(Self.decodeObject).sorted { $0.key < $1.key }
         }
@@ -101,8 +101,8 @@ extension StateStore {
     @discardableResult
     public func removeObject(_ key: ResourceKey) throws -> Bool {
         try self.write { db in
-            try db.execute(sql: "DELETE FROM objects WHERE kind = ? AND name = ? AND deletion_requested_at IS NOT NULL",
-                           arguments: [key.kind.rawValue, key.name])
+            try db.cachedStatement(sql: "DELETE FROM objects WHERE kind = ? AND name = ? AND deletion_requested_at IS NOT NULL")
+                .execute(arguments: [key.kind.rawValue, key.name])
             guard db.changesCount > 0 else { return false }
             try Self.insertEvent(db, key: key, type: .normal, reason: "Deleted", message: "cleaned up and removed",
                                  time: Timestamp.format(Date()))
@@ -164,7 +164,7 @@ extension StateStore {
     /// The stored objects among `keys` (missing ones are left out), in one read.
     public func objects(_ keys: [ResourceKey]) throws -> [StoredObject] {
         try self.read { db in
-            let statement = try db.cachedStatement(sql: Self.selectObjects + " WHERE o.kind = ? AND o.name = ?")
+            let statement = try db.cachedStatement(sql: Self.selectObjectsSQL + " WHERE o.kind = ? AND o.name = ?")
             return try keys.compactMap { key in
                 try Row.fetchOne(statement, arguments: [key.kind.rawValue, key.name]).map(Self.decodeObject)
             }
@@ -217,21 +217,6 @@ extension StateStore {
                 guard let kind = Kind(rawValue: row[0]) else { throw HyperMeshError.corruptData("unknown kind \(row[0] as String) in state") }
                 return ResourceKey(kind: kind, name: row[1])
             }.sorted()
-        }
-    }
-}
-
-extension StateStore {
-    /// A string that changes whenever any object of `kind` is created, removed, marked for deletion or
-    /// given a new spec (generation), and not when only statuses change: controllers key caches of
-    /// "all objects of a kind" on it instead of re-reading every object on every reconcile.
-    public func specFingerprint(of kind: Kind) throws -> String {
-        try self.read { db in
-            try String.fetchOne(db, sql: """
-                SELECT count(*) || '|' || coalesce(group_concat(name || ':' || generation || ':'
-                    || (deletion_requested_at IS NULL), ','), '')
-                FROM (SELECT name, generation, deletion_requested_at FROM objects WHERE kind = ? ORDER BY name)
-                """, arguments: [kind.rawValue]) ?? ""
         }
     }
 }

@@ -16,6 +16,9 @@ public final class StateStore: Sendable {
     /// Events kept in all; older ones are dropped.
     public static let maximumEventCount: Int64 = 100_000
 
+    /// Removed objects remembered for ``changes(of:since:)``; a reader further behind lists the kind anew.
+    public static let removalsKept = 10_000
+
     /// The state directory.
     public let directory: URL
     let pool: DatabasePool
@@ -165,6 +168,24 @@ enum StoreMigrations {
                     message TEXT NOT NULL,
                     errors TEXT NOT NULL
                 ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v3-changes") { db in
+            // Reading what changed since a resource version (ObjectCache) instead of every object of a kind:
+            // an index by version, and a record of removed objects that a trigger keeps, the last
+            // `removalsKept` of them (a reader further behind lists the kind again).
+            try db.execute(sql: """
+                CREATE INDEX objects_by_kind_version ON objects (kind, resource_version);
+                CREATE TABLE removed_objects (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL
+                );
+                CREATE INDEX removed_objects_by_kind ON removed_objects (kind, id);
+                CREATE TRIGGER objects_removed AFTER DELETE ON objects BEGIN
+                    INSERT INTO removed_objects (kind, name) VALUES (old.kind, old.name);
+                    DELETE FROM removed_objects WHERE id <= (SELECT max(id) FROM removed_objects) - \(StateStore.removalsKept);
+                END;
                 """)
         }
         return migrator

@@ -18,7 +18,8 @@ struct ApplyCommand: AsyncParsableCommand {
               hypermesh apply -f Examples/
               cat pool.yaml | hypermesh apply -f -
               hypermesh apply -f specs/ --prune --applyset laptop    # delete what specs/ no longer names
-              hypermesh apply -f specs/ --wait=2m                    # until every object is Ready
+              hypermesh apply -f specs/ --wait 2m                    # until every object is Ready (or --wait=2m)
+              hypermesh apply -f specs/ --wait                       # the same, for at most 5m
             """
     )
 
@@ -29,7 +30,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Delete objects of --applyset that the input no longer names.") var prune = false
     @Option(help: ArgumentHelp("Record the applied objects as owned by this apply set.", valueName: "NAME"))
     var applyset: String?
-    @Option(help: ArgumentHelp("Wait until the applied objects are Ready (bare --wait: 5m).", valueName: "DURATION"))
+    @Option(help: ArgumentHelp("Wait until the applied objects are Ready, at most DURATION: --wait 2m, --wait=2m, or a bare --wait (5m).", valueName: "DURATION"))
     var wait: String?
     @Option(name: .shortAndLong, help: "Output format: table (lines) or json.") var output: OutputFormat = .table
 

@@ -81,7 +81,8 @@ enum ArgumentRewriting {
 
     /// - `--state-dir DIR` before the subcommand moves to the end (before any `--`), where the
     ///   innermost subcommand, which declares it, reads it (`hypermesh --state-dir D ca list`).
-    /// - A bare `--wait` becomes `--wait=5m`, so `--wait[=DURATION]` works.
+    /// - `--wait DURATION` becomes `--wait=DURATION` when the next word reads as a duration, and a bare
+    ///   `--wait` becomes `--wait=5m`, so `--wait`, `--wait 60s` and `--wait=60s` all work.
     static func rewrite(_ arguments: [String]) -> [String] {
         var leading: [String] = []
         var rest = arguments[...]
@@ -93,7 +94,26 @@ enum ArgumentRewriting {
                 rest = rest.dropFirst()
             }
         }
-        var rewritten = Array(rest.map { $0 == "--wait" ? "--wait=\(defaultWait)" : $0 })
+        var rewritten: [String] = []
+        var index = rest.startIndex
+        while index < rest.endIndex {
+            let word = rest[index]
+            index += 1
+            if word == "--" {
+                rewritten += rest[(index - 1)...]
+                break
+            }
+            guard word == "--wait" else {
+                rewritten.append(word)
+                continue
+            }
+            if index < rest.endIndex, !rest[index].hasPrefix("-"), (try? TimeSpan(parsing: rest[index])) != nil {
+                rewritten.append("--wait=\(rest[index])")
+                index += 1
+            } else {
+                rewritten.append("--wait=\(defaultWait)")
+            }
+        }
         if !leading.isEmpty {
             rewritten.insert(contentsOf: leading, at: rewritten.firstIndex(of: "--") ?? rewritten.endIndex)
         }

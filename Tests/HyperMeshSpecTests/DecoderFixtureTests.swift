@@ -59,7 +59,7 @@ struct DecoderFixtureTests {
         let result = SpecDecoder().decode([SpecInput(displayPath: "one.yaml", text: document),
                                            SpecInput(displayPath: "two.yaml", text: "# comment\n" + document)])
         #expect(result.diagnostics.map(\.description)
-            == ["two.yaml:2:1: error: metadata.name: Claim/a is defined twice (first at one.yaml:1:1)"])
+            == ["two.yaml:4:18: error: metadata.name: Claim/a is defined twice (first at one.yaml:3:18)"])
     }
 
     @Test func refusesAliasesAndNonStringKeys() {
@@ -91,6 +91,27 @@ struct DecoderFixtureTests {
         }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("empty"), withIntermediateDirectories: true)
         #expect(throws: HyperMeshError.invalidArgument()) { try SpecInput.read(paths: [root.path + "/empty"]) }
+    }
+
+    @Test func nonUTF8InputSaysWhereTheFirstBadByteIs() throws {
+        func message(_ bytes: [UInt8]) -> String? {
+            do {
+                _ = try SpecInput.read(paths: ["-"], standardInput: { Data(bytes) })
+                return nil
+            } catch let error as HyperMeshError {
+                return error.message
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message([0xff, 0xfe, 0x00]) == "<stdin>:1:1: not UTF-8 text (byte 0xFF at offset 0)")
+        // Columns count characters: "é" is two bytes but one column; a truncated sequence points at its lead byte.
+        let text = Array("apiVersion: v1\nkind: Claim\nmetadata: {name: é".utf8)
+        #expect(message(text + [0xe2, 0x82, 0x0a]) == "<stdin>:3:19: not UTF-8 text (byte 0xE2 at offset \(text.count))")
+        #expect(message(Array("a: 1\n".utf8) + [0xed, 0xa0, 0x80]) == "<stdin>:2:1: not UTF-8 text (byte 0xED at offset 5)")  // a surrogate
+        #expect(message(Array("ab".utf8) + [0xf0, 0x9f, 0x98]) == "<stdin>:1:3: not UTF-8 text (byte 0xF0 at offset 2)")  // cut short
+        #expect(message([0x61, 0xc0, 0xaf]) == "<stdin>:1:2: not UTF-8 text (byte 0xC0 at offset 1)")  // overlong
+        #expect(message(Array("ok: \u{1F600}\n".utf8)) == nil)
     }
 
     @Test func reportsNonUTF8AndReaderErrors() {

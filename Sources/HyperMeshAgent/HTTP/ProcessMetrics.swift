@@ -13,11 +13,16 @@ struct ProcessMetrics {
     private let started = Date().timeIntervalSince1970
 
     init(registry: PrometheusCollectorRegistry) {
-        self.residentMemory = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
-        self.virtualMemory = registry.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
-        self.cpuSeconds = registry.makeGauge(name: "process_cpu_seconds_total", help: "User and system CPU time in seconds.")
-        self.openDescriptors = registry.makeGauge(name: "process_open_fds", help: "Open file descriptors.")
-        self.startTime = registry.makeGauge(name: "process_start_time_seconds", help: "Start time since the epoch in seconds.")
+        self.residentMemory = Self.gauge(registry, "process_resident_memory", unit: "bytes", help: "Resident memory size in bytes.")
+        self.virtualMemory = Self.gauge(registry, "process_virtual_memory", unit: "bytes", help: "Virtual memory size in bytes.")
+        self.cpuSeconds = Self.gauge(registry, "process_cpu_seconds", unit: "total", help: "User and system CPU time in seconds.")
+        self.openDescriptors = Self.gauge(registry, "process_open", unit: "fds", help: "Open file descriptors.")
+        self.startTime = Self.gauge(registry, "process_start_time", unit: "seconds", help: "Start time since the epoch in seconds.")
+    }
+
+    /// A gauge named `NAME_UNIT`, through the descriptor API (the name-and-help form is deprecated).
+    private static func gauge(_ registry: PrometheusCollectorRegistry, _ name: String, unit: String, help: String) -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: unit, helpText: help))
     }
 
     func update() {

@@ -21,13 +21,14 @@ public struct SpecDecoder: Sendable {
         var result = SpecDecodeResult(documents: [], diagnostics: [])
         for input in inputs { self.decode(input, into: &result) }
         var firstSeen: [ResourceKey: SourceLocation] = [:]
+        firstSeen.reserveCapacity(result.documents.count)
         for document in result.documents {
             if let earlier = firstSeen[document.key] {
                 result.diagnostics.append(SpecDiagnostic(
-                    location: document.location, fieldPath: "metadata.name",
+                    location: document.nameLocation, fieldPath: "metadata.name",
                     message: "\(document.key) is defined twice (first at \(earlier))"))
             } else {
-                firstSeen[document.key] = document.location
+                firstSeen[document.key] = document.nameLocation
             }
         }
         return result
@@ -138,7 +139,8 @@ public struct SpecDecoder: Sendable {
             return (nil, validator.diagnostics + context.problems)
         }
         let labels = (metadata["labels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        let document = SpecDocument(key: ResourceKey(kind: kind, name: name), labels: labels, spec: spec, location: documentLocation)
+        let document = SpecDocument(key: ResourceKey(kind: kind, name: name), labels: labels, spec: spec, location: documentLocation,
+                                    nameLocation: locations["metadata.name"] ?? documentLocation)
         return (document, [])
     }
 }

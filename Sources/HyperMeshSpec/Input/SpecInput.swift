@@ -54,9 +54,54 @@ public struct SpecInput: Sendable {
 
     static func decode(_ data: Data, displayPath: String) throws -> SpecInput {
         guard let text = String(data: data, encoding: .utf8) else {
-            throw HyperMeshError.invalidArgument("\(displayPath): not UTF-8 text")
+            let bad = Self.firstInvalidUTF8(in: data)
+            let byte = String(bad.byte, radix: 16, uppercase: true)
+            throw HyperMeshError.invalidArgument(
+                "\(displayPath):\(bad.line):\(bad.column): not UTF-8 text (byte 0x\(byte) at offset \(bad.offset))")
         }
         return SpecInput(displayPath: displayPath, text: text)
+    }
+
+    /// The line and column (1-based, columns counted in characters as YAML errors count them) of the first
+    /// byte that is not part of a well-formed UTF-8 sequence, and that byte.
+    static func firstInvalidUTF8(in data: Data) -> (line: Int, column: Int, byte: UInt8, offset: Int) {
+        let offset = Self.invalidOffset(in: data)
+        let before = data.prefix(offset)
+        let line = before.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+        let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? before.startIndex
+        // Everything before the bad byte is valid UTF-8: count its characters, not its bytes.
+        let column = String(decoding: data[lineStart..<before.endIndex], as: UTF8.self).count + 1
+        return (line, column, data[data.startIndex + offset], offset)
+    }
+
+    /// The offset of the first byte that does not start or continue a well-formed UTF-8 sequence.
+    static func invalidOffset(in data: Data) -> Int {
+        let bytes = [UInt8](data)
+        var index = 0
+        while index < bytes.count {
+            let lead = bytes[index]
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the allowed range of the second byte
+            switch lead {
+            case 0x00...0x7F: index += 1; continue
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return index
+            }
+            guard index + length <= bytes.count else { return index }
+            for position in 1..<length {
+                let byte = bytes[index + position]
+                let range = position == 1 ? low...high : 0x80...0xBF
+                guard range.contains(byte) else { return index }
+            }
+            index += length
+        }
+        return max(0, bytes.count - 1)  // not reached for data String(data:encoding:) refused
     }
 
     static func specFiles(under directory: String) throws -> [String] {

@@ -103,7 +103,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         let bytes = self.hostBytes
         _ = bytes.withUnsafeBytes { inet_ntop(self.family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(cString: buffer)
+        let length = buffer.firstIndex(of: 0) ?? buffer.count
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `127.0.0.1:9292` or `[::1]:9292`.

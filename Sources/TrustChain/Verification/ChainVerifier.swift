@@ -1,7 +1,7 @@
 import Foundation
 import HyperMeshCore
 import SwiftASN1
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 /// The verdict on a presented certificate chain.
 public enum ChainVerdict: Sendable, Equatable {
@@ -33,7 +33,7 @@ public enum ChainVerifier {
         }
         let revoked = revocationList?.revokedSerials ?? []
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy(fixedValidationTime: time)
+            RFC5280Policy(fixedExpiryValidationTime: time)
             RevocationPolicy(revokedSerials: revoked)
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(chain.dropFirst())))

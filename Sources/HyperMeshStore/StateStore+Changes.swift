@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import HyperMeshCore
+
+/// Where a reader of ``StateStore/changes(of:since:)`` got to: the store's resource version and the
+/// last removal it saw.
+public struct ChangeCursor: Sendable, Hashable {
+    public var resourceVersion: Int64
+    public var removalID: Int64
+
+    public init(resourceVersion: Int64, removalID: Int64) {
+        self.resourceVersion = resourceVersion
+        self.removalID = removalID
+    }
+}
+
+/// What changed for one kind since a cursor, read in one snapshot.
+public struct ObjectChanges: Sendable {
+    /// `true`: `changed` is every object of the kind (the first read, or the reader fell too far behind);
+    /// whatever the reader held before is to be dropped.
+    public var isFullListing: Bool
+    /// Objects written (spec, status, deletion mark, labels) after the cursor, as stored now.
+    public var changed: [StoredObject]
+    /// Names of objects removed after the cursor (some may exist again: then they are in `changed` too).
+    public var removed: [String]
+    /// Where the next read starts.
+    public var cursor: ChangeCursor
+}
+
+extension StateStore {
+    /// The objects of `kind` written or removed since `cursor` (all of them when `cursor` is `nil`),
+    /// with the cursor to read on from: a list-and-watch in the manner of a Kubernetes informer, so a
+    /// cache of a kind costs what changed, not what exists.
+    ///
+    /// Every write to an object or its status takes a new store-wide resource version, and every
+    /// removal leaves a record (a trigger keeps the last ``removalsKept``), so nothing between two
+    /// reads is missed; a reader more removals behind than that gets a full listing.
+    public func changes(of kind: Kind, since cursor: ChangeCursor?) throws -> ObjectChanges {
+        try self.read { db in
+            let resourceVersion = try Self.resourceVersion(db)
+            let lastRemoval = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) FROM removed_objects")) ?? 0
+            let next = ChangeCursor(resourceVersion: resourceVersion, removalID: lastRemoval)
+            let oldestRemoval = try Int64.fetchOne(db.cachedStatement(sql: "SELECT min(id) FROM removed_objects"))
+            guard let cursor, oldestRemoval.map({ $0 <= cursor.removalID + 1 }) ?? true, cursor.removalID <= lastRemoval,
+                  cursor.resourceVersion <= resourceVersion
+            else {
+                let rows = try Row.fetchAll(db, sql: Self.selectObjectsSQL + " WHERE o.kind = ?", arguments: [kind.rawValue])
+                return ObjectChanges(isFullListing: true, changed: try rows.map(Self.decodeObject), removed: [], cursor: next)
+            }
+            // Statements are cached: compiling one (and GRDB's authorizer watching it compile) costs more than running it.
+            let removed = try String.fetchAll(db.cachedStatement(sql: "SELECT name FROM removed_objects WHERE kind = ? AND id > ? ORDER BY id"),
+                                              arguments: [kind.rawValue, cursor.removalID])
+            let rows = try Row.fetchAll(db.cachedStatement(sql: Self.selectObjectsSQL + " WHERE o.kind = ? AND o.resource_version > ?"),
+                                        arguments: [kind.rawValue, cursor.resourceVersion])
+            return ObjectChanges(isFullListing: false, changed: try rows.map(Self.decodeObject), removed: removed, cursor: next)
+        }
+    }
+
+    /// Every stored key (of `kind`, when given), sorted, without reading specs or statuses.
+    public func keys(of kind: Kind? = nil) throws -> [ResourceKey] {
+        try self.read { db in
+            let rows: [Row]
+            if let kind {
+                rows = try Row.fetchAll(db, sql: "SELECT kind, name FROM objects WHERE kind = ?", arguments: [kind.rawValue])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT kind, name FROM objects")
+            }
+            return try rows.map { row in
+                guard let kind = Kind(rawValue: row[0]) else { throw HyperMeshError.corruptData("unknown kind \(row[0] as String) in state") }
+                return ResourceKey(kind: kind, name: row[1])
+            }.sorted()
+        }
+    }
+}
