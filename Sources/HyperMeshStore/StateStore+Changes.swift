@@ -72,3 +72,36 @@ extension StateStore {
         }
     }
 }
+
+/// How many objects of one kind have each Ready status, and how many are Degraded.
+public struct ReadinessCount: Sendable, Hashable {
+    public var kind: Kind
+    /// `True`, `False` or `Unknown` (no status or no Ready condition yet).
+    public var ready: String
+    public var degraded: Int
+    public var count: Int
+}
+
+extension StateStore {
+    /// Objects counted by kind and Ready status, in SQLite, without decoding any object: what the agent's
+    /// gauges and STATUS= line need after every pass.
+    public func readinessCounts() throws -> [ReadinessCount] {
+        try self.read { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT o.kind,
+                       coalesce((SELECT json_extract(c.value, '$.status') FROM json_each(s.status, '$.conditions') c
+                                 WHERE json_extract(c.value, '$.type') = 'Ready'), 'Unknown') AS ready,
+                       sum(coalesce((SELECT 1 FROM json_each(s.status, '$.conditions') c
+                                     WHERE json_extract(c.value, '$.type') = 'Degraded'
+                                       AND json_extract(c.value, '$.status') = 'True'), 0)) AS degraded,
+                       count(*) AS n
+                FROM objects o LEFT JOIN statuses s ON s.kind = o.kind AND s.name = o.name
+                GROUP BY o.kind, ready
+                """))
+            return try rows.map { row in
+                guard let kind = Kind(rawValue: row[0]) else { throw HyperMeshError.corruptData("unknown kind \(row[0] as String) in state") }
+                return ReadinessCount(kind: kind, ready: row[1], degraded: row[2], count: row[3])
+            }
+        }
+    }
+}

@@ -81,9 +81,15 @@ struct ApplyCommand: AsyncParsableCommand {
             let notReady = try await workspace.waitUntilReady(documents.map(\.key), timeout: timeout.duration)
             if !notReady.isEmpty {
                 let names = notReady.map { "\($0.key) (\($0.status?.condition(Condition.ready)?.reason ?? "Pending"))" }
-                throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + names.joined(separator: ", "))
+                throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + Self.listed(names))
             }
         }
+    }
+
+    /// The first names and how many more: a timeout on ten thousand objects should not print ten thousand names.
+    static func listed(_ names: [String], limit: Int = 20) -> String {
+        let shown = names.prefix(limit).joined(separator: ", ")
+        return names.count > limit ? shown + " and \(names.count - limit) more (hypermesh get all shows them)" : shown
     }
 
     /// Wakes the agent for `changed`; with --wait asks it to answer once `keys` are Ready.
@@ -99,6 +105,6 @@ struct ApplyCommand: AsyncParsableCommand {
             if case .string(let reason)? = members["reason"] { return "\(object) (\(reason))" }
             return object
         }
-        throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + names.joined(separator: ", "))
+        throw CommandFailure(message: "timed out after \(timeout) waiting for Ready: " + Self.listed(names))
     }
 }

@@ -150,11 +150,15 @@ final class LocalAPIServer: Service, @unchecked Sendable {
 
     private func waitUntilReady(_ keys: [ResourceKey], timeout: Duration) -> String {
         let deadline = ContinuousClock.now + timeout
+        // Only the keys not yet Ready are read again: re-reading ten thousand objects every poll competed with
+        // the reconciler that makes them Ready.
+        var pending = keys
         while true {
             do {
-                let objects = try self.store.objects(keys)
+                let objects = try self.store.objects(pending)
                 let notReady = objects.filter { $0.readiness != .true }
-                let missing = Set(keys).subtracting(objects.map(\.key))
+                let missing = Set(pending).subtracting(objects.map(\.key))
+                pending = notReady.map(\.key) + missing.sorted()
                 if (notReady.isEmpty && missing.isEmpty) || ContinuousClock.now >= deadline || self.isStopped {
                     let pending = notReady.map { object -> JSONValue in
                         .object(["object": .string(object.key.description),
@@ -165,7 +169,7 @@ final class LocalAPIServer: Service, @unchecked Sendable {
             } catch {
                 return LocalAPIMessage.errorReply("\(error)")
             }
-            usleep(20_000)
+            usleep(pending.count > 100 ? 100_000 : 20_000)
         }
     }
 

@@ -87,14 +87,17 @@ final class ReconcileLoop: Service {
         for (key, error) in summary.failed {
             self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "error": "\(error)"])
         }
-        let objects = try self.store.objects()
+        // Counted in SQLite: decoding every object after every pass made a large store's passes quadratic.
+        let counted = try self.store.readinessCounts()
         var counts: [String: [String: Int]] = [:]
+        var total = 0
         var ready = 0
         var degraded = 0
-        for object in objects {
-            counts[object.key.kind.rawValue, default: [:]][object.readiness.rawValue, default: 0] += 1
-            if object.readiness == .true { ready += 1 }
-            if object.status?.condition(Condition.degraded)?.status == .true { degraded += 1 }
+        for entry in counted {
+            counts[entry.kind.rawValue, default: [:]][entry.ready, default: 0] += entry.count
+            total += entry.count
+            if entry.ready == Condition.Status.true.rawValue { ready += entry.count }
+            degraded += entry.degraded
         }
         for kind in Kind.allCases {
             for readiness in ["True", "False", "Unknown"] {
@@ -103,8 +106,8 @@ final class ReconcileLoop: Service {
             }
         }
         // A big pass leaves freed heap that glibc keeps; give it back so an idle agent stays small.
-        if (keys?.count ?? objects.count) >= 100 { malloc_trim(0) }
-        let text = "\(objects.count) objects, \(ready) ready, \(degraded) degraded"
+        if (keys?.count ?? total) >= 100 { malloc_trim(0) }
+        let text = "\(total) objects, \(ready) ready, \(degraded) degraded"
         let changed = text != self.state.summary
         self.state.recordPass(at: Date(), error: nil, summary: text)
         if changed && self.state.isReady { self.notifier.status(text) }

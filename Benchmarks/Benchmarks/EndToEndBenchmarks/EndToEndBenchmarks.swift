@@ -1,0 +1,159 @@
+import Benchmark
+import Foundation
+
+// What users wait for: the whole `hypermesh` release binary, from process start until every object has its
+// status, for 1k / 10k (and, with HYPERMESH_BENCH_100K=1, 100k) objects of two kinds — ResourcePools and
+// Claims bound in them (cgroups where the host has them) — with no agent (apply reconciles itself, then a
+// no-op re-apply) and through a running agent (`apply --wait`, then its RSS before and after deleting them). Beside them, in the same run, the parse floor: PyYAML's C loader
+// only parsing the same file. After the runs it prints time(10k)/time(1k), which is 10 for linear cost.
+//
+// Uses $HYPERMESH_BIN, else ../.build/release/hypermesh (`make benchmarks` builds it).
+
+let binary: String = {
+    if let path = ProcessInfo.processInfo.environment["HYPERMESH_BIN"] { return path }
+    let here = URL(fileURLWithPath: #filePath)
+    return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/release/hypermesh").path
+}()
+
+/// `count` objects: nine in ten small ResourcePools (memory only, so any number fits the host), one in ten
+/// Claims spread over the first hundred pools.
+func writeSpecs(count: Int, to path: String) throws {
+    let claims = count / 10
+    let pools = count - claims
+    var documents: [String] = []
+    documents.reserveCapacity(count)
+    for index in 0..<pools {
+        documents.append("apiVersion: hypermesh/v1\nkind: ResourcePool\nmetadata:\n  name: pool-\(index)\n"
+            + "spec:\n  privacy: private\n  memory: {size: 1Mi, maxPerClaim: 1Mi}\n")
+    }
+    for index in 0..<claims {
+        documents.append("apiVersion: hypermesh/v1\nkind: Claim\nmetadata:\n  name: claim-\(index)\n"
+            + "spec:\n  pool: pool-\(index % min(100, pools))\n  memory: 1Ki\n")
+    }
+    try documents.joined(separator: "---\n").write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+@discardableResult
+func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// An agent on a fresh state directory, answering on its socket.
+final class AgentProcess {
+    let process = Process()
+    let state: String
+
+    init(state: String) throws {
+        self.state = state
+        try? FileManager.default.removeItem(atPath: state)
+        self.process.executableURL = URL(fileURLWithPath: binary)
+        self.process.arguments = ["agent", "--state-dir", state, "--http", "none", "--log-level", "warning"]
+        self.process.standardOutput = FileHandle.nullDevice
+        self.process.standardError = FileHandle.nullDevice
+        try self.process.run()
+        for _ in 0..<400 where try run(binary, ["agent", "status", "--state-dir", state]) != 0 { usleep(25_000) }
+    }
+
+    var residentKilobytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    func stop() {
+        kill(self.process.processIdentifier, SIGKILL)
+        self.process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: self.state)
+    }
+}
+
+/// Medians of the runs, by benchmark name, for the growth line printed at exit.
+final class Medians: @unchecked Sendable {
+    static let shared = Medians()
+    private let lock = NSLock()
+    private var samples: [String: [Double]] = [:]
+
+    func add(_ name: String, _ seconds: Double) { self.lock.withLock { self.samples[name, default: []].append(seconds) } }
+
+    func median(_ name: String) -> Double? {
+        self.lock.withLock {
+            guard let values = self.samples[name]?.sorted(), !values.isEmpty else { return nil }
+            return values[values.count / 2]
+        }
+    }
+
+    func report() {
+        for mode in ["no agent", "agent"] {
+            if let small = self.median("\(mode) 1000"), let large = self.median("\(mode) 10000") {
+                print(String(format: "growth (%@): time(10k)/time(1k) = %.2f s / %.2f s = %.1f (10 is linear)", mode, large, small, large / small))
+            }
+        }
+    }
+}
+
+func timed(_ name: String, _ body: () throws -> Void) rethrows {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = (ContinuousClock.now - start).components
+    Medians.shared.add(name, Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock], maxDuration: .seconds(120), maxIterations: 5)
+    let scratch = NSTemporaryDirectory() + "hypermesh-e2e-bench-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    var sizes = [1000, 10_000]
+    if ProcessInfo.processInfo.environment["HYPERMESH_BENCH_100K"] == "1" { sizes.append(100_000) }
+    atexit { Medians.shared.report() }
+
+    for count in sizes {
+        let specs = scratch + "/objects-\(count).yaml"
+        do { try writeSpecs(count: count, to: specs) } catch { fatalError("\(error)") }
+        let iterations = count >= 100_000 ? 1 : 5
+
+        Benchmark("Parse floor (PyYAML C loader) \(count) objects", configuration: .init(maxIterations: iterations)) { benchmark in
+            let status = try run("/usr/bin/env", ["python3", "-c",
+                                                  "import yaml,sys; list(yaml.load_all(open(sys.argv[1]), Loader=yaml.CSafeLoader))", specs])
+            precondition(status == 0, "PyYAML (python3-yaml with libyaml) is needed for the parse floor")
+        }
+
+        Benchmark("No agent: apply \(count) objects until every status is written", configuration: .init(maxIterations: iterations)) {
+            benchmark in
+            let state = scratch + "/state-\(count)"
+            try? FileManager.default.removeItem(atPath: state)
+            benchmark.startMeasurement()
+            var status: Int32 = 0
+            try timed("no agent \(count)") { status = try run(binary, ["--state-dir", state, "apply", "-f", specs]) }
+            benchmark.stopMeasurement()
+            precondition(status == 0, "apply failed")
+            benchmark.startMeasurement()
+            precondition(try run(binary, ["--state-dir", state, "apply", "-f", specs]) == 0)  // no-op re-apply
+            benchmark.stopMeasurement()
+            try? FileManager.default.removeItem(atPath: state)
+        }
+
+        Benchmark("Agent: apply --wait \(count) objects until all Ready", configuration: .init(
+            metrics: [.wallClock, .custom("RSS after (KB)"), .custom("RSS after delete (KB)")], maxIterations: iterations)) { benchmark in
+            let agent = try AgentProcess(state: scratch + "/agent-\(count)")
+            defer { agent.stop() }
+            benchmark.startMeasurement()
+            var status: Int32 = 0
+            try timed("agent \(count)") { status = try run(binary, ["--state-dir", agent.state, "apply", "-f", specs, "--wait", "5m"]) }
+            benchmark.stopMeasurement()
+            precondition(status == 0, "apply --wait failed")
+            Thread.sleep(forTimeInterval: 1)
+            benchmark.measurement(.custom("RSS after (KB)"), agent.residentKilobytes)
+            _ = try run(binary, ["--state-dir", agent.state, "delete", "-f", specs])
+            Thread.sleep(forTimeInterval: 3)
+            benchmark.measurement(.custom("RSS after delete (KB)"), agent.residentKilobytes)
+        }
+    }
+}
