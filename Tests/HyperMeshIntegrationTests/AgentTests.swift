@@ -196,6 +196,31 @@ struct AgentTests {
         #expect(result.standardOutput.hasPrefix("ok"))
     }
 
+    @Test func reconcileSeriesExistAtZeroBeforeTheFirstReconcile() throws {
+        let port = try freeLoopbackPort()
+        let agent = try RunningAgent(arguments: ["--http", "127.0.0.1:\(port)"])
+        defer { _ = agent.stop() }
+        #expect(try agent.waitUntilReady())
+        // Nothing applied: no kind was ever reconciled, yet every kind's series is there, at zero.
+        let script = """
+            import urllib.request
+            from prometheus_client.parser import text_string_to_metric_families
+            text = urllib.request.urlopen("http://127.0.0.1:\(port)/metrics").read().decode()
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            kinds = {"Mesh", "CertificatePolicy", "ResourcePool", "Claim", "MirrorPolicy"}
+            totals = {(s.labels["kind"], s.labels["result"]): s.value for s in families["hypermesh_reconciles"].samples
+                      if s.name == "hypermesh_reconciles_total"}
+            assert {k for k, _ in totals} >= kinds, totals
+            assert all(v == 0 for v in totals.values()), totals
+            counts = {s.labels["kind"]: s.value for s in families["hypermesh_reconcile_duration_seconds"].samples
+                      if s.name.endswith("_count")}
+            assert set(counts) >= kinds and all(v == 0 for v in counts.values()), counts
+            print("ok")
+            """
+        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script])
+        #expect(result.status == 0, "\(result.standardError)")
+    }
+
     @Test func theLocalAPIRefusesOtherUsers() throws {
         guard getuid() == 0 else {
             print("skipped: the peer-credential test needs root to run a client as another user")

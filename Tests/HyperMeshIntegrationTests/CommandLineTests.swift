@@ -34,6 +34,27 @@ struct CommandLineTests {
         "---\napiVersion: hypermesh/v1\nkind: Claim\nmetadata:\n  name: \(name)\nspec:\n  pool: workstation\n  cpu: \(cpu)\n\(extra)"
     }
 
+    @Test func waitTakesItsDurationEitherWayAndBadBytesArePlaced() throws {
+        try withState { state, directory in
+            let spec = "apiVersion: hypermesh/v1\nkind: ResourcePool\nmetadata: {name: tiny}\nspec: {privacy: private, memory: {size: 1Mi}}\n"
+            for wait in [["--wait", "30s"], ["--wait=30s"], ["--wait"]] {
+                let result = try hm(["apply", "-f", "-"] + wait, state, input: spec)
+                #expect(result.status == 0, "\(wait): \(result.standardError)")
+            }
+            let bad = try hm(["apply", "-f", "-", "--wait", "soon"], state, input: spec)
+            #expect(bad.status == 1)  // "soon" is no duration: a bare --wait, then an unexpected argument
+            let help = try hm(["apply", "--help"], state)
+            #expect(help.standardOutput.contains("--wait 2m"))
+            let file = directory.url.appendingPathComponent("latin1.yaml")
+            try (Data("apiVersion: hypermesh/v1\nkind: ResourcePool\nmetadata: {name: caf".utf8) + Data([0xe9]) + Data("}\n".utf8))
+                .write(to: file)
+            let refused = try hm(["apply", "-f", file.path], state)
+            #expect(refused.status == 1)
+            #expect(refused.standardError.contains("latin1.yaml:3:21: not UTF-8 text (byte 0xE9 at offset"), "\(refused.standardError)")
+            #expect(try self.items(state).count == 1)  // nothing lost
+        }
+    }
+
     @Test func applyThenGetShowsWhatWasApplied() throws {
         try withState { state, _ in
             let apply = try hm(["apply", "-f", Self.examples], state)
