@@ -81,12 +81,6 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
-            name: "AgentBenchmarks",
-            dependencies: [.product(name: "Benchmark", package: "benchmark")],
-            path: "Benchmarks/AgentBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
             name: "STOQBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
