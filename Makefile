@@ -2,7 +2,8 @@
 SWIFT ?= swift
 # The toolchain's own llvm-cov reads the profile format its compiler writes.
 LLVM_COV ?= $(dir $(realpath $(shell command -v $(SWIFT))))llvm-cov
-DEMO_STATE := $(CURDIR)/.demo/state
+DEMO_DIR := $(CURDIR)/.demo
+DEMO_STATE := $(DEMO_DIR)/state
 BIN := .build/debug/hypermesh
 
 .PHONY: sim-long demo test build deps schemas shaders coverage benchmarks deb clean
@@ -13,11 +14,20 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The demo on whatever machine runs it: specs from Examples/demo/ with their paths put inside .demo/, a CA made in
+# .demo/state/ca, a small directory to mirror; the pool is sized as shares of this host (half its cores, a quarter
+# of its memory). Running it again changes nothing. Examples/workstation/ is a real workstation's set.
 demo: build
-	@mkdir -p $(DEMO_STATE)
-	$(BIN) --state-dir $(DEMO_STATE) apply -f Examples/
+	@mkdir -p $(DEMO_DIR)/specs $(DEMO_DIR)/files/notes
+	@[ -e $(DEMO_DIR)/files/README.txt ] || { echo "Files the demo mirrors: chunked, erasure-coded 4+2, kept on this node." > $(DEMO_DIR)/files/README.txt; \
+	  seq 1 20000 > $(DEMO_DIR)/files/notes/numbers.txt; head -c 1048576 /dev/urandom > $(DEMO_DIR)/files/random.bin; }
+	@[ -e $(DEMO_STATE)/ca ] || $(BIN) --state-dir $(DEMO_STATE) ca init --name "HyperMesh demo"
+	@for spec in Examples/demo/*.yaml; do sed 's|$${DEMO_DIR}|$(DEMO_DIR)|g' $$spec > $(DEMO_DIR)/specs/$$(basename $$spec); done
+	$(BIN) --state-dir $(DEMO_STATE) apply -f $(DEMO_DIR)/specs/
 	@echo
 	$(BIN) --state-dir $(DEMO_STATE) get all
+	@echo
+	@echo "Release what the demo bound with: $(BIN) --state-dir $(DEMO_STATE) delete -f $(DEMO_DIR)/specs/ (then rm -rf .demo)"
 
 # The integration tests run the built binary, so build it before the tests. They run in a process of their
 # own: they block on child processes for seconds at a time, and in one process with the unit tests they

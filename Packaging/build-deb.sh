@@ -43,8 +43,9 @@ install -D -m 0644 "$root/Packaging/systemd/hypermesh.sysusers.conf" "$stage/usr
 install -D -m 0644 "$root/Packaging/systemd/hypermesh.tmpfiles.conf" "$stage/usr/lib/tmpfiles.d/hypermesh.conf"
 install -D -m 0640 "$root/Packaging/agent.yaml" "$stage/etc/hypermesh/agent.yaml"
 install -D -m 0644 "$root/Packaging/grafana-dashboard.json" "$stage/usr/share/hypermesh/grafana-dashboard.json"
-for example in "$root"/Examples/*.yaml; do
-    install -D -m 0644 "$example" "$stage/usr/share/doc/hypermesh/examples/$(basename "$example")"
+for example in "$root"/Examples/*/*.yaml; do
+    set_name=$(basename "$(dirname "$example")")
+    install -D -m 0644 "$example" "$stage/usr/share/doc/hypermesh/examples/$set_name/$(basename "$example")"
 done
 install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions" \
     "$stage/usr/share/fish/vendor_completions.d"

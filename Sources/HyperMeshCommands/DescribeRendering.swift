@@ -7,7 +7,8 @@ public enum DescribeRendering {
     public static func render(_ object: StoredObject, events: [StoredEvent], now: Date = Date()) -> String {
         var lines: [String] = []
         func field(_ name: String, _ value: String) {
-            lines.append((name + ":").padding(toLength: 20, withPad: " ", startingAt: 0) + value)
+            let label = name + ":"  // values line up at column 21; a longer label keeps one space before its value
+            lines.append(label + String(repeating: " ", count: max(1, 20 - label.count)) + value)
         }
         field("Name", object.key.name)
         field("Kind", object.key.kind.rawValue)

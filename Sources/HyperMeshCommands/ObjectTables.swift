@@ -26,6 +26,16 @@ public enum ObjectTables {
         { $0.spec.value(atPath: path)?.displayText ?? "-" }
     }
 
+    /// A pool's offer: the spec's quantity, or for a share of the host the capacity it resolved to (`1 (50%)`).
+    static func offered(_ path: String, as capacityField: String) -> (StoredObject) -> String {
+        { object in
+            guard let text = object.spec.value(atPath: path)?.displayText else { return "-" }
+            guard HostShare.isShare(text) else { return text }
+            guard let resolved = object.status?.fields["capacity"]?[capacityField]?.displayText else { return text }
+            return "\(resolved) (\(text))"
+        }
+    }
+
     static func status(_ path: String) -> (StoredObject) -> String {
         { $0.status?.fields[path]?.displayText ?? "-" }
     }
@@ -33,8 +43,9 @@ public enum ObjectTables {
     static func columns(for kind: Kind) -> [Column] {
         switch kind {
         case .resourcePool:
-            return [Column(header: "PRIVACY", value: spec("privacy")), Column(header: "CPU", value: spec("cpu.cores")),
-                    Column(header: "MEMORY", value: spec("memory.size")), Column(header: "STORAGE", value: spec("storage.size")),
+            return [Column(header: "PRIVACY", value: spec("privacy")), Column(header: "CPU", value: offered("cpu.cores", as: "cpu")),
+                    Column(header: "MEMORY", value: offered("memory.size", as: "memory")),
+                    Column(header: "STORAGE", value: offered("storage.size", as: "storage")),
                     Column(header: "GPU", value: { $0.spec.value(atPath: "gpu.devices")?.arrayValue.map { "\($0.count)" } ?? "-" })]
         case .claim:
             return [Column(header: "POOL", value: spec("pool")), Column(header: "CPU", value: spec("cpu")),

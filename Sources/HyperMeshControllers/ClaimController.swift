@@ -61,7 +61,8 @@ public struct ClaimController: Controller {
             return ReconcileResult(status: ClaimStatus.pending(reason: "PoolNotReady", message: "pool \(request.pool) is not Ready (\(reason))",
                                                                generation: generation), requeueAfter: .seconds(30))
         }
-        let offer = PoolOffer(spec: poolObject.spec)
+        // Shares of the host (`cores: 50%`) as the pool resolved and published them.
+        let offer = PoolOffer(spec: poolObject.spec).resolved(publishedCapacity: ResourceAmounts(json: poolObject.status?.fields["capacity"] ?? .null))
         let localNode = try NodeIdentity.loadOrCreate(in: context.stateDirectory).identity.nodeID
         let consumer = request.consumer ?? localNode
         guard PrivacyRule.permits(consumer: consumer, privacy: offer.privacy, allow: offer.allow, localNode: localNode) else {

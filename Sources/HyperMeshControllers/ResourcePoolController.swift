@@ -29,18 +29,19 @@ public struct ResourcePoolController: Controller {
     public var kind: Kind { .resourcePool }
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
-        let offer = PoolOffer(spec: object.spec)
+        let facts = try self.hostFacts.facts(from: self.discovery)
+        let storage = try PoolOffer(spec: object.spec).storagePath.map { try self.discovery.storage(at: $0) }
+        let offer = PoolOffer(spec: object.spec).resolved(cpu: facts.cpu, memory: facts.memory,
+                                                          storage: storage.map { Quantity(whole: $0.totalBytes)! })
         let totals = try self.caches.pools.withSnapshot(from: context.store) { pools in
-            try self.caches.totals.totals(for: pools, discovery: self.discovery)
+            try self.caches.totals.totals(for: pools, facts: facts, discovery: self.discovery)
         }
         let offered = totals.offered
-        let facts = try self.hostFacts.facts(from: self.discovery)
         var host = ResourceAmounts(cpu: facts.cpu, memory: facts.memory)
         var excess: [String] = []
         if offered.cpu > host.cpu { excess.append("cpu \(offered.cpu) > \(host.cpu) usable cores") }
         if offered.memory > host.memory { excess.append("memory \(offered.memory) > \(host.memory)") }
-        if let path = offer.storagePath {
-            let storage = try self.discovery.storage(at: path)
+        if let path = offer.storagePath, let storage {
             host.storage = Quantity(whole: storage.totalBytes)!
             // Pools on the same filesystem share it.
             let sameFilesystem = totals.storageByFilesystem[storage.filesystemID] ?? offer.total.storage
@@ -94,14 +95,14 @@ public struct ResourcePoolController: Controller {
                                               fields: fields), requeueAfter: .minutes(5), related: waiting)
     }
 
-    /// Refuses while claims are bound to the pool; they must be released first.
+    /// Waits (``CleanupWaiting``) while claims are bound to the pool; they must be released first.
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
         let pool = object.key.name
         let bound = try self.caches.claims.withSnapshot(from: context.store) { claims in
             ClaimStatus.bound(inPool: pool, entries: claims.entries(inGroup: pool)).map(\.object.key.name).sorted()
         }
         guard bound.isEmpty else {
-            throw HyperMeshError.conflict("pool \(object.key.name) still has bound claims: \(bound.joined(separator: ", "))")
+            throw CleanupWaiting("pool \(object.key.name) waits for its bound claims to be released: \(bound.joined(separator: ", "))")
         }
         ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.detectHost())
     }

@@ -87,3 +87,14 @@ extension ObjectStatus {
         ])
     }
 }
+
+/// Thrown by ``Controller/cleanUp(_:context:)`` when a deletion must wait for something else to go first
+/// (a pool's bound claims): not a failure. The object shows `Ready=False` with reason `Terminating` and the
+/// message, is retried with the same backoff as a failure, and logs at info, not as a warning.
+public struct CleanupWaiting: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

@@ -163,7 +163,12 @@ public actor Reconciler {
         self.flushStatuses()
         let attempts = self.queue.failureCount(for: key) + 1
         self.summary.failed[key] = "\(error)"
-        self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "attempt": "\(attempts)", "error": "\(error)"])
+        let waiting = error is CleanupWaiting
+        if waiting {
+            self.logger.info("Deletion waiting", metadata: ["object": "\(key)", "attempt": "\(attempts)", "reason": "\(error)"])
+        } else {
+            self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "attempt": "\(attempts)", "error": "\(error)"])
+        }
         let delay: Duration
         if attempts <= Self.maximumRetriesPerPass {
             delay = self.queue.addRateLimited(key, now: clock.now)
@@ -171,13 +176,15 @@ public actor Reconciler {
             delay = self.queue.backoff(for: key)
         }
         guard let object = try? self.store.object(key) else { return }
-        let reason = object.deletionRequestedAt == nil ? "ReconcileFailed" : "CleanupFailed"
-        context.events.record(key, .warning, reason: reason, message: "\(error)")
+        let reason = waiting ? "Terminating" : object.deletionRequestedAt == nil ? "ReconcileFailed" : "CleanupFailed"
+        context.events.record(key, waiting ? .normal : .warning, reason: reason, message: "\(error)")
         var status = object.status ?? ObjectStatus(observedGeneration: object.generation)
         status.setCondition(Condition(type: Condition.ready, status: .false, reason: reason, message: "\(error)",
                                       observedGeneration: object.generation))
-        status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: "\(error)",
-                                      observedGeneration: object.generation))
+        if !waiting {
+            status.setCondition(Condition(type: Condition.degraded, status: .true, reason: reason, message: "\(error)",
+                                          observedGeneration: object.generation))
+        }
         let retryAt = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
         _ = try? self.store.updateStatus(key, to: status, nextReconcileAt: retryAt)
     }

@@ -15,7 +15,7 @@ struct ApplyCommand: AsyncParsableCommand {
             changes. With no agent running, apply then runs one reconcile pass itself.
 
             Examples:
-              hypermesh apply -f Examples/
+              hypermesh apply -f Examples/workstation/
               cat pool.yaml | hypermesh apply -f -
               hypermesh apply -f specs/ --prune --applyset laptop    # delete what specs/ no longer names
               hypermesh apply -f specs/ --wait 2m                    # until every object is Ready (or --wait=2m)

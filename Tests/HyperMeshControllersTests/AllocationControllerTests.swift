@@ -77,6 +77,50 @@ struct AllocationControllerTests {
         #expect(try store.events(for: claimKey).map(\.reason).contains("LeaseExpired"))
     }
 
+    /// A pool sized as shares of the host (`cores: 50%`) offers exact amounts resolved against discovery, shown in
+    /// its status; claims are placed against them; shares of two pools together can still exceed the host.
+    @Test func sharesOfTheHostResolveAgainstDiscovery() async throws {
+        let directory = try TemporaryDirectory(prefix: "alloc-share")
+        defer { directory.remove() }
+        let discovery = try Self.fakeHost(in: directory, cpus: "0-3", memoryKilobytes: 8 << 20)
+        let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
+        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery),
+                                                                ClaimController(hierarchy: { .unavailable(reason: "test host") })],
+                                    logger: Logger(label: "t"))
+        let storagePath = directory.path + "/pool-storage"
+        let poolKey = ResourceKey(kind: .resourcePool, name: "half")
+        try store.apply([DesiredObject(key: poolKey, labels: [:], spec: [
+            "privacy": "private", "cpu": ["cores": "50%", "maxPerClaim": "3"], "memory": ["size": "12.5%"],
+            "storage": ["path": .string(storagePath), "size": "10%"],
+        ])])
+        _ = try await reconciler.runPass()
+        let status = try #require(try store.object(poolKey)?.status)
+        #expect(status.condition(Condition.ready)?.reason == "Available")
+        #expect(status.fields["capacity"]?["cpu"] == "2")
+        #expect(status.fields["capacity"]?["memory"] == "1Gi")
+        let filesystem = try discovery.storage(at: storagePath).totalBytes
+        let tenthInMiB = (filesystem / 10) >> 20
+        #expect(status.fields["capacity"]?["storage"] == .string(Quantity(whole: tenthInMiB << 20)!.description))
+
+        // maxPerClaim 3 is above the 2 cores the share resolved to: a claim of 2 binds, the pool is then full.
+        func claim(_ name: String, cpu: String) -> DesiredObject {
+            DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": "half", "cpu": .string(cpu)])
+        }
+        try store.apply([claim("two", cpu: "2")])
+        _ = try await reconciler.runPass()
+        #expect(try store.object(ResourceKey(kind: .claim, name: "two"))?.status?.fields["phase"] == "Bound")
+        try store.apply([claim("more", cpu: "500m")])
+        _ = try await reconciler.runPass()
+        let more = try #require(try store.object(ResourceKey(kind: .claim, name: "more"))?.status)
+        #expect(more.condition(Condition.ready)?.reason == "InsufficientCapacity")
+
+        // Another 60 % of the cores is more than the host has, together with the first half.
+        try store.apply([Self.pool("greedy", cores: "60%", memory: "1Mi")])
+        _ = try await reconciler.runPass()
+        let greedy = try #require(try store.object(ResourceKey(kind: .resourcePool, name: "greedy"))?.status)
+        #expect(greedy.condition(Condition.degraded)?.message.contains("cpu 4400m > 4 usable cores") == true, "\(greedy.conditions)")
+    }
+
     /// Claims waiting for capacity bind oldest first: a younger claim that would fit does not
     /// take what an older one waits for, whatever order the workers reach them in.
     @Test func olderWaitingClaimsComeFirst() async throws {

@@ -53,7 +53,7 @@ struct AgentTests {
     }
 
     static func example(_ name: String) -> String {
-        PackageLayout.root.appendingPathComponent("Examples/\(name)").path
+        PackageLayout.root.appendingPathComponent("Examples/workstation/\(name)").path
     }
 
     @Test func speaksSystemdsNotifyProtocol() throws {

@@ -7,13 +7,13 @@ import Testing
 /// Runs the built `hypermesh` binary on real specs in a temporary state directory.
 @Suite(.serialized)
 struct CommandLineTests {
-    static let examples = PackageLayout.root.appendingPathComponent("Examples").path
+    static let examples = PackageLayout.root.appendingPathComponent("Examples/workstation").path
 
     func withState(_ body: (String, TemporaryDirectory) throws -> Void) throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-cli")
         let state = directory.url.appendingPathComponent("state").path
         defer {
-            // Claims that bound (on a machine large enough for Examples/) hold cgroups and mounts: release them.
+            // Claims that bound (on a machine large enough for Examples/workstation/) hold cgroups and mounts: release them.
             ClaimCleanup.releaseAll(stateDirectory: state)
             directory.remove()
         }
@@ -66,10 +66,10 @@ struct CommandLineTests {
             #expect(pool.value(atPath: "spec.cpu.cores") == "4")
             #expect(pool.value(atPath: "spec.memory.size") == "16Gi")
             #expect(pool.value(atPath: "metadata.generation") == 1)
-            // Examples/ offers 4 cores and 16Gi: more than a small machine has.
+            // Examples/workstation/ offers 4 cores and 16Gi: more than a small machine has.
             #expect(["ExceedsHost", "Available"].contains(pool.value(atPath: "status.conditions[0].reason")?.stringValue ?? ""))
             let mirror = try #require(items.first { $0["kind"] == "MirrorPolicy" })
-            // Examples/ mirrors /srv/photos, which this machine does not have.
+            // Examples/workstation/ mirrors /srv/photos, which this machine does not have.
             #expect(mirror.value(atPath: "status.conditions[0].reason") == "SourceMissing")
             let mesh = try #require(items.first { $0["kind"] == "Mesh" })
             #expect(mesh.value(atPath: "status.conditions[0].status") == "True")
@@ -122,6 +122,49 @@ struct CommandLineTests {
             #expect(try hm(["delete", "claim", "x", "-f", Self.examples], state).status == 1)
             let json = try hm(["apply", "-f", Self.examples + "/mesh.yaml", "-o", "json"], state)
             #expect(try JSONValue(parsingJSON: json.standardOutput).value(atPath: "changes[0].action") == "unchanged")
+        }
+    }
+
+    /// What `make demo` does, in a temporary directory: every object of Examples/demo/ is Ready on whatever
+    /// machine runs it (the pool gives shares of the host), and deleting them releases what the claim bound.
+    @Test func demoSpecsAreReadyOnAnyMachineAndDeleteReleasesThem() throws {
+        try withState { state, directory in
+            let demo = directory.path
+            let files = demo + "/files"
+            try FileManager.default.createDirectory(atPath: files + "/notes", withIntermediateDirectories: true)
+            try Data("Files the demo mirrors.\n".utf8).write(to: URL(fileURLWithPath: files + "/README.txt"))
+            try Data((1...5000).map { "\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: files + "/notes/numbers.txt"))
+            let specs = demo + "/specs"
+            try FileManager.default.createDirectory(atPath: specs, withIntermediateDirectories: true)
+            let source = PackageLayout.root.appendingPathComponent("Examples/demo")
+            for name in try FileManager.default.contentsOfDirectory(atPath: source.path) where name.hasSuffix(".yaml") {
+                let text = try String(contentsOf: source.appendingPathComponent(name), encoding: .utf8)
+                try Data(text.replacingOccurrences(of: "${DEMO_DIR}", with: demo).utf8)
+                    .write(to: URL(fileURLWithPath: specs + "/" + name))
+            }
+            #expect(try hm(["ca", "init", "--name", "HyperMesh demo"], state).status == 0)
+            let apply = try hm(["apply", "-f", specs], state)
+            #expect(apply.status == 0, "\(apply.standardError)")
+            let items = try self.items(state)
+            #expect(items.count == 5)
+            for item in items {
+                let ready = item["status"]?["conditions"]?.arrayValue?.first { $0["type"] == "Ready" }
+                #expect(ready?["status"] == "True", "\(item["kind"] ?? "?") is not Ready: \(item["status"] ?? "no status")")
+            }
+            let pool = try #require(items.first { $0["kind"] == "ResourcePool" })
+            #expect(pool.value(atPath: "spec.cpu.cores") == "50%")
+            let table = try hm(["get", "pools"], state)
+            #expect(table.standardOutput.contains("(50%)") && table.standardOutput.contains("(25%)"), "\(table.standardOutput)")
+            let describe = try hm(["describe", "pool", "demo"], state)
+            #expect(describe.standardOutput.contains("Observed Generation: 1"), "\(describe.standardOutput)")
+            let again = try hm(["apply", "-f", specs], state)
+            #expect(again.standardOutput.split(separator: "\n").allSatisfy { $0.hasSuffix(" unchanged") })
+
+            let delete = try hm(["delete", "-f", specs], state)
+            #expect(delete.status == 0, "\(delete.standardError)")
+            #expect(try self.items(state).isEmpty)
+            let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+            #expect(!mounts.contains(demo + "/pool"), "the claim's storage is still mounted")
         }
     }
 

@@ -12,16 +12,19 @@ final class ScriptedController: Controller, @unchecked Sendable {
     private let lock = NSLock()
     private var failuresLeft: Int
     private var cleanupFailuresLeft: Int
+    private let cleanupWaits: Bool
     private(set) var reconciled: [String] = []
     private(set) var cleanedUp: [String] = []
     private(set) var concurrent = 0
     private(set) var maximumConcurrentSameKey = 0
     private var inFlight: [String: Int] = [:]
 
-    init(kind: Kind, failures: Int = 0, cleanupFailures: Int = 0) {
+    /// `cleanupWaits`: the cleanup failures throw ``CleanupWaiting`` (deletion waits for something else).
+    init(kind: Kind, failures: Int = 0, cleanupFailures: Int = 0, cleanupWaits: Bool = false) {
         self.kind = kind
         self.failuresLeft = failures
         self.cleanupFailuresLeft = cleanupFailures
+        self.cleanupWaits = cleanupWaits
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -55,7 +58,7 @@ final class ScriptedController: Controller, @unchecked Sendable {
             if self.cleanupFailuresLeft > 0 { self.cleanupFailuresLeft -= 1; return true }
             return false
         }
-        if shouldFail { throw Failure() }
+        if shouldFail { throw self.cleanupWaits ? CleanupWaiting("waits for b") as any Error : Failure() }
     }
 }
 
@@ -138,6 +141,24 @@ struct ReconcilerTests {
             async let second = reconciler.runPass()
             _ = try await (first, second)
             #expect(controller.maximumConcurrentSameKey == 1)
+        }
+    }
+
+    @Test func aDeletionThatWaitsIsTerminatingNotDegraded() async throws {
+        try await withStore { store in
+            try store.apply([Self.claim("a")])
+            try store.requestDeletion(of: [ResourceKey(kind: .claim, name: "a")])
+            let waiting = ScriptedController(kind: .claim, cleanupFailures: 100, cleanupWaits: true)
+            let summary = try await self.reconciler(store, [waiting]).runPass()
+            #expect(summary.removed.isEmpty)
+            #expect(summary.failed[ResourceKey(kind: .claim, name: "a")] == "waits for b")
+            let kept = try #require(try store.object(ResourceKey(kind: .claim, name: "a")))
+            #expect(kept.status?.condition(Condition.ready)?.reason == "Terminating")
+            #expect(kept.status?.condition(Condition.ready)?.message == "waits for b")
+            #expect(kept.status?.condition(Condition.degraded) == nil)
+            let events = try store.events(for: ResourceKey(kind: .claim, name: "a"))
+            #expect(events.contains { $0.reason == "Terminating" && $0.type == .normal })
+            #expect(!events.contains { $0.type == .warning })
         }
     }
 

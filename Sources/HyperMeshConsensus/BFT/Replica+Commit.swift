@@ -8,7 +8,7 @@ extension Replica {
     func processCertificate(_ qc: QuorumCertificate, now: UInt64) -> [Outgoing] {
         guard let certified = self.blocks[qc.block] else { return [] }
         if qc.view > self.highQC.view { self.highQC = qc }
-        guard let parent = self.blocks[certified.justify.block], let grandparent = self.blocks[parent.justify.block] else {
+        guard let parent = self.blocks[certified.justify.block], self.blocks[parent.justify.block] != nil else {
             return []
         }
         if parent.view > self.locked.view { self.locked = parent }

@@ -45,34 +45,48 @@ public final class AllocationCaches: Sendable {
     public init() {}
 }
 
+/// The host's usable cores and memory.
+typealias HostFacts = (cpu: Quantity, memory: Quantity)
+
 /// What all live pools offer together, recomputed only when a pool's spec changes (the pool cache's
 /// `specVersion`), with the storage they offer per filesystem.
 struct OfferTotals: Sendable {
     var specVersion: Int
+    var facts: HostFacts
     var offered: ResourceAmounts
-    /// Storage offered per filesystem id, and the filesystem of each pool's path.
+    /// Storage offered per filesystem id.
     var storageByFilesystem: [UInt64: Quantity]
-    var filesystemOfPath: [String: UInt64]
 }
 
 final class OfferTotalsMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var current: OfferTotals?
 
-    func totals(for snapshot: ObjectCache<PoolEntry>.Snapshot, discovery: HostDiscovery) throws -> OfferTotals {
-        if let hit = self.lock.withLock({ self.current?.specVersion == snapshot.specVersion ? self.current : nil }) { return hit }
+    /// - Parameter facts: the host's usable cores and memory, which shares of the host (`cores: 50%`) resolve against.
+    func totals(for snapshot: ObjectCache<PoolEntry>.Snapshot, facts: (cpu: Quantity, memory: Quantity),
+                discovery: HostDiscovery) throws -> OfferTotals
+    {
+        if let hit = self.lock.withLock({ self.current.flatMap { $0.specVersion == snapshot.specVersion && $0.facts == facts ? $0 : nil } }) {
+            return hit
+        }
         var offered = ResourceAmounts()
         var storage: [UInt64: Quantity] = [:]
-        var filesystems: [String: UInt64] = [:]
+        var filesystems: [String: (id: UInt64, size: Quantity)] = [:]
         for entry in snapshot.entries.values where !entry.deleting {
-            offered = offered.adding(entry.offer.total)
-            guard let path = entry.offer.storagePath else { continue }
-            let filesystem = try filesystems[path] ?? discovery.storage(at: path).filesystemID
-            filesystems[path] = filesystem
-            storage[filesystem] = (storage[filesystem] ?? .zero).adding(entry.offer.total.storage) ?? storage[filesystem]
+            var filesystem: (id: UInt64, size: Quantity)?
+            if let path = entry.offer.storagePath {
+                if filesystems[path] == nil {
+                    let facts = try discovery.storage(at: path)
+                    filesystems[path] = (facts.filesystemID, Quantity(whole: facts.totalBytes)!)
+                }
+                filesystem = filesystems[path]
+            }
+            let offer = entry.offer.resolved(cpu: facts.cpu, memory: facts.memory, storage: filesystem?.size)
+            offered = offered.adding(offer.total)
+            guard let filesystem else { continue }
+            storage[filesystem.id] = (storage[filesystem.id] ?? .zero).adding(offer.total.storage) ?? storage[filesystem.id]
         }
-        let totals = OfferTotals(specVersion: snapshot.specVersion, offered: offered, storageByFilesystem: storage,
-                                 filesystemOfPath: filesystems)
+        let totals = OfferTotals(specVersion: snapshot.specVersion, facts: facts, offered: offered, storageByFilesystem: storage)
         self.lock.withLock { self.current = totals }
         return totals
     }

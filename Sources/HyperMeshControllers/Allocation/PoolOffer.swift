@@ -1,6 +1,9 @@
 import HyperMeshCore
 
 /// What a ResourcePool spec offers: totals, per-claim limits, privacy.
+///
+/// A total given as a share of the host (`cores: 50%`) is zero here until ``resolved(cpu:memory:storage:)``
+/// (against discovery) or ``resolved(publishedCapacity:)`` (the capacity the pool's status shows) makes it exact.
 public struct PoolOffer: Sendable {
     public var privacy: String
     public var allow: [String]
@@ -9,20 +12,72 @@ public struct PoolOffer: Sendable {
     public var maximumPerClaim: ResourceAmounts
     public var storagePath: String?
     public var gpuDevices: [String]
+    /// The totals the spec gives as shares of the host, not yet resolved.
+    public var shares: Shares
+    private var givenMaximum: ResourceAmounts
+
+    /// Which totals are shares of the host.
+    public struct Shares: Sendable, Equatable {
+        public var cpu: HostShare?
+        public var memory: HostShare?
+        public var storage: HostShare?
+
+        public var isEmpty: Bool { self.cpu == nil && self.memory == nil && self.storage == nil }
+    }
+
+    /// Memory and storage shares resolve to whole MiB, rounded down.
+    public static let byteShareGranularity = Quantity(whole: 1 << 20)!
 
     public init(spec: JSONValue) {
-        func quantity(_ path: String) -> Quantity? { spec.value(atPath: path)?.stringValue.flatMap { try? Quantity(parsing: $0) } }
+        func text(_ path: String) -> String? { spec.value(atPath: path)?.stringValue }
+        func quantity(_ path: String) -> Quantity? { text(path).flatMap { try? Quantity(parsing: $0) } }
+        func share(_ path: String) -> HostShare? { text(path).flatMap { try? HostShare(parsing: $0) } }
         self.privacy = spec["privacy"]?.stringValue ?? "private"
         self.allow = spec["allow"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.storagePath = spec.value(atPath: "storage.path")?.stringValue
+        self.storagePath = text("storage.path")
         self.gpuDevices = spec.value(atPath: "gpu.devices")?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.shares = Shares(cpu: share("cpu.cores"), memory: share("memory.size"), storage: share("storage.size"))
         self.total = ResourceAmounts(cpu: quantity("cpu.cores") ?? .zero, memory: quantity("memory.size") ?? .zero,
                                      storage: quantity("storage.size") ?? .zero, gpuMemory: quantity("gpu.memory") ?? .zero,
                                      gpuCount: Int64(self.gpuDevices.count))
+        // Zero where the spec sets no limit: the limit is then the (resolved) total.
+        self.givenMaximum = ResourceAmounts(cpu: quantity("cpu.maxPerClaim") ?? .zero, memory: quantity("memory.maxPerClaim") ?? .zero,
+                                            storage: quantity("storage.maxPerClaim") ?? .zero, gpuMemory: quantity("gpu.maxPerClaim") ?? .zero)
+        self.maximumPerClaim = ResourceAmounts()
+        self.updateMaximumPerClaim()
+    }
+
+    /// The offer with its shares made exact: `cpu` usable cores, `memory` bytes of the host, `storage` the size of
+    /// the filesystem under ``storagePath`` (`nil` when there is none).
+    public func resolved(cpu: Quantity, memory: Quantity, storage: Quantity?) -> PoolOffer {
+        guard !self.shares.isEmpty else { return self }
+        var offer = self
+        if let share = self.shares.cpu { offer.total.cpu = share.of(cpu) }
+        if let share = self.shares.memory { offer.total.memory = share.of(memory, granularity: Self.byteShareGranularity) }
+        if let share = self.shares.storage, let storage { offer.total.storage = share.of(storage, granularity: Self.byteShareGranularity) }
+        offer.updateMaximumPerClaim()
+        return offer
+    }
+
+    /// The offer with its shares taken from the capacity the pool last published in its status, so a claim is
+    /// placed against what `get pool` shows.
+    public func resolved(publishedCapacity capacity: ResourceAmounts) -> PoolOffer {
+        guard !self.shares.isEmpty else { return self }
+        var offer = self
+        if self.shares.cpu != nil { offer.total.cpu = capacity.cpu }
+        if self.shares.memory != nil { offer.total.memory = capacity.memory }
+        if self.shares.storage != nil { offer.total.storage = capacity.storage }
+        offer.updateMaximumPerClaim()
+        return offer
+    }
+
+    /// A limit above a (resolved) total is the total: a share may resolve below the limit written beside it.
+    private mutating func updateMaximumPerClaim() {
+        func limit(_ given: Quantity, _ total: Quantity) -> Quantity { given == .zero ? total : min(given, total) }
         self.maximumPerClaim = ResourceAmounts(
-            cpu: quantity("cpu.maxPerClaim") ?? self.total.cpu, memory: quantity("memory.maxPerClaim") ?? self.total.memory,
-            storage: quantity("storage.maxPerClaim") ?? self.total.storage, gpuMemory: quantity("gpu.maxPerClaim") ?? self.total.gpuMemory,
-            gpuCount: self.total.gpuCount)
+            cpu: limit(self.givenMaximum.cpu, self.total.cpu), memory: limit(self.givenMaximum.memory, self.total.memory),
+            storage: limit(self.givenMaximum.storage, self.total.storage),
+            gpuMemory: limit(self.givenMaximum.gpuMemory, self.total.gpuMemory), gpuCount: self.total.gpuCount)
     }
 }
 

@@ -71,6 +71,13 @@ struct NodeValidator {
         case (.quantity(let rule), _):
             guard let text = scalar.numberOrStringText else { return self.mismatch(node, type, path) }
             return self.validateQuantity(text, rule: rule, node: node, path: path)
+        case (.quantityOrShare(let rule), _):
+            guard let text = scalar.numberOrStringText else { return self.mismatch(node, type, path) }
+            guard HostShare.isShare(text) else { return self.validateQuantity(text, rule: rule, node: node, path: path) }
+            do { return .string(try HostShare(parsing: text).description) } catch {
+                self.report(node, path, error.description)
+                return nil
+            }
         case (.duration, .string(let text)):
             let span: TimeSpan
             do { span = try TimeSpan(parsing: text) } catch {
@@ -92,6 +99,11 @@ struct NodeValidator {
     }
 
     private mutating func validateQuantity(_ text: String, rule: QuantityRule, node: Node, path: String) -> JSONValue? {
+        if HostShare.isShare(text) {
+            self.report(node, path, "\(text) is a share of the host, which only a pool's cpu.cores, memory.size and storage.size take; "
+                + "give an exact quantity here")
+            return nil
+        }
         let quantity: Quantity
         do { quantity = try Quantity(parsing: text) } catch {
             self.report(node, path, error.description)

@@ -7,6 +7,8 @@ public indirect enum FieldType: Sendable {
     case integer(minimum: Int64, maximum: Int64)
     case boolean
     case quantity(QuantityRule)
+    /// A quantity, or a share of what the host has (`50%`), resolved against discovery at reconcile time.
+    case quantityOrShare(QuantityRule)
     /// A positive duration such as `90s`.
     case duration
     case array(FieldType, minimumCount: Int)
@@ -23,6 +25,8 @@ public indirect enum FieldType: Sendable {
         case .integer: return "an integer"
         case .boolean: return "true or false"
         case .quantity(let rule): return rule == .bytes ? "a size such as 4Gi" : "a quantity such as 2 or 500m"
+        case .quantityOrShare(let rule):
+            return (rule == .bytes ? "a size such as 4Gi" : "a quantity such as 2 or 500m") + ", or a share of the host such as 50%"
         case .duration: return "a duration such as 90s, 15m or 1h30m"
         case .array: return "a list"
         case .labels: return "a map of label names to strings"

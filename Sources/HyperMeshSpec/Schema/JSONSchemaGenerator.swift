@@ -6,6 +6,8 @@ import HyperMeshCore
 /// each schema's description).
 public enum JSONSchemaGenerator {
     public static let dialect = "https://json-schema.org/draft/2020-12/schema"
+    /// A share of the host: 1 to 100 percent, at most two decimals (the decoder also refuses 0% and above 100%).
+    static let sharePattern = "^[0-9]{1,3}([.][0-9]{1,2})?%$"
     static let quantityPattern = "^[+]?[0-9]+([.][0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
     static let durationPattern = "^([0-9]+([.][0-9]+)?(h|m|s|ms))+$"
 
@@ -55,6 +57,13 @@ public enum JSONSchemaGenerator {
                 ["type": "integer", "exclusiveMinimum": 0],
                 ["type": "number", "exclusiveMinimum": 0],
                 ["type": "string", "pattern": .string(self.quantityPattern)],
+            ]]
+        case .quantityOrShare:
+            return ["anyOf": [
+                ["type": "integer", "exclusiveMinimum": 0],
+                ["type": "number", "exclusiveMinimum": 0],
+                ["type": "string", "pattern": .string(self.quantityPattern)],
+                ["type": "string", "pattern": .string(self.sharePattern)],
             ]]
         case .duration:
             return ["type": "string", "pattern": .string(self.durationPattern)]

@@ -12,16 +12,19 @@ extension KindSchema {
             Field("allow", .array(.string(.principal), minimumCount: 1),
                   "Principals allowed to claim (node ids, group:NAME); for private-network and p2p."),
             Field("cpu", .object(ObjectSchema([
-                Field("cores", .quantity(.cores), required: true, "Cores offered, e.g. 4 or 1500m."),
+                Field("cores", .quantityOrShare(.cores), required: true,
+                      "Cores offered, e.g. 4 or 1500m, or a share of the host's usable cores, e.g. 50%."),
                 Field("maxPerClaim", .quantity(.cores), "The most one claim may take."),
             ])), "CPU offered."),
             Field("memory", .object(ObjectSchema([
-                Field("size", .quantity(.bytes), required: true, "Memory offered, e.g. 16Gi."),
+                Field("size", .quantityOrShare(.bytes), required: true,
+                      "Memory offered, e.g. 16Gi, or a share of the host's memory, e.g. 25% (whole MiB, rounded down)."),
                 Field("maxPerClaim", .quantity(.bytes), "The most one claim may take."),
             ])), "Memory offered."),
             Field("storage", .object(ObjectSchema([
                 Field("path", .string(.absolutePath), required: true, "Absolute directory the pool's claims live under."),
-                Field("size", .quantity(.bytes), required: true, "Space offered, e.g. 200Gi."),
+                Field("size", .quantityOrShare(.bytes), required: true,
+                      "Space offered, e.g. 200Gi, or a share of the size of path's filesystem, e.g. 25% (whole MiB, rounded down)."),
                 Field("maxPerClaim", .quantity(.bytes), "The most one claim may take."),
             ])), "Storage offered."),
             Field("gpu", .object(ObjectSchema([
