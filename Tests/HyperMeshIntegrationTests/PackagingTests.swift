@@ -24,7 +24,8 @@ struct PackagingTests {
             "usr/bin/hypermesh", "lib/systemd/system/hypermesh.service", "usr/lib/sysusers.d/hypermesh.conf",
             "usr/lib/tmpfiles.d/hypermesh.conf", "etc/hypermesh/agent.yaml", "usr/share/hypermesh/grafana-dashboard.json",
             "usr/share/bash-completion/completions/hypermesh", "usr/share/zsh/vendor-completions/_hypermesh",
-            "usr/share/fish/vendor_completions.d/hypermesh.fish", "usr/share/doc/hypermesh/examples/mesh.yaml",
+            "usr/share/fish/vendor_completions.d/hypermesh.fish", "usr/share/doc/hypermesh/examples/workstation/mesh.yaml",
+            "usr/share/doc/hypermesh/examples/demo/pool.yaml",
         ] {
             #expect(FileManager.default.fileExists(atPath: root + "/" + file), "\(file) missing")
         }
