@@ -153,6 +153,7 @@ public actor Reconciler {
             }
             self.queue.forget(key)
             self.summary.failed[key] = nil
+            self.summary.waiting.remove(key)
             succeeded = true
         } catch {
             await self.handleFailure(of: key, error: error, clock: clock, context: context)
@@ -164,6 +165,7 @@ public actor Reconciler {
         let attempts = self.queue.failureCount(for: key) + 1
         self.summary.failed[key] = "\(error)"
         let waiting = error is CleanupWaiting
+        if waiting { self.summary.waiting.insert(key) } else { self.summary.waiting.remove(key) }
         if waiting {
             self.logger.info("Deletion waiting", metadata: ["object": "\(key)", "attempt": "\(attempts)", "reason": "\(error)"])
         } else {
@@ -228,6 +230,8 @@ public struct PassSummary: Sendable {
     public var removed: [ResourceKey] = []
     /// Keys still failing at the end of the pass, with the last error.
     public var failed: [ResourceKey: String] = [:]
+    /// Those of ``failed`` whose deletion waits for something else (``CleanupWaiting``): not an error.
+    public var waiting: Set<ResourceKey> = []
 
     public init() {}
 }

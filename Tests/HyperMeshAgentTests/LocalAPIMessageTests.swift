@@ -7,6 +7,10 @@ struct LocalAPIMessageTests {
         let request = LocalAPIMessage.Request(operation: .wait, keys: [ResourceKey(kind: .claim, name: "web")], timeout: .seconds(2))
         #expect(try LocalAPIMessage.parseRequest(request.json.canonicalJSON) == request)
         #expect(try LocalAPIMessage.parseRequest(#"{"apiVersion":1,"op":"wake"}"#).keys == nil)
+        let removal = LocalAPIMessage.Request(operation: .waitRemoved, keys: [ResourceKey(kind: .resourcePool, name: "p")],
+                                              timeout: .milliseconds(1500))
+        #expect(removal.json["timeoutMilliseconds"] == 1500)
+        #expect(try LocalAPIMessage.parseRequest(removal.json.canonicalJSON) == removal)
     }
 
     @Test(arguments: [
@@ -19,6 +23,8 @@ struct LocalAPIMessageTests {
         (#"{"apiVersion":1,"op":"wake","keys":["Nope/x"]}"#, "is not \"Kind/name\""),
         (#"{"apiVersion":1,"op":"wait","keys":["Claim/x"]}"#, "timeoutMilliseconds"),
         (#"{"apiVersion":1,"op":"wait","timeoutMilliseconds":5}"#, "wait needs keys"),
+        (#"{"apiVersion":1,"op":"waitRemoved","keys":["Claim/x"],"timeoutMilliseconds":-1}"#, "waitRemoved needs timeoutMilliseconds"),
+        (#"{"apiVersion":1,"op":"waitRemoved","timeoutMilliseconds":5}"#, "waitRemoved needs keys"),
     ])
     func badRequestsAreExplained(_ line: String, _ message: String) {
         do {

@@ -113,6 +113,42 @@ struct AgentTests {
                 "\(tooBig.standardError)")
     }
 
+    @Test func deleteWaitsForTheAgentAndAPoolForItsClaims() throws {
+        let agent = try RunningAgent()
+        defer { _ = agent.stop() }
+        #expect(try agent.waitUntilReady())
+        let file = agent.directory.path + "/pool-and-claim.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: private, memory: {size: 1%}}
+            ---
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: job}
+            spec: {pool: shared, memory: 1Mi}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let applied = try agent.hm(["apply", "-f", file, "--wait=20s"])
+        #expect(applied.status == 0, "\(applied.standardError)")
+        // The pool alone cannot go while the claim holds part of it: delete says why, through the agent.
+        let refused = try agent.hm(["delete", "pool", "shared", "--timeout", "1s"])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("ResourcePool/shared (pool shared waits for its bound claims to be released: job)"),
+                "\(refused.standardError)")
+        #expect(!refused.standardError.contains("cleaning up here instead"))
+        let pool = try JSONValue(parsingJSON: try agent.hm(["get", "pool", "shared", "-o", "json"]).standardOutput)
+        #expect(pool.value(atPath: "status.conditions[0].reason") == "Terminating")
+        #expect(try agent.hm(["get", "claim", "job", "-o", "json"]).status == 0)
+        // Both together: the claim is released, then the pool goes, and delete returns when both are gone.
+        let deleted = try agent.hm(["delete", "-f", file, "--timeout", "20s"])
+        #expect(deleted.status == 0, "\(deleted.standardError)")
+        #expect(deleted.standardOutput == "pool/shared deleted\nclaim/job deleted\n", "\(deleted.standardOutput)")
+        #expect(try agent.hm(["get", "all", "-o", "name"]).standardOutput.isEmpty)
+        let badTimeout = try agent.hm(["delete", "claim", "job", "--timeout", "soon"])
+        #expect(badTimeout.status == 1 && badTimeout.standardError.contains("--timeout"), "\(badTimeout.standardError)")
+    }
+
     @Test func watchedDirectoriesApplyPruneAndRefuseBrokenCommits() throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-gitops")
         let specs = directory.path + "/specs"

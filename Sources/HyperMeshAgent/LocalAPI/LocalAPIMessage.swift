@@ -5,7 +5,8 @@ import HyperMeshCore
 ///
 /// Requests: `{"apiVersion": 1, "op": "wake", "keys": ["Claim/x"]}` (reconcile these, or everything
 /// without `keys`), `{"apiVersion": 1, "op": "wait", "keys": [...], "timeoutMilliseconds": 5000}` (reply when
-/// all are Ready or the time is up), `{"apiVersion": 1, "op": "status"}`.
+/// all are Ready or the time is up), `{"apiVersion": 1, "op": "waitRemoved", "keys": [...], "timeoutMilliseconds": 5000}`
+/// (reply when all are gone from the store, their cleanup done, or the time is up), `{"apiVersion": 1, "op": "status"}`.
 /// Replies: `{"apiVersion": 1, "ok": true, …}` or `{"apiVersion": 1, "ok": false, "error": "…"}`.
 public enum LocalAPIMessage {
     public static let apiVersion: Int64 = 1
@@ -14,7 +15,10 @@ public enum LocalAPIMessage {
     public static let socketName = "agent.sock"
 
     public enum Operation: String, Sendable {
-        case wake, wait, status
+        case wake, wait, waitRemoved, status
+
+        /// Whether the request blocks until its keys reach a state, and so carries a timeout.
+        var waits: Bool { self == .wait || self == .waitRemoved }
     }
 
     /// A parsed request.
@@ -32,7 +36,7 @@ public enum LocalAPIMessage {
         public var json: JSONValue {
             var members: [String: JSONValue] = ["apiVersion": .integer(LocalAPIMessage.apiVersion), "op": .string(self.operation.rawValue)]
             if let keys = self.keys { members["keys"] = .array(keys.map { .string($0.description) }) }
-            if self.operation == .wait {
+            if self.operation.waits {
                 let parts = self.timeout.components
                 members["timeoutMilliseconds"] = .integer(parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000)
             }
@@ -50,7 +54,7 @@ public enum LocalAPIMessage {
             throw .invalidArgument("apiVersion \(version) is not supported; this agent speaks \(Self.apiVersion)")
         }
         guard case .string(let name)? = members["op"], let operation = Operation(rawValue: name) else {
-            throw .invalidArgument("op must be one of wake, wait, status")
+            throw .invalidArgument("op must be one of wake, wait, waitRemoved, status")
         }
         var request = Request(operation: operation)
         if let keysValue = members["keys"] {
@@ -62,12 +66,12 @@ public enum LocalAPIMessage {
                 return key
             }
         }
-        if operation == .wait {
+        if operation.waits {
             guard case .integer(let milliseconds)? = members["timeoutMilliseconds"], milliseconds >= 0,
                   milliseconds <= 86_400_000 else {
-                throw .invalidArgument("wait needs timeoutMilliseconds from 0 to 86400000")
+                throw .invalidArgument("\(name) needs timeoutMilliseconds from 0 to 86400000")
             }
-            guard request.keys != nil else { throw .invalidArgument("wait needs keys") }
+            guard request.keys != nil else { throw .invalidArgument("\(name) needs keys") }
             request.timeout = .milliseconds(milliseconds)
         }
         return request

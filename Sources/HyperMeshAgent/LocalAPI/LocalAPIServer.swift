@@ -145,6 +145,35 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         case .wait:
             self.state.wake(request.keys)
             return self.waitUntilReady(request.keys ?? [], timeout: request.timeout)
+        case .waitRemoved:
+            // `hypermesh delete` asks for this once it has marked the keys for deletion.
+            self.state.wake(request.keys)
+            return self.waitUntilRemoved(request.keys ?? [], timeout: request.timeout)
+        }
+    }
+
+    /// Replies once none of `keys` is in the store (their controllers released what they held) or at
+    /// `timeout`, with those still there and why (`Terminating: pool p waits for its bound claims…`).
+    private func waitUntilRemoved(_ keys: [ResourceKey], timeout: Duration) -> String {
+        let deadline = ContinuousClock.now + timeout
+        var pending = keys
+        while true {
+            do {
+                let remaining = try self.store.objects(pending)
+                pending = remaining.map(\.key)
+                if remaining.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
+                    let listed = remaining.map { object -> JSONValue in
+                        let ready = object.status?.condition(Condition.ready)
+                        let reason = object.deletionRequestedAt == nil ? "NotDeleted" : ready?.reason ?? "CleanupPending"
+                        return .object(["object": .string(object.key.description), "reason": .string(reason),
+                                        "message": .string(ready?.message ?? "")])
+                    }
+                    return LocalAPIMessage.reply(["remaining": .array(listed)])
+                }
+            } catch {
+                return LocalAPIMessage.errorReply("\(error)")
+            }
+            usleep(pending.count > 100 ? 100_000 : 20_000)
         }
     }
 

@@ -84,7 +84,7 @@ final class ReconcileLoop: Service {
     /// One pass over `keys` (all for `nil`); updates the summary, STATUS= and the object gauges.
     private func pass(keys: [ResourceKey]?) async throws {
         let summary = try await self.reconciler.runPass(only: keys, deadline: Self.passDeadline)
-        for (key, error) in summary.failed {
+        for (key, error) in summary.failed where !summary.waiting.contains(key) {
             self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "error": "\(error)"])
         }
         // Counted in SQLite: decoding every object after every pass made a large store's passes quadratic.
