@@ -28,8 +28,9 @@ public struct Workspace: Sendable {
         let stopAt = clock.now + timeout
         var pending = keys
         while true {
-            let objects = try pending.compactMap { try self.store.object($0) }
-            let notReady = objects.filter { $0.readiness != .true }
+            // Ready ones are found in SQLite; only the others are decoded (for their next reconcile time).
+            let ready = try self.store.readyKeys()
+            let notReady = try self.store.objects(pending.filter { !ready.contains($0) })
             if notReady.isEmpty || clock.now >= stopAt { return notReady }
             let nextDue = notReady.compactMap(\.nextReconcileAt).min().map { max(0, $0.timeIntervalSinceNow) } ?? 1
             try await clock.sleep(until: min(stopAt, clock.now + .milliseconds(Int64(min(nextDue, 1) * 1000) + 10)))

@@ -19,7 +19,7 @@ public struct ClaimController: Controller {
 
     /// - Parameter caches: shared with the ``ResourcePoolController`` of the same reconciler.
     public init(now: @escaping @Sendable () -> Date = { Date() },
-                hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.detectHost() },
+                hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.host() },
                 caches: AllocationCaches = AllocationCaches())
     {
         self.caches = caches

@@ -104,7 +104,7 @@ public struct ResourcePoolController: Controller {
         guard bound.isEmpty else {
             throw CleanupWaiting("pool \(object.key.name) waits for its bound claims to be released: \(bound.joined(separator: ", "))")
         }
-        ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.detectHost())
+        ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.host())
     }
 }
 

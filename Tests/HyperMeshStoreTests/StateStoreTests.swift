@@ -137,6 +137,25 @@ struct StateStoreTests {
         }
     }
 
+    @Test func readyKeysAreThoseReadyForTheirCurrentGeneration() throws {
+        try withStore { store, _ in
+            try store.apply([Self.pool("ready"), Self.pool("failing"), Self.pool("unseen"), Self.pool("changed")])
+            let key = { ResourceKey(kind: .resourcePool, name: $0) }
+            func status(_ ready: Condition.Status) -> ObjectStatus {
+                .init(observedGeneration: 1, conditions: [
+                    Condition(type: "Degraded", status: .true, reason: "X", observedGeneration: 1),
+                    Condition(type: "Ready", status: ready, reason: "Ok", observedGeneration: 1),
+                ])
+            }
+            try store.updateStatus(key("ready"), to: status(.true), nextReconcileAt: nil)
+            try store.updateStatus(key("failing"), to: status(.false), nextReconcileAt: nil)
+            try store.updateStatus(key("changed"), to: status(.true), nextReconcileAt: nil)
+            #expect(try store.readyKeys() == [key("ready"), key("changed")])
+            try store.apply([Self.pool("changed", cores: "2")])  // generation 2: its Ready=True is about generation 1
+            #expect(try store.readyKeys() == [key("ready")])
+        }
+    }
+
     @Test func reopensMigratedDatabaseAndChecksIntegrity() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -156,13 +156,13 @@ final class LocalAPIServer: Service, @unchecked Sendable {
     /// `timeout`, with those still there and why (`Terminating: pool p waits for its bound claims…`).
     private func waitUntilRemoved(_ keys: [ResourceKey], timeout: Duration) -> String {
         let deadline = ContinuousClock.now + timeout
-        var pending = keys
+        var pending = Set(keys)
         while true {
             do {
-                let remaining = try self.store.objects(pending)
-                pending = remaining.map(\.key)
-                if remaining.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
-                    let listed = remaining.map { object -> JSONValue in
+                // Keys only, not objects: decoding ten thousand objects every poll would slow the cleanup it waits for.
+                pending.formIntersection(try self.store.keys())
+                if pending.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
+                    let listed = try self.store.objects(pending.sorted()).map { object -> JSONValue in
                         let ready = object.status?.condition(Condition.ready)
                         let reason = object.deletionRequestedAt == nil ? "NotDeleted" : ready?.reason ?? "CleanupPending"
                         return .object(["object": .string(object.key.description), "reason": .string(reason),
@@ -179,21 +179,22 @@ final class LocalAPIServer: Service, @unchecked Sendable {
 
     private func waitUntilReady(_ keys: [ResourceKey], timeout: Duration) -> String {
         let deadline = ContinuousClock.now + timeout
-        // Only the keys not yet Ready are read again: re-reading ten thousand objects every poll competed with
-        // the reconciler that makes them Ready.
-        var pending = keys
+        // Which keys are Ready is asked of SQLite, not by decoding the objects: decoding ten thousand objects
+        // every poll competed with the reconciler that makes them Ready. Only the stragglers are decoded, once.
+        var pending = Set(keys)
         while true {
             do {
-                let objects = try self.store.objects(pending)
-                let notReady = objects.filter { $0.readiness != .true }
-                let missing = Set(pending).subtracting(objects.map(\.key))
-                pending = notReady.map(\.key) + missing.sorted()
-                if (notReady.isEmpty && missing.isEmpty) || ContinuousClock.now >= deadline || self.isStopped {
-                    let pending = notReady.map { object -> JSONValue in
-                        .object(["object": .string(object.key.description),
-                                 "reason": .string(object.status?.condition(Condition.ready)?.reason ?? "Pending")])
+                pending.subtract(try self.store.readyKeys())
+                if pending.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
+                    let objects = try self.store.objects(pending.sorted())
+                    let missing = pending.subtracting(objects.map(\.key))
+                    let listed = objects.map { object -> JSONValue in
+                        let ready = object.status?.condition(Condition.ready)
+                        let current = object.status?.observedGeneration == object.generation
+                        return .object(["object": .string(object.key.description),
+                                        "reason": .string(current ? ready?.reason ?? "Pending" : "Pending")])
                     } + missing.sorted().map { .object(["object": .string($0.description), "reason": .string("NotFound")]) }
-                    return LocalAPIMessage.reply(["notReady": .array(pending)])
+                    return LocalAPIMessage.reply(["notReady": .array(listed)])
                 }
             } catch {
                 return LocalAPIMessage.errorReply("\(error)")
