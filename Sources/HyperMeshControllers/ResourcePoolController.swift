@@ -99,10 +99,11 @@ public struct ResourcePoolController: Controller {
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
         let pool = object.key.name
         let bound = try self.caches.claims.withSnapshot(from: context.store) { claims in
-            ClaimStatus.bound(inPool: pool, entries: claims.entries(inGroup: pool)).map(\.object.key.name).sorted()
+            ClaimStatus.bound(inPool: pool, entries: claims.entries(inGroup: pool)).map(\.object.key).sorted()
         }
         guard bound.isEmpty else {
-            throw CleanupWaiting("pool \(object.key.name) waits for its bound claims to be released: \(bound.joined(separator: ", "))")
+            throw CleanupWaiting("pool \(object.key.name) waits for its bound claims to be released: "
+                + bound.map(\.name).joined(separator: ", "), waitingFor: bound)
         }
         ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.host())
     }

@@ -90,11 +90,15 @@ extension ObjectStatus {
 
 /// Thrown by ``Controller/cleanUp(_:context:)`` when a deletion must wait for something else to go first
 /// (a pool's bound claims): not a failure. The object shows `Ready=False` with reason `Terminating` and the
-/// message, is retried with the same backoff as a failure, and logs at info, not as a warning.
+/// message, logs at info, not as a warning, and is retried with the same backoff as a failure — and at once
+/// when the last of `blockers` is removed, rather than when its backoff ends.
 public struct CleanupWaiting: Error, CustomStringConvertible {
     public let description: String
+    /// The objects whose removal it waits for.
+    public let blockers: [ResourceKey]
 
-    public init(_ description: String) {
+    public init(_ description: String, waitingFor blockers: [ResourceKey] = []) {
         self.description = description
+        self.blockers = blockers
     }
 }

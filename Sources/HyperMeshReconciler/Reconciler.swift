@@ -27,6 +27,8 @@ public actor Reconciler {
     /// large pass's cost.
     private var buffered: [StatusUpdate] = []
     private var bufferedKeys: Set<ResourceKey> = []
+    /// Deletions waiting (``CleanupWaiting``), by what they wait for: retried as soon as that is removed.
+    private var waiters: [ResourceKey: Set<ResourceKey>] = [:]
     /// Statuses written in one transaction at most.
     public static let maximumBufferedStatuses = 512
 
@@ -140,6 +142,7 @@ public actor Reconciler {
             if object.deletionRequestedAt != nil {
                 try await self.controllers[key.kind]?.cleanUp(object, context: context)
                 if try self.store.removeObject(key) { self.summary.removed.append(key) }
+                self.wakeWaiters(of: key)
             } else if let controller = self.controllers[key.kind] {
                 var result = try await controller.reconcile(object, context: context)
                 result.status.observedGeneration = object.generation
@@ -165,7 +168,12 @@ public actor Reconciler {
         let attempts = self.queue.failureCount(for: key) + 1
         self.summary.failed[key] = "\(error)"
         let waiting = error is CleanupWaiting
-        if waiting { self.summary.waiting.insert(key) } else { self.summary.waiting.remove(key) }
+        if let waiting = error as? CleanupWaiting {
+            self.summary.waiting.insert(key)
+            for blocker in waiting.blockers { self.waiters[blocker, default: []].insert(key) }
+        } else {
+            self.summary.waiting.remove(key)
+        }
         if waiting {
             self.logger.info("Deletion waiting", metadata: ["object": "\(key)", "attempt": "\(attempts)", "reason": "\(error)"])
         } else {
@@ -189,6 +197,12 @@ public actor Reconciler {
         }
         let retryAt = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
         _ = try? self.store.updateStatus(key, to: status, nextReconcileAt: retryAt)
+    }
+
+    /// Queues at once the deletions that waited for `key`, now removed; a waiter that still waits for others says so again.
+    private func wakeWaiters(of key: ResourceKey) {
+        guard let waiting = self.waiters.removeValue(forKey: key) else { return }
+        for waiter in waiting { _ = self.queue.add(waiter) }
     }
 
     /// Objects of kinds without a controller: removed when deleted (nothing was allocated),

@@ -62,6 +62,20 @@ final class ScriptedController: Controller, @unchecked Sendable {
     }
 }
 
+/// A pool controller whose cleanup waits while a claim of the same name is still stored.
+struct WaitsForClaimController: Controller {
+    let kind = Kind.resourcePool
+
+    func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
+        ReconcileResult(status: .ready(.true, reason: "Done", message: "ok", generation: 0))
+    }
+
+    func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
+        let claim = ResourceKey(kind: .claim, name: object.key.name)
+        if try context.store.object(claim) != nil { throw CleanupWaiting("waits for \(claim)", waitingFor: [claim]) }
+    }
+}
+
 struct ReconcilerTests {
     static func claim(_ name: String) -> DesiredObject {
         DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": "p", "cpu": "1"])
@@ -159,6 +173,25 @@ struct ReconcilerTests {
             let events = try store.events(for: ResourceKey(kind: .claim, name: "a"))
             #expect(events.contains { $0.reason == "Terminating" && $0.type == .normal })
             #expect(!events.contains { $0.type == .warning })
+        }
+    }
+
+    @Test func aWaitingDeletionIsRetriedAsSoonAsWhatItWaitsForIsRemoved() async throws {
+        try await withStore { store in
+            let pool = DesiredObject(key: ResourceKey(kind: .resourcePool, name: "p"), labels: [:], spec: ["privacy": "private"])
+            try store.apply([pool, Self.claim("p")])
+            try store.requestDeletion(of: [pool.key, ResourceKey(kind: .claim, name: "p")])
+            // A back-off far longer than the pass: only the wake on the claim's removal can retry the pool in time.
+            let reconciler = Reconciler(store: store, controllers: [WaitsForClaimController(), ScriptedController(kind: .claim)],
+                                        logger: Logger(label: "test"), workerCount: 1,
+                                        queue: WorkQueue(baseDelay: .seconds(30), maximumDelay: .seconds(60)))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let summary = try await reconciler.runPass(deadline: .seconds(20))
+            #expect(Set(summary.removed) == [pool.key, ResourceKey(kind: .claim, name: "p")])
+            #expect(summary.failed.isEmpty && summary.waiting.isEmpty)
+            #expect(clock.now - started < .seconds(20))
+            #expect(try store.keys().isEmpty)
         }
     }
 
