@@ -121,6 +121,7 @@ public actor Reconciler {
 
     private func process(_ key: ResourceKey, clock: ContinuousClock) async {
         let started = clock.now
+        self.summary.started[key] = started
         var succeeded = false
         defer {
             // swift-metrics: no-ops unless a metrics backend was bootstrapped (the agent's Prometheus registry).
@@ -246,6 +247,9 @@ public struct PassSummary: Sendable {
     public var failed: [ResourceKey: String] = [:]
     /// Those of ``failed`` whose deletion waits for something else (``CleanupWaiting``): not an error.
     public var waiting: Set<ResourceKey> = []
+    /// When the latest reconcile of each key began (it read the object then): a request to reconcile a key made
+    /// before that instant is answered.
+    public var started: [ResourceKey: ContinuousClock.Instant] = [:]
 
     public init() {}
 }

@@ -60,18 +60,17 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         guard !self.dryRun else { return }
-        let changed = changes.filter { $0.action != .unchanged }.map(\.key)
         // A running agent reconciles: wake it (and with --wait let it report), rather than race it.
         if let agent = AgentClient(stateDirectory: workspace.store.directory) {
             do {
-                try self.handOver(to: agent, changed: changed, keys: documents.map(\.key))
+                try self.handOver(to: agent, changes: changes, keys: documents.map(\.key), store: workspace.store)
                 return
             } catch let error as HyperMeshError where error.code == .io {
                 Output.warning("\(error.message); reconciling here instead")
             }
         }
         // Level-triggered but not wasteful: what this apply changed, plus whatever else is due.
-        let due = Set(changed).union(try workspace.store.keysDue())
+        let due = Set(changes.filter { $0.action != .unchanged }.map(\.key)).union(try workspace.store.keysDue())
         let summary = try await workspace.reconcile(only: due.sorted())
         for (key, error) in summary.failed.sorted(by: { $0.key < $1.key }) {
             Output.warning("\(key): reconcile failed: \(error)")
@@ -92,9 +91,15 @@ struct ApplyCommand: AsyncParsableCommand {
         return names.count > limit ? shown + " and \(names.count - limit) more (hypermesh get all shows them)" : shown
     }
 
-    /// Wakes the agent for `changed`; with --wait asks it to answer once `keys` are Ready.
-    private func handOver(to agent: AgentClient, changed: [ResourceKey], keys: [ResourceKey]) throws {
-        _ = try agent.send(LocalAPIMessage.Request(operation: .wake, keys: changed))
+    /// Wakes the agent for what changed and, with --wait, for the unchanged objects not Ready yet (what a user
+    /// waiting expects to be tried again now); then, with --wait, asks it to answer once `keys` are Ready.
+    private func handOver(to agent: AgentClient, changes: [ObjectChange], keys: [ResourceKey], store: StateStore) throws {
+        var wake = changes.filter { $0.action != .unchanged }.map(\.key)
+        if self.wait != nil {
+            let ready = try store.readyKeys()
+            wake += changes.filter { $0.action == .unchanged && !ready.contains($0.key) }.map(\.key)
+        }
+        _ = try agent.send(LocalAPIMessage.Request(operation: .wake, keys: wake))
         guard let wait else { return }
         let timeout = try TimeSpan(parsing: wait)
         let reply = try agent.send(LocalAPIMessage.Request(operation: .wait, keys: keys, timeout: timeout.duration),

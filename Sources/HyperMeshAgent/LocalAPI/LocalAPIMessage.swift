@@ -5,7 +5,7 @@ import HyperMeshCore
 ///
 /// Requests: `{"apiVersion": 1, "op": "wake", "keys": ["Claim/x"]}` (reconcile these, or everything
 /// without `keys`), `{"apiVersion": 1, "op": "wait", "keys": [...], "timeoutMilliseconds": 5000}` (reply when
-/// all are Ready or the time is up), `{"apiVersion": 1, "op": "waitRemoved", "keys": [...], "timeoutMilliseconds": 5000}`
+/// all are Ready for their current generation or the time is up; it wakes nothing, so send `wake` first), `{"apiVersion": 1, "op": "waitRemoved", "keys": [...], "timeoutMilliseconds": 5000}`
 /// (reply when all are gone from the store, their cleanup done, or the time is up), `{"apiVersion": 1, "op": "status"}`.
 /// Replies: `{"apiVersion": 1, "ok": true, …}` or `{"apiVersion": 1, "ok": false, "error": "…"}`.
 public enum LocalAPIMessage {

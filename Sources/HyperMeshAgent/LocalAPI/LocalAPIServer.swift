@@ -143,7 +143,8 @@ final class LocalAPIServer: Service, @unchecked Sendable {
         case .status:
             return LocalAPIMessage.reply(["ready": .bool(self.state.isReady), "summary": .string(self.state.summary)])
         case .wait:
-            self.state.wake(request.keys)
+            // No wake: the client woke what it wants reconciled first. Waking every waited-for key again ran a
+            // second full pass over ten thousand objects after each `apply --wait`.
             return self.waitUntilReady(request.keys ?? [], timeout: request.timeout)
         case .waitRemoved:
             // `hypermesh delete` asks for this once it has marked the keys for deletion.

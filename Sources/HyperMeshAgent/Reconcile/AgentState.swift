@@ -6,7 +6,8 @@ import HyperMeshCore
 public final class AgentState: @unchecked Sendable {
     private let lock = NSLock()
     private var ready = false
-    private var wakeKeys: Set<ResourceKey> = []
+    /// Keys asked for, with when the latest request for each came.
+    private var wakeKeys: [ResourceKey: ContinuousClock.Instant] = [:]
     private var wakeAll = false
     private var lastPassAt: Date?
     private var lastPassError: String?
@@ -23,7 +24,12 @@ public final class AgentState: @unchecked Sendable {
     /// Asks the loop to reconcile `keys` (or everything, for `nil`) now.
     public func wake(_ keys: [ResourceKey]?) {
         let continuation: CheckedContinuation<Void, Never>? = self.lock.withLock {
-            if let keys { self.wakeKeys.formUnion(keys) } else { self.wakeAll = true }
+            if let keys {
+                let now = ContinuousClock.now
+                for key in keys { self.wakeKeys[key] = now }
+            } else {
+                self.wakeAll = true
+            }
             defer { self.wakeContinuation = nil }
             return self.wakeContinuation
         }
@@ -33,8 +39,21 @@ public final class AgentState: @unchecked Sendable {
     /// Takes the pending wake requests: (`all`, keys).
     func takeWakeRequests() -> (all: Bool, keys: Set<ResourceKey>) {
         self.lock.withLock {
-            defer { self.wakeKeys = []; self.wakeAll = false }
-            return (self.wakeAll, self.wakeKeys)
+            defer { self.wakeKeys = [:]; self.wakeAll = false }
+            return (self.wakeAll, Set(self.wakeKeys.keys))
+        }
+    }
+
+    /// Forgets the requests a pass already answered: those for keys it began reconciling after the request came
+    /// (`started`). A wake that arrives while a pass is taking the same keys (an apply's objects are due by
+    /// themselves too) would otherwise run a second pass over all of them.
+    func dropWakes(answeredBy started: [ResourceKey: ContinuousClock.Instant]) {
+        guard !started.isEmpty else { return }
+        self.lock.withLock {
+            self.wakeKeys = self.wakeKeys.filter { key, requested in
+                guard let began = started[key] else { return true }
+                return began < requested
+            }
         }
     }
 

@@ -83,7 +83,14 @@ final class ReconcileLoop: Service {
 
     /// One pass over `keys` (all for `nil`); updates the summary, STATUS= and the object gauges.
     private func pass(keys: [ResourceKey]?) async throws {
+        let started = ContinuousClock.now
         let summary = try await self.reconciler.runPass(only: keys, deadline: Self.passDeadline)
+        self.state.dropWakes(answeredBy: summary.started)
+        self.logger.debug("Reconcile pass", metadata: [
+            "keys": "\(keys.map { "\($0.count)" } ?? "all")", "reconciled": "\(summary.reconciled.count)",
+            "removed": "\(summary.removed.count)", "failing": "\(summary.failed.count)", "waiting": "\(summary.waiting.count)",
+            "duration": "\(ContinuousClock.now - started)",
+        ])
         for (key, error) in summary.failed where !summary.waiting.contains(key) {
             self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "error": "\(error)"])
         }
