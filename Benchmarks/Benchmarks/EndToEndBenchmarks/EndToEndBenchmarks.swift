@@ -3,8 +3,8 @@ import Foundation
 
 // What users wait for: the whole `hypermesh` release binary, from process start until every object has its
 // status, for 1k / 10k (and, with HYPERMESH_BENCH_100K=1, 100k) objects of two kinds — ResourcePools and
-// Claims bound in them (cgroups where the host has them) — with no agent (apply reconciles itself, then a
-// no-op re-apply) and through a running agent (`apply --wait`, then its RSS before and after deleting them). Beside them, in the same run, the parse floor: PyYAML's C loader
+// Claims bound in them (cgroups where the host has them) — with no agent (apply reconciles itself; a no-op
+// re-apply and a diff of the same specs) and through a running agent (`apply --wait`, then its RSS before and after deleting them). Beside them, in the same run, the parse floor: PyYAML's C loader
 // only parsing the same file. After the runs it prints time(10k)/time(1k), which is 10 for linear cost.
 //
 // Uses $HYPERMESH_BIN, else ../.build/release/hypermesh (`make benchmarks` builds it).
@@ -96,6 +96,11 @@ final class Medians: @unchecked Sendable {
                 print(String(format: "growth (%@): time(10k)/time(1k) = %.2f s / %.2f s = %.1f (10 is linear)", mode, large, small, large / small))
             }
         }
+        for command in ["apply", "diff"] {
+            if let median = self.median("\(command) unchanged 10000") {
+                print(String(format: "%@ of 10k unchanged objects: median %.2f s (goal < 0.5 s)", command, median))
+            }
+        }
     }
 }
 
@@ -134,10 +139,23 @@ let benchmarks: @Sendable () -> Void = {
             try timed("no agent \(count)") { status = try run(binary, ["--state-dir", state, "apply", "-f", specs]) }
             benchmark.stopMeasurement()
             precondition(status == 0, "apply failed")
-            benchmark.startMeasurement()
-            precondition(try run(binary, ["--state-dir", state, "apply", "-f", specs]) == 0)  // no-op re-apply
-            benchmark.stopMeasurement()
             try? FileManager.default.removeItem(atPath: state)
+        }
+
+        // What a GitOps pipeline waits for on every commit that changes nothing: apply and diff of the same specs.
+        for (what, command) in [("no-op re-apply", "apply"), ("diff", "diff")] {
+            Benchmark("No agent: \(what) of \(count) objects", configuration: .init(maxIterations: iterations)) { benchmark in
+                // The state is made once, by the first iteration, outside the measurement, and kept for the others.
+                let state = scratch + "/state-\(command)-\(count)"
+                if !FileManager.default.fileExists(atPath: state) {
+                    precondition(try run(binary, ["--state-dir", state, "apply", "-f", specs]) == 0, "apply failed")
+                }
+                benchmark.startMeasurement()
+                var status: Int32 = 0
+                try timed("\(command) unchanged \(count)") { status = try run(binary, ["--state-dir", state, command, "-f", specs]) }
+                benchmark.stopMeasurement()
+                precondition(status == 0, "\(command) of unchanged specs exited \(status)")
+            }
         }
 
         Benchmark("Agent: apply --wait \(count) objects until all Ready", configuration: .init(
@@ -151,8 +169,8 @@ let benchmarks: @Sendable () -> Void = {
             precondition(status == 0, "apply --wait failed")
             Thread.sleep(forTimeInterval: 1)
             benchmark.measurement(.custom("RSS after (KB)"), agent.residentKilobytes)
-            _ = try run(binary, ["--state-dir", agent.state, "delete", "-f", specs])
-            Thread.sleep(forTimeInterval: 3)
+            precondition(try run(binary, ["--state-dir", agent.state, "delete", "-f", specs, "--timeout", "5m"]) == 0, "delete failed")
+            Thread.sleep(forTimeInterval: 2)
             benchmark.measurement(.custom("RSS after delete (KB)"), agent.residentKilobytes)
         }
     }
