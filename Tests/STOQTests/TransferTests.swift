@@ -140,7 +140,7 @@ struct TransferTests {
     /// 1 MiB blocks of pseudo-random bytes, each stamped with its index, so every block differs.
     static func writeLargeFile(_ path: String, count: Int) throws {
         let block = RunningServer.pseudoRandom(count: min(count, 1 << 20), seed: 3)
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var written = 0
@@ -175,7 +175,7 @@ struct ConnectionLifetimeTests {
         let server = try RunningServer()
         defer { server.stop() }
         let connection = try server.connect()
-        try connection.ping()
+        _ = try connection.ping()
         connection.close()
         let deadline = Date().addingTimeInterval(5)
         while server.server.statistics.connectionsClosed == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }

@@ -56,8 +56,13 @@ public enum GPUDevices {
         var message = [CChar](repeating: 0, count: 512)
         let status = hm_vk_enumerate(&devices, UInt32(devices.count), &count, &message, message.count)
         if status == -9 { return [] }  // VK_ERROR_INCOMPATIBLE_DRIVER: no Vulkan driver on this machine
-        guard status == 0 else { throw HyperMeshError.io("Vulkan: \(String(cString: message))") }
+        guard status == 0 else { throw HyperMeshError.io("Vulkan: \(Self.text(message))") }
         return (0..<Int(count)).map { Self.device(devices[$0], index: $0) }
+    }
+
+    /// The text of a NUL-terminated message buffer the C shim filled.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func device(_ raw: hm_vk_device, index: Int) -> GPUDevice {
@@ -90,7 +95,7 @@ public enum GPUDevices {
         let status = HealthShader.spirv.withUnsafeBufferPointer { code in
             hm_vk_compute(UInt32(deviceIndex), code.baseAddress, code.count * 4, UInt32(elementCount), &results, &message, message.count)
         }
-        guard status == 0 else { throw HyperMeshError.io("Vulkan compute on device \(deviceIndex): \(String(cString: message))") }
+        guard status == 0 else { throw HyperMeshError.io("Vulkan compute on device \(deviceIndex): \(Self.text(message))") }
         for (index, value) in results.enumerated() where value != UInt32(index) &* UInt32(index) &+ 7 {
             throw HyperMeshError.corruptData("device \(deviceIndex) computed \(value) for \(index), expected \(UInt32(index) &* UInt32(index) &+ 7)")
         }
