@@ -29,20 +29,31 @@ public struct PoolOffer: Sendable {
     public static let byteShareGranularity = Quantity(whole: 1 << 20)!
 
     public init(spec: JSONValue) {
-        func text(_ path: String) -> String? { spec.value(atPath: path)?.stringValue }
-        func quantity(_ path: String) -> Quantity? { text(path).flatMap { try? Quantity(parsing: $0) } }
-        func share(_ path: String) -> HostShare? { text(path).flatMap { try? HostShare(parsing: $0) } }
+        // Each section is looked up once and each value parsed once: a pass over 10,000 pools builds this for every
+        // pool it reconciles and for every pool the change feed brings, and path lookups were most of its cost.
+        let cpu = spec["cpu"], memory = spec["memory"], storage = spec["storage"], gpu = spec["gpu"]
+        func quantity(_ section: JSONValue?, _ key: String) -> Quantity? {
+            section?[key]?.stringValue.flatMap { try? Quantity(parsing: $0) }
+        }
+        /// A total: an exact quantity, or a share of the host (then the quantity is zero until resolved).
+        func total(_ section: JSONValue?, _ key: String) -> (Quantity?, HostShare?) {
+            guard let text = section?[key]?.stringValue else { return (nil, nil) }
+            if text.hasSuffix("%") { return (nil, try? HostShare(parsing: text)) }
+            return (try? Quantity(parsing: text), nil)
+        }
+        let (cores, coresShare) = total(cpu, "cores")
+        let (memorySize, memoryShare) = total(memory, "size")
+        let (storageSize, storageShare) = total(storage, "size")
         self.privacy = spec["privacy"]?.stringValue ?? "private"
         self.allow = spec["allow"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.storagePath = text("storage.path")
-        self.gpuDevices = spec.value(atPath: "gpu.devices")?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.shares = Shares(cpu: share("cpu.cores"), memory: share("memory.size"), storage: share("storage.size"))
-        self.total = ResourceAmounts(cpu: quantity("cpu.cores") ?? .zero, memory: quantity("memory.size") ?? .zero,
-                                     storage: quantity("storage.size") ?? .zero, gpuMemory: quantity("gpu.memory") ?? .zero,
-                                     gpuCount: Int64(self.gpuDevices.count))
+        self.storagePath = storage?["path"]?.stringValue
+        self.gpuDevices = gpu?["devices"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.shares = Shares(cpu: coresShare, memory: memoryShare, storage: storageShare)
+        self.total = ResourceAmounts(cpu: cores ?? .zero, memory: memorySize ?? .zero, storage: storageSize ?? .zero,
+                                     gpuMemory: quantity(gpu, "memory") ?? .zero, gpuCount: Int64(self.gpuDevices.count))
         // Zero where the spec sets no limit: the limit is then the (resolved) total.
-        self.givenMaximum = ResourceAmounts(cpu: quantity("cpu.maxPerClaim") ?? .zero, memory: quantity("memory.maxPerClaim") ?? .zero,
-                                            storage: quantity("storage.maxPerClaim") ?? .zero, gpuMemory: quantity("gpu.maxPerClaim") ?? .zero)
+        self.givenMaximum = ResourceAmounts(cpu: quantity(cpu, "maxPerClaim") ?? .zero, memory: quantity(memory, "maxPerClaim") ?? .zero,
+                                            storage: quantity(storage, "maxPerClaim") ?? .zero, gpuMemory: quantity(gpu, "maxPerClaim") ?? .zero)
         self.maximumPerClaim = ResourceAmounts()
         self.updateMaximumPerClaim()
     }
