@@ -101,9 +101,13 @@ struct ControlGroupTests {
         let after = try group.usage()
         let wall = Date().timeIntervalSince(started)
         Self.kill(busy)
-        #expect(after.throttledPeriods > before.throttledPeriods)
         let cores = Double(after.cpuNanoseconds - before.cpuNanoseconds) / 1e9 / wall
         #expect(cores > 0.3 && cores < 0.7, "used \(cores) cores under a 500m quota")
+        // The kernel counts a throttled period only when the loop ran into the quota; on a machine busy with other
+        // tests it may get less than 500m anyway (seen under `make test`), and then nothing was throttled.
+        if cores > 0.45 {
+            #expect(after.throttledPeriods > before.throttledPeriods, "used \(cores) cores, never throttled")
+        }
         try group.remove()
         #expect(!group.exists)
     }
