@@ -10,13 +10,13 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// The member named `key` of an object, else `nil`.
     /// The element at `index` of an array; `nil` for other values or an index out of range.
     public subscript(index: Int) -> JSONValue? {
         if case .array(let items) = self, items.indices.contains(index) { return items[index] }
         return nil
     }
 
+    /// The member named `key` of an object, else `nil`.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }
         return nil
@@ -24,6 +24,21 @@ public enum JSONValue: Sendable, Hashable {
 
     /// The value at a field path such as `spec.cpu.cores` or `spec.validators[1].id`.
     public func value(atPath path: String) -> JSONValue? {
+        // Paths without indexes (nearly all of them) are walked without building an array of components: the
+        // decoder's cross-field checks and the controllers look up several paths per object.
+        if !path.utf8.contains(UInt8(ascii: "[")) {
+            var current = self
+            var rest = Substring(path)
+            while !rest.isEmpty {
+                let end = rest.firstIndex(of: ".") ?? rest.endIndex
+                if end != rest.startIndex {
+                    guard let next = current[String(rest[..<end])] else { return nil }
+                    current = next
+                }
+                rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            }
+            return current
+        }
         var current: JSONValue? = self
         for component in path.split(separator: ".") {
             var name = Substring(component)

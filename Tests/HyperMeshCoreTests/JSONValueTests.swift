@@ -31,6 +31,10 @@ struct JSONValueTests {
         #expect(value.value(atPath: "spec.list[7].id") == nil)
         #expect(value.value(atPath: "spec.n")?.integerValue == 3)
         #expect(value.value(atPath: "spec.f")?.boolValue == false)
+        #expect(value.value(atPath: "spec.missing.deeper") == nil)
+        #expect(value.value(atPath: "spec.cpu.cores.more") == nil)  // through a string
+        #expect(value.value(atPath: "spec..cpu.cores") == "4")  // empty components are skipped, as with indexes
+        #expect(value.value(atPath: "") == value)
         #expect(value.value(atPath: "spec.list")?.arrayValue?.count == 2)
         #expect(value["spec"]?.objectValue?.count == 4)
         #expect(JSONValue.string("x").displayText == "x")
