@@ -30,9 +30,9 @@ public struct ResourcePoolController: Controller {
 
     public func reconcile(_ object: StoredObject, context: ReconcileContext) async throws -> ReconcileResult {
         let facts = try self.hostFacts.facts(from: self.discovery)
-        let storage = try PoolOffer(spec: object.spec).storagePath.map { try self.discovery.storage(at: $0) }
-        let offer = PoolOffer(spec: object.spec).resolved(cpu: facts.cpu, memory: facts.memory,
-                                                          storage: storage.map { Quantity(whole: $0.totalBytes)! })
+        let given = PoolOffer(spec: object.spec)
+        let storage = try given.storagePath.map { try self.discovery.storage(at: $0) }
+        let offer = given.resolved(cpu: facts.cpu, memory: facts.memory, storage: storage.map { Quantity(whole: $0.totalBytes)! })
         let totals = try self.caches.pools.withSnapshot(from: context.store) { pools in
             try self.caches.totals.totals(for: pools, facts: facts, discovery: self.discovery)
         }

@@ -169,15 +169,12 @@ public actor Reconciler {
         let attempts = self.queue.failureCount(for: key) + 1
         self.summary.failed[key] = "\(error)"
         let waiting = error is CleanupWaiting
-        if let waiting = error as? CleanupWaiting {
+        if let cleanup = error as? CleanupWaiting {
             self.summary.waiting.insert(key)
-            for blocker in waiting.blockers { self.waiters[blocker, default: []].insert(key) }
-        } else {
-            self.summary.waiting.remove(key)
-        }
-        if waiting {
+            for blocker in cleanup.blockers { self.waiters[blocker, default: []].insert(key) }
             self.logger.info("Deletion waiting", metadata: ["object": "\(key)", "attempt": "\(attempts)", "reason": "\(error)"])
         } else {
+            self.summary.waiting.remove(key)
             self.logger.warning("Reconcile failed", metadata: ["object": "\(key)", "attempt": "\(attempts)", "error": "\(error)"])
         }
         let delay: Duration

@@ -19,6 +19,17 @@ struct AllocationControllerTests {
         return HostDiscovery(sysRoot: directory.path + "/sys", procRoot: directory.path + "/proc", cgroupRoot: directory.path + "/cgroup")
     }
 
+    /// A pool and a claim controller on `discovery`'s host, with no cgroups to write.
+    static func allocating(_ store: StateStore, on discovery: HostDiscovery, workerCount: Int = 2) -> Reconciler {
+        Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery),
+                                               ClaimController(hierarchy: { .unavailable(reason: "test host") })],
+                   logger: Logger(label: "t"), workerCount: workerCount)
+    }
+
+    static func claim(_ name: String, pool: String, cpu: String) -> DesiredObject {
+        DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": .string(pool), "cpu": .string(cpu)])
+    }
+
     static func pool(_ name: String, cores: String, memory: String = "1Gi") -> DesiredObject {
         DesiredObject(key: ResourceKey(kind: .resourcePool, name: name), labels: [:],
                       spec: ["privacy": "private", "cpu": ["cores": .string(cores)], "memory": ["size": .string(memory)]])
@@ -84,9 +95,7 @@ struct AllocationControllerTests {
         defer { directory.remove() }
         let discovery = try Self.fakeHost(in: directory, cpus: "0-3", memoryKilobytes: 8 << 20)
         let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
-        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery),
-                                                                ClaimController(hierarchy: { .unavailable(reason: "test host") })],
-                                    logger: Logger(label: "t"))
+        let reconciler = Self.allocating(store, on: discovery)
         let storagePath = directory.path + "/pool-storage"
         let poolKey = ResourceKey(kind: .resourcePool, name: "half")
         try store.apply([DesiredObject(key: poolKey, labels: [:], spec: [
@@ -103,9 +112,7 @@ struct AllocationControllerTests {
         #expect(status.fields["capacity"]?["storage"] == .string(Quantity(whole: tenthInMiB << 20)!.description))
 
         // maxPerClaim 3 is above the 2 cores the share resolved to: a claim of 2 binds, the pool is then full.
-        func claim(_ name: String, cpu: String) -> DesiredObject {
-            DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": "half", "cpu": .string(cpu)])
-        }
+        func claim(_ name: String, cpu: String) -> DesiredObject { Self.claim(name, pool: "half", cpu: cpu) }
         try store.apply([claim("two", cpu: "2")])
         _ = try await reconciler.runPass()
         #expect(try store.object(ResourceKey(kind: .claim, name: "two"))?.status?.fields["phase"] == "Bound")
@@ -128,12 +135,8 @@ struct AllocationControllerTests {
         defer { directory.remove() }
         let discovery = try Self.fakeHost(in: directory, cpus: "0-7", memoryKilobytes: 16 << 20)
         let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
-        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery),
-                                                                ClaimController(hierarchy: { .unavailable(reason: "test host") })],
-                                    logger: Logger(label: "t"))
-        func claim(_ name: String, cpu: String) -> DesiredObject {
-            DesiredObject(key: ResourceKey(kind: .claim, name: name), labels: [:], spec: ["pool": "p", "cpu": .string(cpu)])
-        }
+        let reconciler = Self.allocating(store, on: discovery)
+        func claim(_ name: String, cpu: String) -> DesiredObject { Self.claim(name, pool: "p", cpu: cpu) }
         func phase(_ name: String) throws -> JSONValue? { try store.object(ResourceKey(kind: .claim, name: name))?.status?.fields["phase"] }
         try store.apply([Self.pool("p", cores: "4"), claim("holder", cpu: "2")])
         _ = try await reconciler.runPass()
@@ -166,9 +169,7 @@ struct AllocationControllerTests {
         let discovery = try Self.fakeHost(in: directory, cpus: "0-7", memoryKilobytes: 16 << 20)
         let store = try StateStore(directory: directory.url.appendingPathComponent("state"))
         try store.apply([Self.pool("p", cores: "1")])
-        let reconciler = Reconciler(store: store, controllers: [ResourcePoolController(discovery: discovery),
-                                                                ClaimController(hierarchy: { .unavailable(reason: "test host") })],
-                                    logger: Logger(label: "t"), workerCount: 8)
+        let reconciler = Self.allocating(store, on: discovery, workerCount: 8)
         _ = try await reconciler.runPass()
         let names = (0..<12).map { "c\($0)" }
         try store.apply(names.map { DesiredObject(key: ResourceKey(kind: .claim, name: $0), labels: [:], spec: ["pool": "p", "cpu": "1"]) })

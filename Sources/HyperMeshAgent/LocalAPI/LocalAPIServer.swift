@@ -156,46 +156,46 @@ final class LocalAPIServer: Service, @unchecked Sendable {
     /// Replies once none of `keys` is in the store (their controllers released what they held) or at
     /// `timeout`, with those still there and why (`Terminating: pool p waits for its bound claims…`).
     private func waitUntilRemoved(_ keys: [ResourceKey], timeout: Duration) -> String {
-        let deadline = ContinuousClock.now + timeout
-        var pending = Set(keys)
-        while true {
-            do {
-                // Keys only, not objects: decoding ten thousand objects every poll would slow the cleanup it waits for.
-                pending.formIntersection(try self.store.keys())
-                if pending.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
-                    let listed = try self.store.objects(pending.sorted()).map { object -> JSONValue in
-                        let ready = object.status?.condition(Condition.ready)
-                        let reason = object.deletionRequestedAt == nil ? "NotDeleted" : ready?.reason ?? "CleanupPending"
-                        return .object(["object": .string(object.key.description), "reason": .string(reason),
-                                        "message": .string(ready?.message ?? "")])
-                    }
-                    return LocalAPIMessage.reply(["remaining": .array(listed)])
-                }
-            } catch {
-                return LocalAPIMessage.errorReply("\(error)")
+        // Keys only, not objects: decoding ten thousand objects every poll would slow the cleanup it waits for.
+        self.pollStore(keys, timeout: timeout, narrow: { $0.formIntersection(try self.store.keys()) }) { pending in
+            let listed = try self.store.objects(pending.sorted()).map { object -> JSONValue in
+                let ready = object.status?.condition(Condition.ready)
+                let reason = object.deletionRequestedAt == nil ? "NotDeleted" : ready?.reason ?? "CleanupPending"
+                return .object(["object": .string(object.key.description), "reason": .string(reason),
+                                "message": .string(ready?.message ?? "")])
             }
-            usleep(pending.count > 100 ? 100_000 : 20_000)
+            return ["remaining": .array(listed)]
         }
     }
 
     private func waitUntilReady(_ keys: [ResourceKey], timeout: Duration) -> String {
-        let deadline = ContinuousClock.now + timeout
         // Which keys are Ready is asked of SQLite, not by decoding the objects: decoding ten thousand objects
         // every poll competed with the reconciler that makes them Ready. Only the stragglers are decoded, once.
+        self.pollStore(keys, timeout: timeout, narrow: { $0.subtract(try self.store.readyKeys()) }) { pending in
+            let objects = try self.store.objects(pending.sorted())
+            let missing = pending.subtracting(objects.map(\.key))
+            let listed = objects.map { object -> JSONValue in
+                let ready = object.status?.condition(Condition.ready)
+                let current = object.status?.observedGeneration == object.generation
+                return .object(["object": .string(object.key.description),
+                                "reason": .string(current ? ready?.reason ?? "Pending" : "Pending")])
+            } + missing.sorted().map { .object(["object": .string($0.description), "reason": .string("NotFound")]) }
+            return ["notReady": .array(listed)]
+        }
+    }
+
+    /// Polls until `narrow` leaves no key pending, `timeout` passes or the agent stops, then replies with what
+    /// `answer` makes of the keys still pending; a store error is the reply instead.
+    private func pollStore(_ keys: [ResourceKey], timeout: Duration, narrow: (inout Set<ResourceKey>) throws -> Void,
+                      answer: (Set<ResourceKey>) throws -> [String: JSONValue]) -> String
+    {
+        let deadline = ContinuousClock.now + timeout
         var pending = Set(keys)
         while true {
             do {
-                pending.subtract(try self.store.readyKeys())
+                try narrow(&pending)
                 if pending.isEmpty || ContinuousClock.now >= deadline || self.isStopped {
-                    let objects = try self.store.objects(pending.sorted())
-                    let missing = pending.subtracting(objects.map(\.key))
-                    let listed = objects.map { object -> JSONValue in
-                        let ready = object.status?.condition(Condition.ready)
-                        let current = object.status?.observedGeneration == object.generation
-                        return .object(["object": .string(object.key.description),
-                                        "reason": .string(current ? ready?.reason ?? "Pending" : "Pending")])
-                    } + missing.sorted().map { .object(["object": .string($0.description), "reason": .string("NotFound")]) }
-                    return LocalAPIMessage.reply(["notReady": .array(listed)])
+                    return LocalAPIMessage.reply(try answer(pending))
                 }
             } catch {
                 return LocalAPIMessage.errorReply("\(error)")

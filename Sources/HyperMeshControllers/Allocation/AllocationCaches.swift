@@ -63,8 +63,7 @@ final class OfferTotalsMemo: @unchecked Sendable {
     private var current: OfferTotals?
 
     /// - Parameter facts: the host's usable cores and memory, which shares of the host (`cores: 50%`) resolve against.
-    func totals(for snapshot: ObjectCache<PoolEntry>.Snapshot, facts: (cpu: Quantity, memory: Quantity),
-                discovery: HostDiscovery) throws -> OfferTotals
+    func totals(for snapshot: ObjectCache<PoolEntry>.Snapshot, facts: HostFacts, discovery: HostDiscovery) throws -> OfferTotals
     {
         if let hit = self.lock.withLock({ self.current.flatMap { $0.specVersion == snapshot.specVersion && $0.facts == facts ? $0 : nil } }) {
             return hit
@@ -76,8 +75,8 @@ final class OfferTotalsMemo: @unchecked Sendable {
             var filesystem: (id: UInt64, size: Quantity)?
             if let path = entry.offer.storagePath {
                 if filesystems[path] == nil {
-                    let facts = try discovery.storage(at: path)
-                    filesystems[path] = (facts.filesystemID, Quantity(whole: facts.totalBytes)!)
+                    let found = try discovery.storage(at: path)
+                    filesystems[path] = (found.filesystemID, Quantity(whole: found.totalBytes)!)
                 }
                 filesystem = filesystems[path]
             }
@@ -99,7 +98,7 @@ final class HostFactsCache: @unchecked Sendable {
     private let lock = NSLock()
     private var facts: (read: Date, cpu: Quantity, memory: Quantity)?
 
-    func facts(from discovery: HostDiscovery) throws -> (cpu: Quantity, memory: Quantity) {
+    func facts(from discovery: HostDiscovery) throws -> HostFacts {
         if let facts = self.lock.withLock({ self.facts }), -facts.read.timeIntervalSinceNow < Self.maximumAge {
             return (facts.cpu, facts.memory)
         }

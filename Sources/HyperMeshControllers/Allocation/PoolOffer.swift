@@ -38,7 +38,7 @@ public struct PoolOffer: Sendable {
         /// A total: an exact quantity, or a share of the host (then the quantity is zero until resolved).
         func total(_ section: JSONValue?, _ key: String) -> (Quantity?, HostShare?) {
             guard let text = section?[key]?.stringValue else { return (nil, nil) }
-            if text.hasSuffix("%") { return (nil, try? HostShare(parsing: text)) }
+            if HostShare.isShare(text) { return (nil, try? HostShare(parsing: text)) }
             return (try? Quantity(parsing: text), nil)
         }
         let (cores, coresShare) = total(cpu, "cores")
