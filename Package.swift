@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "HyperMeshConsensus", targets: ["HyperMeshConsensus"]),
         .library(name: "HyperMeshValidator", targets: ["HyperMeshValidator"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
+        .library(name: "HyperMeshMembership", targets: ["HyperMeshMembership"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -68,12 +69,18 @@ let package = Package(
             "HyperMeshCore", "CNGTCP2", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Joining a mesh: join tokens, the CA's answer to `hm-join/1` calls, the joiner's pinned-root checks.
+        .target(name: "HyperMeshMembership", dependencies: [
+            "HyperMeshCore", "TrustChain", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // `hypermesh agent`: continuous reconcile under systemd, local API, GitOps watch, HTTP health and metrics.
         .target(
             name: "HyperMeshAgent",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
-                "HyperMeshCommands", "CSystemd", "STOQ", "STOQData",
+                "HyperMeshCommands", "CSystemd", "STOQ", "STOQData", "HyperMeshMembership", "TrustChain",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +138,7 @@ let package = Package(
             name: "hypermesh",
             dependencies: [
                 "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent", "HyperMeshConsensus",
-                "HyperMeshValidator", "STOQData", .product(name: "X509", package: "swift-certificates"),
+                "HyperMeshValidator", "STOQData", "HyperMeshMembership", .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -159,6 +166,7 @@ let package = Package(
         .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshValidatorTests", dependencies: ["HyperMeshValidator", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "STOQData", "TrustChain", "HyperMeshTestSupport"]),
+        .testTarget(name: "HyperMeshMembershipTests", dependencies: ["HyperMeshMembership", "TrustChain", "STOQ", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(

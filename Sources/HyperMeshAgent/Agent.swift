@@ -57,9 +57,13 @@ public struct Agent: Sendable {
                                                                      registry: registry, logger: self.logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        if let address = self.configuration.stoqAddress {
-            let shards = try ShardServer(address: address, stateDirectory: stateDirectory, logger: self.logger)
-            self.logger.info("Holding peers' mirror shards", metadata: ["stoq": "\(shards.localAddress)"])
+        let mesh = try MeshMembership(store: store, stateDirectory: stateDirectory, logger: self.logger)
+        if let address = self.configuration.stoqAddress ?? mesh.listenAddress {
+            let shards = try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
+                                         logger: self.logger)
+            self.logger.info("Holding peers' mirror shards", metadata: [
+                "stoq": "\(shards.localAddress)", "joins": "\(mesh.service == nil ? "no" : "answered (this node holds the mesh CA)")",
+            ])
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: MirrorSourceWatcher(store: store, state: state, logger: self.logger),
@@ -74,7 +78,7 @@ public struct Agent: Sendable {
         self.logger.info("Agent starting", metadata: [
             "state": "\(stateDirectory.path)", "watch": "\(self.configuration.watchDirectories.map(\.path))",
             "http": "\(self.configuration.httpAddress.map { "\($0.host):\($0.port)" } ?? "none")",
-            "stoq": "\(self.configuration.stoqAddress ?? "none")",
+            "stoq": "\(self.configuration.stoqAddress ?? mesh.listenAddress ?? "none")",
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()
         self.logger.info("Agent stopped")

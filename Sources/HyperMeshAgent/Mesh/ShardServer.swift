@@ -4,16 +4,20 @@ import HyperMeshCore
 import Logging
 import ServiceLifecycle
 import STOQ
+import HyperMeshMembership
 
 /// `stoq: HOST:PORT`: the agent holds its share of other nodes' mirrors — shards PUT, GET and asked for with
 /// WANT over `stoq/1` — and serves them with the node certificate in `STATE/stoq/` (`chain.pem`, `key.pem`,
 /// `root.pem`, optional `crl.pem`); every peer must present a certificate from the same mesh root. Shards
 /// are kept in `STATE/stoq/served/.blobs`.
+///
+/// With `membership` (this node holds the mesh CA), the same port also answers `hm-join/1`: machines without a
+/// certificate yet may ask to join there, and nothing else.
 final class ShardServer: Service {
     private let server: STOQServer
 
     /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
-    init(address: String, stateDirectory: URL, logger: Logger) throws {
+    init(address: String, stateDirectory: URL, membership: MembershipService? = nil, logger: Logger) throws {
         let tlsDirectory = NodeTLS.directory(stateDirectory)
         if let file = NodeTLS.missingFiles(stateDirectory).first {
             throw HyperMeshError.invalidArgument("stoq: \(tlsDirectory.path)/\(file) is missing; issue the node certificate with "
@@ -25,9 +29,13 @@ final class ShardServer: Service {
         }
         let served = tlsDirectory.appendingPathComponent("served")
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var configuration = STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory), root: served)
+        if let membership {
+            configuration.acceptsJoiningClients = true
+            configuration.callHandler = { request, peer in membership.answer(request, peerNodeID: peer) }
+        }
         do {
-            self.server = try STOQServer(configuration: STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory),
-                                                                                 root: served), logger: logger)
+            self.server = try STOQServer(configuration: configuration, logger: logger)
         } catch let error as STOQError {
             throw HyperMeshError.invalidArgument("stoq: cannot serve on \(address): \(error.message)")
         }

@@ -50,11 +50,13 @@ final class ResponseHandler: StreamHandler {
         case .owned:
             stream.write(copying: Frame.encode(.owned))
             stream.finish()
-        case .message(let bytes):
-            stream.write(copying: Frame.encode(.message, payload: Frame.bigEndian(UInt64(bytes.count))))
+        case .message(let bytes), .call(let bytes):
+            let type: FrameType = if case .call = self.request.kind { .call } else { .message }
+            stream.write(copying: Frame.encode(type, payload: Frame.bigEndian(UInt64(bytes.count))))
             self.upload = FileOutput(bytes: bytes.isEmpty ? nil : OwnedBytes(copying: bytes), size: bytes.count, framed: true)
             self.upload?.refill(stream)
-            self.receivedBytes = bytes.count
+            // A call's count is its reply's bytes, a message's the bytes it sent.
+            if case .message = self.request.kind { self.receivedBytes = bytes.count }
         }
     }
 

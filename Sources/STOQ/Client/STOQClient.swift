@@ -6,8 +6,9 @@ import Logging
 public final class STOQClient {
     /// What the client presents and expects.
     public struct Configuration: Sendable {
-        public var tls: TLSConfiguration
-        /// `stoq/1` (default) or `hq-interop`.
+        /// This node's certificate and the roots it trusts; `nil` for an anonymous client (see ``anonymous(alpn:)``).
+        public var tls: TLSConfiguration?
+        /// `stoq/1` (default), `hq-interop` or `hm-join/1`.
         public var alpn = STOQDefaults.meshALPN
         /// TLS server name sent in the handshake (SNI).
         public var serverName = "localhost"
@@ -18,6 +19,17 @@ public final class STOQClient {
         public init(tls: TLSConfiguration) {
             self.tls = tls
         }
+
+        /// A client with no certificate of its own, for joining a mesh: it accepts whatever chain the server
+        /// presents and leaves it to the caller (``STOQClientConnection/peerCertificateChain``), who must check
+        /// it (against a root pinned by fingerprint) before sending anything that matters.
+        public static func anonymous(alpn: String = STOQDefaults.joinALPN) -> Configuration {
+            var configuration = Configuration()
+            configuration.alpn = alpn
+            return configuration
+        }
+
+        private init() {}
     }
 
     public let configuration: Configuration
@@ -26,7 +38,7 @@ public final class STOQClient {
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "stoq.client")) throws {
         self.configuration = configuration
-        self.credentials = try TLSCredentials(configuration.tls)
+        self.credentials = try configuration.tls.map(TLSCredentials.init) ?? TLSCredentials(anonymousClient: ())
         self.logger = logger
     }
 
@@ -37,10 +49,11 @@ public final class STOQClient {
     public func connect(to address: SocketAddress, timeout: Duration = .seconds(10)) throws -> STOQClientConnection {
         let wildcard = try SocketAddress(host: address.family == AF_INET6 ? "::" : "0.0.0.0", port: 0)
         let socket = try UDPSocket(bindingTo: wildcard, connectingTo: address)
-        let parameters = QUICConnection.Parameters(
+        var parameters = QUICConnection.Parameters(
             role: .client, socket: socket, remoteAddress: address, credentials: self.credentials,
             alpnProtocols: [self.configuration.alpn], tuning: self.configuration.tuning, logger: self.logger,
             serverName: self.configuration.serverName)
+        if self.configuration.tls == nil { parameters.peerVerification = .deferredToCaller }
         let connection = STOQClientConnection(try QUICConnection(parameters, owner: nil),
                                               interop: self.configuration.alpn == STOQDefaults.interopALPN)
         try connection.waitForHandshake(timeout: timeout)

@@ -22,6 +22,9 @@ public final class STOQClientConnection {
 
     /// The server's node id from its certificate (`hm://NODE-ID`), if it has one.
     public var peerNodeID: String? { self.connection.peerNodeID }
+    /// The server's certificates (DER, leaf first) as presented, for an anonymous client to check; empty for a
+    /// client with trusted roots (GnuTLS verified the chain then).
+    public var peerCertificateChain: [[UInt8]] { self.connection.peerCertificateChain }
     /// The protocol agreed in the handshake.
     public var alpn: String? { self.connection.negotiatedALPN }
     /// The local UDP address.

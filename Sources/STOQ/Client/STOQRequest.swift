@@ -11,6 +11,8 @@ public struct STOQRequest {
         case putBlob(id: [UInt8], contents: BlobContents)
         /// `stoq/1` MESSAGE: bytes for the server application's message handler.
         case message([UInt8])
+        /// `stoq/1` CALL: bytes for the server application's call handler; its reply goes to the sink.
+        case call([UInt8])
         /// `stoq/1` WANT: which of these blobs (at most ``FrameType/maximumWantedIDs``) the server holds; the
         /// HAVE bitmap goes to the sink.
         case want(ids: [[UInt8]])

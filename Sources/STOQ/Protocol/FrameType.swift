@@ -26,6 +26,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Request (empty payload): the ids of the blobs the client's node holds here. Answered with ``blob``:
     /// the ids, 32 bytes each, as its data.
     case owned = 0x08
+    /// Request: bytes for the server application's ``STOQServer/Configuration/callHandler``, which answers
+    /// them; payload = size (8 bytes, big-endian); ``data`` frames follow. Answered with ``blob``: the reply.
+    /// The only request besides ``ping`` that a client without a certificate may send (on `hm-join/1`).
+    case call = 0x09
     /// Bytes of a blob or file, in order.
     case data = 0x10
     /// Reply to ``ping``.

@@ -95,7 +95,14 @@ private let removeConnectionID: @convention(c) (OpaquePointer?, UnsafePointer<ng
 }
 
 private let handshakeCompletedCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { _, user in
-    QUICConnection.from(user).handshakeCompleted = true
+    let connection = QUICConnection.from(user)
+    // A client that sent no certificate gets no further than the one protocol that allows it.
+    guard connection.peerIsAdmitted else {
+        connection.peerRefusal = connection.peerRefusal
+            ?? "client certificate refused: none presented, and \(connection.negotiatedALPN ?? "this protocol") requires one"
+        return NGTCP2_ERR_CALLBACK_FAILURE
+    }
+    connection.handshakeCompleted = true
     return 0
 }
 

@@ -5,6 +5,16 @@ extension QUICConnection {
     /// Checks the peer's chain (trust anchor, validity period, CRL, key purpose) during the handshake and
     /// records its node id; logs why when it refuses.
     func verifyPeerCertificate() -> Bool {
+        switch self.peerVerification {
+        case .deferredToCaller:
+            self.peerCertificateChain = self.peerCertificatesDER()
+            self.peerNodeID = self.nodeID(in: self.peerURIs())
+            return true
+        case .optional(let alpn) where self.peerCertificatesDER().isEmpty:
+            return self.negotiatedALPN == alpn ? true : self.refuse("none presented, and \(self.negotiatedALPN ?? "this protocol") requires one")
+        case .optional, .required:
+            break
+        }
         var status: UInt32 = 0
         let result = cngtcp2_verify_peer(self.session, self.role == .client ? 1 : 0, &status)
         if result < 0 {
@@ -19,10 +29,8 @@ extension QUICConnection {
             }
             return self.refuse(reason)
         }
-        self.peerNodeID = self.peerURIs().lazy.compactMap { uri -> String? in
-            guard uri.hasPrefix("hm://") else { return nil }
-            return String(uri.dropFirst(5))
-        }.first
+        self.peerNodeID = self.nodeID(in: self.peerURIs())
+        self.peerCertificateVerified = true
         self.logger.debug("Peer certificate verified", metadata: [
             "peer": "\(self.remoteAddress)", "peer.node": "\(self.peerNodeID ?? "-")",
         ])
@@ -36,6 +44,21 @@ extension QUICConnection {
             "peer": "\(self.remoteAddress)", "reason": "\(reason)",
         ])
         return false
+    }
+
+    private func nodeID(in uris: [String]) -> String? {
+        uris.lazy.compactMap { uri -> String? in uri.hasPrefix("hm://") ? String(uri.dropFirst(5)) : nil }.first
+    }
+
+    /// The certificates the peer presented, DER, leaf first.
+    func peerCertificatesDER() -> [[UInt8]] {
+        var count: UInt32 = 0
+        guard let list = gnutls_certificate_get_peers(self.session, &count), count > 0 else { return [] }
+        return (0..<Int(count)).map { index in
+            let datum = list[index]
+            guard let data = datum.data else { return [] }
+            return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+        }
     }
 
     /// The URI subject alternative names of the peer's leaf certificate.

@@ -66,6 +66,22 @@ final class QUICConnection {
     var closeReason: String?
     /// ALPN protocols we offer (client) or accept (server), most preferred first.
     let alpnProtocols: [String]
+    let peerVerification: PeerVerification
+    /// Set once the peer's certificate chain verified against our trusted roots.
+    var peerCertificateVerified = false
+    /// With ``PeerVerification/deferredToCaller``: the peer's chain (DER, leaf first), unverified.
+    var peerCertificateChain: [[UInt8]] = []
+
+    /// How the peer's certificate is checked.
+    enum PeerVerification {
+        /// It must chain to our trusted roots (clients always present one to servers).
+        case required
+        /// Servers: a client may present none, but then only on this ALPN.
+        case optional(forALPN: String)
+        /// Clients with no trusted roots yet (joining): accept the server's chain during the handshake and
+        /// keep it for the caller, who checks it before sending anything that matters.
+        case deferredToCaller
+    }
 
     /// What ngtcp2 needs to build either kind of connection.
     struct Parameters {
@@ -82,6 +98,7 @@ final class QUICConnection {
         /// Servers after a Retry: the client's original destination ID.
         var originalDestinationID: ngtcp2_cid?
         var staticSecret: [UInt8] = []
+        var peerVerification = PeerVerification.required
     }
 
     init(_ parameters: Parameters, owner: (any QUICConnectionOwner)?) throws {
@@ -91,6 +108,7 @@ final class QUICConnection {
         self.owner = owner
         self.credentials = parameters.credentials
         self.alpnProtocols = parameters.alpnProtocols
+        self.peerVerification = parameters.peerVerification
         self.localAddress = parameters.socket.localAddress
         self.remoteAddress = parameters.remoteAddress
         self.reference = .allocate(capacity: 1)
@@ -224,7 +242,11 @@ final class QUICConnection {
                                                         UnsafeMutableRawPointer(self.credentials.handle)),
                                  "gnutls_credentials_set")
         if self.role == .server {
-            gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE)
+            if case .optional = self.peerVerification {
+                gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST)
+            } else {
+                gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE)
+            }
         } else {
             _ = serverName.withCString { gnutls_server_name_set(session, GNUTLS_NAME_DNS, $0, strlen($0)) }
         }
@@ -243,6 +265,17 @@ final class QUICConnection {
     }
 
     // MARK: - State the endpoint reads
+
+    /// Whether the peer may use this connection: a verified certificate, or (servers) no certificate on the
+    /// one ALPN that allows it.
+    var peerIsAdmitted: Bool {
+        if self.peerCertificateVerified { return true }
+        switch self.peerVerification {
+        case .required: return false
+        case .optional(let alpn): return self.negotiatedALPN == alpn
+        case .deferredToCaller: return true
+        }
+    }
 
     /// The ALPN protocol both sides agreed on.
     var negotiatedALPN: String? {

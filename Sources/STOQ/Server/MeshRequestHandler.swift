@@ -10,6 +10,7 @@ final class MeshRequestHandler: StreamHandler {
         case awaitingRequest
         case receivingBlob(BlobWriter)
         case receivingMessage(expected: Int, bytes: [UInt8])
+        case receivingCall(expected: Int, bytes: [UInt8])
         case waitingForEnd
         case answered
     }
@@ -22,14 +23,19 @@ final class MeshRequestHandler: StreamHandler {
     private var output: FileOutput?
 
     private let messages: MessageDelivery?
+    private let calls: CallAnswering?
+    /// A client without a certificate (on `hm-join/1`): PING and CALL only.
+    private let anonymous: Bool
     /// The node the client's certificate names: it holds the blobs it stores, and may release them.
     private let owner: String?
 
     init(root: ServedRoot, blobs: BlobDirectory, maximumDataPayloadBytes: Int, messages: MessageDelivery? = nil,
-         peerNodeID: String? = nil, logger: Logger) {
+         calls: CallAnswering? = nil, anonymous: Bool = false, peerNodeID: String? = nil, logger: Logger) {
         self.root = root
         self.blobs = blobs
         self.messages = messages
+        self.calls = calls
+        self.anonymous = anonymous
         self.owner = peerNodeID.flatMap { BlobDirectory.isValidOwner($0) ? $0 : nil }
         self.logger = logger
         self.decoder = FrameDecoder(maximumDataPayloadBytes: maximumDataPayloadBytes)
@@ -70,11 +76,19 @@ final class MeshRequestHandler: StreamHandler {
             self.state = .answered
             received.append(contentsOf: bytes)
             self.state = .receivingMessage(expected: expected, bytes: received)
+        case (.receivingCall(let expected, var received), .data(let bytes)):
+            guard received.count + bytes.count <= expected else {
+                throw STOQError.protocolViolation("more than the announced \(expected) bytes")
+            }
+            self.state = .answered
+            received.append(contentsOf: bytes)
+            self.state = .receivingCall(expected: expected, bytes: received)
         case (.awaitingRequest, .frame(let type, let payload)):
             try self.answer(type, payload, on: stream)
         case (.awaitingRequest, .data):
             throw STOQError.protocolViolation("data frame before any request")
-        case (.receivingBlob, .frame(let type, _)), (.receivingMessage, .frame(let type, _)), (.waitingForEnd, .frame(let type, _)):
+        case (.receivingBlob, .frame(let type, _)), (.receivingMessage, .frame(let type, _)),
+             (.receivingCall, .frame(let type, _)), (.waitingForEnd, .frame(let type, _)):
             throw STOQError.protocolViolation("unexpected \(type) frame after the request")
         case (.waitingForEnd, .data):
             throw STOQError.protocolViolation("data frame after a request that takes none")
@@ -84,6 +98,9 @@ final class MeshRequestHandler: StreamHandler {
     }
 
     private func answer(_ type: FrameType, _ payload: [UInt8], on stream: QUICStream) throws {
+        if self.anonymous && type != .ping && type != .call {
+            throw STOQError.protocolViolation("\(type) needs a client certificate; without one only ping and call are answered")
+        }
         switch type {
         case .ping:
             guard payload.count <= 64 else { throw STOQError.protocolViolation("ping payload over 64 bytes") }
@@ -125,6 +142,14 @@ final class MeshRequestHandler: StreamHandler {
                 throw STOQError.protocolViolation("message of \(size) bytes, at most \(messages.maximumBytes) accepted")
             }
             self.state = .receivingMessage(expected: Int(size), bytes: [])
+        case .call:
+            guard let calls = self.calls else { throw STOQError.protocolViolation("this server takes no calls") }
+            guard payload.count == 8 else { throw STOQError.protocolViolation("call needs an 8-byte size") }
+            let size = payload.withUnsafeBytes { Frame.readUInt64($0, at: 0) }
+            guard size <= UInt64(calls.maximumBytes) else {
+                throw STOQError.protocolViolation("call of \(size) bytes, at most \(calls.maximumBytes) accepted")
+            }
+            self.state = .receivingCall(expected: Int(size), bytes: [])
         case .data, .pong, .blob, .stored, .accepted, .have, .released, .error:
             throw STOQError.protocolViolation("\(type) is not a request")
         }
@@ -178,6 +203,12 @@ final class MeshRequestHandler: StreamHandler {
             self.messages?.deliver(bytes)
             stream.write(copying: Frame.encode(.accepted))
             stream.finish()
+        case .receivingCall(let expected, let bytes):
+            guard bytes.count == expected else {
+                throw STOQError.protocolViolation("call ended after \(bytes.count) of \(expected) bytes")
+            }
+            guard let reply = self.calls?.answer(bytes) else { throw STOQError.io("this server takes no calls") }
+            self.sendBlob(reply.isEmpty ? nil : OwnedBytes(copying: reply), size: reply.count, on: stream)
         case .waitingForEnd:
             self.state = .answered
             stream.finish()
@@ -198,6 +229,12 @@ final class MeshRequestHandler: StreamHandler {
         stream.write(copying: Frame.error(code, error.message))
         stream.finish()
     }
+}
+
+/// Who answers complete CALL requests.
+struct CallAnswering {
+    let maximumBytes: Int
+    let answer: ([UInt8]) -> [UInt8]
 }
 
 /// Where a server hands complete MESSAGE requests.

@@ -12,16 +12,27 @@ extension STOQServer: QUICConnectionOwner {
     }
 
     func connection(_ connection: QUICConnection, didOpenRemoteStream stream: QUICStream) {
-        if connection.negotiatedALPN == STOQDefaults.interopALPN {
+        guard connection.peerIsAdmitted else {
+            // Not reachable through the handshake; a second lock on the door all the same.
+            stream.reset(errorCode: 0x2)
+            return
+        }
+        let alpn = connection.negotiatedALPN
+        if alpn == STOQDefaults.interopALPN {
             stream.handler = InteropRequestHandler(root: self.root, logger: self.logger)
         } else {
-            let peer = connection.peerNodeID
+            let peer = connection.peerCertificateVerified ? connection.peerNodeID : nil
             let messages = self.configuration.messageHandler.map { handler in
                 MessageDelivery(maximumBytes: self.configuration.maximumMessageBytes) { handler($0, peer) }
             }
+            let calls = self.configuration.callHandler.map { handler in
+                CallAnswering(maximumBytes: self.configuration.maximumCallBytes) { handler($0, peer) }
+            }
             stream.handler = MeshRequestHandler(root: self.root, blobs: self.blobs,
                                                 maximumDataPayloadBytes: self.configuration.maximumDataFrameBytes,
-                                                messages: messages, peerNodeID: peer, logger: self.logger)
+                                                messages: alpn == STOQDefaults.joinALPN ? nil : messages, calls: calls,
+                                                anonymous: alpn == STOQDefaults.joinALPN && !connection.peerCertificateVerified,
+                                                peerNodeID: peer, logger: self.logger)
         }
     }
 }
@@ -80,10 +91,12 @@ extension STOQServer {
                         count: Int, from source: SocketAddress, ecn: UInt32, now: UInt64) {
         let connection: QUICConnection
         do {
+            let joining = self.configuration.acceptsJoiningClients
             var parameters = QUICConnection.Parameters(
                 role: .server, socket: self.socket, remoteAddress: source, credentials: self.credentials,
-                alpnProtocols: [STOQDefaults.meshALPN, STOQDefaults.interopALPN], tuning: self.configuration.tuning,
-                logger: self.logger)
+                alpnProtocols: [STOQDefaults.meshALPN, STOQDefaults.interopALPN] + (joining ? [STOQDefaults.joinALPN] : []),
+                tuning: self.configuration.tuning, logger: self.logger)
+            if joining { parameters.peerVerification = .optional(forALPN: STOQDefaults.joinALPN) }
             parameters.clientHeader = header
             parameters.originalDestinationID = originalID
             parameters.staticSecret = self.staticSecret

@@ -31,6 +31,14 @@ public final class STOQServer: @unchecked Sendable {
         public var messageHandler: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)?
         /// The largest MESSAGE accepted.
         public var maximumMessageBytes = 16 << 20
+        /// Answers `stoq/1` CALL requests (on the server's loop thread: answer quickly), given the node id of
+        /// the peer's certificate, or `nil` for a client without one (on `hm-join/1`). `nil`: CALL is refused.
+        public var callHandler: (@Sendable (_ request: [UInt8], _ peerNodeID: String?) -> [UInt8])?
+        /// The largest CALL accepted.
+        public var maximumCallBytes = 256 << 10
+        /// Also accept clients without a certificate, on `hm-join/1` only and there only for PING and CALL:
+        /// how a machine with no certificate yet asks to join. Every other protocol still requires one.
+        public var acceptsJoiningClients = false
 
         public init(listenAddress: SocketAddress, tls: TLSConfiguration, root: URL) {
             self.listenAddress = listenAddress

@@ -52,6 +52,15 @@ final class TLSCredentials: @unchecked Sendable {
         gnutls_certificate_set_verify_function(self.handle, verifyPeerCallback)
     }
 
+    /// A client with no certificate and no trusted roots: it presents nothing and leaves the server's chain to
+    /// its caller (``QUICConnection/PeerVerification/deferredToCaller``).
+    init(anonymousClient: Void) throws {
+        var handle: OpaquePointer?
+        try Self.check(gnutls_certificate_allocate_credentials(&handle), "allocating credentials")
+        self.handle = handle!
+        gnutls_certificate_set_verify_function(self.handle, verifyPeerCallback)
+    }
+
     deinit { gnutls_certificate_free_credentials(self.handle) }
 
     /// Throws when a GnuTLS call returned a negative error code.

@@ -27,6 +27,21 @@ extension CertificateAuthority {
     public func makeCertificate(_ request: IssuanceRequest, now: Date = Date(),
                                 subjectKey: GeneratedKey? = nil) throws -> (IssuedCertificate, [UInt8])
     {
+        try self.checkLifetime(of: request, now: now)
+        let key = try subjectKey ?? request.keyAlgorithm.generate()
+        return try self.sign(request, publicKey: key.certificateKey.publicKey, privateKeyPEM: key.pem, now: now)
+    }
+
+    /// Signs a certificate for a key whose private half stays with its holder (a CSR's key); the result's
+    /// ``IssuedCertificate/privateKeyPEM`` is empty.
+    func makeCertificate(_ request: IssuanceRequest, now: Date, publicKey: Certificate.PublicKey) throws
+        -> (IssuedCertificate, [UInt8])
+    {
+        try self.checkLifetime(of: request, now: now)
+        return try self.sign(request, publicKey: publicKey, privateKeyPEM: "", now: now)
+    }
+
+    private func checkLifetime(of request: IssuanceRequest, now: Date) throws {
         var problems = request.problems()
         let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let end = start.addingTimeInterval(request.duration.timeInterval)
@@ -35,9 +50,13 @@ extension CertificateAuthority {
             problems.append("duration \(request.duration) is longer than the intermediate's remaining life (\(remaining))")
         }
         guard problems.isEmpty else { throw HyperMeshError.invalidArgument(problems.joined(separator: "; ")) }
+    }
 
-        let key = try subjectKey ?? request.keyAlgorithm.generate()
-        let publicKey = key.certificateKey.publicKey
+    private func sign(_ request: IssuanceRequest, publicKey: Certificate.PublicKey, privateKeyPEM: String, now: Date) throws
+        -> (IssuedCertificate, [UInt8])
+    {
+        let start = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let end = start.addingTimeInterval(request.duration.timeInterval)
         var names: [GeneralName] = request.dnsNames.map { .dnsName($0) }
         names += request.ipAddresses.compactMap { IPAddress.bytes($0) }.map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
         names += request.uris.map { .uniformResourceIdentifier($0) }
@@ -66,7 +85,7 @@ extension CertificateAuthority {
         let document = try certificate.serializeAsPEM()
         let certificatePEM = document.pemString + "\n"
         let issued = IssuedCertificate(certificate: certificate, serial: serial.hexString, certificatePEM: certificatePEM,
-                                       privateKeyPEM: key.pem, chainPEM: certificatePEM + self.intermediatePEM + "\n")
+                                       privateKeyPEM: privateKeyPEM, chainPEM: certificatePEM + self.intermediatePEM + "\n")
         return (issued, document.derBytes)
     }
 

@@ -50,6 +50,19 @@ public final class CertificateRegistry: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-join-tokens") { db in
+            try db.execute(sql: """
+                CREATE TABLE join_tokens (
+                    id TEXT PRIMARY KEY,
+                    secret_sha256 BLOB NOT NULL,
+                    created_at TEXT NOT NULL,
+                    expires_at TEXT NOT NULL,
+                    validator INTEGER NOT NULL,
+                    used_at TEXT,
+                    used_by TEXT
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

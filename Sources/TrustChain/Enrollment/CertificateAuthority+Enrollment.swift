@@ -1,0 +1,90 @@
+import Crypto
+import Foundation
+import HyperMeshCore
+import SwiftASN1
+import X509
+
+/// What a machine that joined receives: its node certificate and what it needs to trust the mesh.
+public struct Enrollment: Sendable {
+    public var nodeID: String
+    public var nodeName: String
+    public var serial: String
+    public var notAfter: Date
+    /// The node certificate alone, and followed by the intermediate (`chain.pem`).
+    public var certificatePEM: String
+    public var chainPEM: String
+    public var rootPEM: String
+    /// The CA's current CRL.
+    public var revocationListPEM: String
+    /// Whether the token made the joiner a validator.
+    public var validator: Bool
+}
+
+extension CertificateAuthority {
+    /// How long a node certificate issued at join lasts; the agent renews it before it ends.
+    public static let nodeCertificateLifetime = TimeSpan.hours(24 * 30)
+
+    /// The SHA-256 of the root certificate's DER, hex: what join tokens pin.
+    public var rootFingerprint: String {
+        get throws {
+            var serializer = DER.Serializer()
+            try serializer.serialize(self.root)
+            return JoinToken.fingerprint(ofDER: serializer.serializedBytes)
+        }
+    }
+
+    /// Makes a single-use join token valid for `lifetime`, storing only its secret's hash.
+    public func makeJoinToken(lifetime: TimeSpan, validator: Bool = false, now: Date = Date()) throws -> JoinToken {
+        guard lifetime >= .minutes(1) else { throw HyperMeshError.invalidArgument("a join token lives at least 1m (got \(lifetime))") }
+        let token = JoinToken.generate(rootFingerprint: try self.rootFingerprint)
+        try self.registry.insert(token, createdAt: now, expiresAt: now.addingTimeInterval(lifetime.timeInterval),
+                                 validator: validator)
+        return token
+    }
+
+    /// Admits a machine: checks its request and its token, consumes the token and signs a node certificate
+    /// for the request's key (CN = `nodeName`, URI SAN `hm://NODE-ID`, server and client use), recorded and
+    /// logged like every certificate this CA issues.
+    ///
+    /// The request is checked before the token is consumed, so a malformed request does not burn a token;
+    /// a certificate that cannot be signed gives the token back.
+    ///
+    /// - Parameters:
+    ///   - claimedNodeID: the node id the joiner says it has; it must be the hash of the request's key.
+    ///   - requestDER: a PKCS #10 request for a P-256 key (the node key), signed by that key.
+    /// - Throws: ``JoinRefusal`` for everything the joiner got wrong; ``HyperMeshError`` for the CA's own failures.
+    public func enroll(token: JoinToken, nodeName: String, claimedNodeID: String, requestDER: [UInt8],
+                       now: Date = Date()) throws -> Enrollment
+    {
+        if ResourceName.problem(with: nodeName) != nil { throw JoinRefusal.invalidNodeName(nodeName) }
+        let request: CertificateSigningRequest
+        do {
+            request = try CertificateSigningRequest(derEncoded: requestDER)
+        } catch {
+            throw JoinRefusal.unreadableRequest("not DER-encoded PKCS #10 (\(error))")
+        }
+        guard request.publicKey.isValidSignature(request.signature, for: request) else { throw JoinRefusal.signatureInvalid }
+        guard let nodeKey = P256.Signing.PublicKey(request.publicKey) else {
+            throw JoinRefusal.unreadableRequest("node keys are P-256; the request carries another kind of key")
+        }
+        let nodeID = SHA256.hash(data: nodeKey.derRepresentation).hexString
+        guard nodeID == claimedNodeID.lowercased() else { throw JoinRefusal.nodeIDMismatch(claimed: claimedNodeID, ofKey: nodeID) }
+
+        let record = try self.registry.consume(token, by: nodeID, at: now)
+        do {
+            let remaining = TimeSpan(milliseconds: Int64(self.intermediate.notValidAfter.timeIntervalSince(now) * 1000) - 60_000)
+            let issuance = IssuanceRequest(commonName: nodeName, uris: ["hm://\(nodeID)"], usage: .both,
+                                           duration: min(Self.nodeCertificateLifetime, remaining), policy: "node:\(nodeID)")
+            let (issued, der) = try self.makeCertificate(issuance, now: now, publicKey: request.publicKey)
+            try self.registry.record(issued, commonName: nodeName, policy: issuance.policy, entry: der, now: now)
+            try self.supersede(policy: "node:\(nodeID)", except: issued.serial, now: now)
+            return Enrollment(nodeID: nodeID, nodeName: nodeName, serial: issued.serial,
+                              notAfter: issued.certificate.notValidAfter, certificatePEM: issued.certificatePEM,
+                              chainPEM: issued.chainPEM, rootPEM: self.rootPEM,
+                              revocationListPEM: try self.revocationList(now: now).pem, validator: record.validator)
+        } catch {
+            try? self.registry.restore(tokenID: token.id)
+            throw error
+        }
+    }
+}
