@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HyperMeshAgent
 import HyperMeshCommands
 import HyperMeshControllers
 import HyperMeshCore
@@ -51,9 +52,10 @@ struct MeshNodeOptions: ParsableArguments {
         return ResourceName.problem(with: label) == nil ? label : "node"
     }
 
-    /// Stores this node's `Mesh` object (decoded like any spec, so it is exactly what `apply` would accept).
+    /// Stores this node's `Mesh` object (decoded like any spec, so it is exactly what `apply` would accept)
+    /// and has it reconciled: by the running agent, or here.
     func storeMeshObject(meshName: String, nodeName: String, validators: [ValidatorAddress], bootstrap: [String],
-                         in workspace: Workspace) throws {
+                         in workspace: Workspace) async throws {
         var lines = ["apiVersion: hypermesh/v1", "kind: Mesh", "metadata:", "  name: \(meshName)", "spec:",
                      "  node:", "    name: \(nodeName)", "    listen: \"\(self.listen)\""]
         if !bootstrap.isEmpty { lines += ["  bootstrap:"] + bootstrap.map { "    - \"\($0)\"" } }
@@ -62,11 +64,20 @@ struct MeshNodeOptions: ParsableArguments {
         }
         let result = SpecDecoder().decode([SpecInput(displayPath: "(mesh \(meshName))", text: lines.joined(separator: "\n") + "\n")])
         guard result.isValid else { throw SpecValidationFailure(diagnostics: result.diagnostics) }
+        // One Mesh per node: an earlier one (another mesh's name) is replaced, not kept beside it.
+        let keys = result.documents.map(\.key)
+        let stale = try workspace.store.keys(of: .mesh).filter { !keys.contains($0) }
         _ = try workspace.store.apply(result.documents.map(\.desired))
+        if !stale.isEmpty { try workspace.store.requestDeletion(of: stale) }
+        if let agent = AgentClient(stateDirectory: workspace.store.directory),
+           (try? agent.send(LocalAPIMessage.Request(operation: .wake, keys: keys + stale))) != nil {
+            return
+        }
+        _ = try await workspace.reconcile(only: keys + stale)
     }
 }
 
-struct MeshInitCommand: ParsableCommand {
+struct MeshInitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Start a mesh here: its CA (if absent), this node's certificate, and the Mesh object.")
@@ -85,7 +96,7 @@ struct MeshInitCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let state = self.global.stateDirectory
         let caDirectory = self.global.caDirectory
         let authority = CertificateAuthority.exists(in: caDirectory)
@@ -103,7 +114,7 @@ struct MeshInitCommand: ParsableCommand {
         try credentials.write(to: NodeTLS.directory(state), nodeKeyPEM: key.pem)
         let reachable = self.advertise ?? (Self.isWildcard(self.node.listen) ? nil : self.node.listen)
         let validators = reachable.map { [ValidatorAddress(id: identity.nodeID, address: $0)] } ?? []
-        try self.node.storeMeshObject(meshName: self.name, nodeName: nodeName, validators: validators, bootstrap: [],
+        try await self.node.storeMeshObject(meshName: self.name, nodeName: nodeName, validators: validators, bootstrap: [],
                                       in: try self.global.openWorkspace())
         if self.output == .json {
             Output.line(JSONValue.object([
@@ -247,7 +258,7 @@ struct MeshJoinCommand: AsyncParsableCommand {
         let joined = try await joiner.join(try SocketAddress(parsing: self.address), token: token,
                                            timeout: try TimeSpan(parsing: self.timeout).duration)
         try joined.credentials.write(to: tlsDirectory, nodeKeyPEM: identity.privateKey.pemRepresentation)
-        try self.node.storeMeshObject(meshName: joined.mesh.name, nodeName: nodeName, validators: joined.mesh.validators,
+        try await self.node.storeMeshObject(meshName: joined.mesh.name, nodeName: nodeName, validators: joined.mesh.validators,
                                       bootstrap: [self.address], in: try self.global.openWorkspace())
         if self.output == .json {
             Output.line(JSONValue.object([

@@ -1,0 +1,114 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshTestSupport
+import Testing
+
+/// `hypermesh mesh init / token / join` end to end: a CA node's agent answers joins on its STOQ port, joiners
+/// get a node certificate openssl verifies, and a token works once and only for the mesh it pins.
+@Suite(.serialized)
+struct MeshJoinTests {
+    func openssl(_ arguments: [String]) throws -> ProcessResult {
+        try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments)
+    }
+
+    func nodeID(_ state: String) throws -> String? {
+        let result = try ProcessRunner.hypermesh(["get", "mesh", "-o", "json"], stateDirectory: state)
+        guard case .array(let items)? = (try? JSONValue(parsingJSON: result.standardOutput))?["items"] else { return nil }
+        return items.first?["status"]?["nodeId"]?.stringValue
+    }
+
+    @Test func machinesJoinWithOneTimeTokensAndGetCertificatesOpenSSLVerifies() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-join")
+        defer { directory.remove() }
+        let first = directory.path + "/machine-1", second = directory.path + "/machine-2"
+        let third = directory.path + "/machine-3", fourth = directory.path + "/machine-4"
+        let port = try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue))
+        let address = "127.0.0.1:\(port)"
+
+        let initialized = try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-1",
+                                                       "--listen", address, "-o", "json"], stateDirectory: first)
+        #expect(initialized.status == 0, "\(initialized.standardError)")
+        let summary = try JSONValue(parsingJSON: initialized.standardOutput)
+        let rootFingerprint = try #require(summary["rootFingerprint"]?.stringValue)
+        #expect(try self.nodeID(first) == summary["nodeId"]?.stringValue)
+        // Only the CA node makes tokens.
+        let noCA = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: second)
+        #expect(noCA.status == 1 && noCA.standardError.contains("holds no mesh CA"), "\(noCA.standardError)")
+
+        let token = try ProcessRunner.hypermesh(["mesh", "token", "--ttl", "10m"], stateDirectory: first)
+        #expect(token.status == 0)
+        let text = token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.hasPrefix("hmjoin1.") && text.hasSuffix("." + rootFingerprint))
+
+        let agent = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", first, "--http", "none"])
+        defer { _ = agent.stop() }
+        #expect(try self.waitForReady(first))
+
+        let joined = try ProcessRunner.hypermesh(["mesh", "join", address, "--token", text, "--node-name", "machine-2",
+                                                  "-o", "json"], stateDirectory: second)
+        #expect(joined.status == 0, "\(joined.standardError)")
+        let joinedSummary = try JSONValue(parsingJSON: joined.standardOutput)
+        #expect(joinedSummary["mesh"]?.stringValue == "family")
+        #expect(joinedSummary["validators"]?.integerValue == 1)
+        let secondID = try #require(try self.nodeID(second))
+        #expect(joinedSummary["nodeId"]?.stringValue == secondID)
+
+        // The certificate is for machine-2's own key (which never left it), names hm://NODE-ID and chains to the root.
+        let tls = second + "/stoq"
+        let verify = try openssl(["verify", "-purpose", "sslclient", "-CAfile", tls + "/root.pem", "-untrusted", tls + "/chain.pem",
+                                  tls + "/cert.pem"])
+        #expect(verify.status == 0, "\(verify.standardOutput)\(verify.standardError)")
+        let text509 = try openssl(["x509", "-in", tls + "/cert.pem", "-noout", "-text"]).standardOutput
+        #expect(text509.contains("URI:hm://\(secondID)"))
+        let certificateKey = try openssl(["x509", "-in", tls + "/cert.pem", "-noout", "-pubkey"]).standardOutput
+        let nodeKey = try openssl(["pkey", "-in", second + "/node/node-key.pem", "-pubout"]).standardOutput
+        #expect(!certificateKey.isEmpty && certificateKey == nodeKey)
+        #expect(try openssl(["x509", "-in", tls + "/root.pem", "-noout", "-fingerprint", "-sha256"]).standardOutput
+            .replacingOccurrences(of: ":", with: "").lowercased().contains(rootFingerprint))
+
+        // With it, machine-2 is a mesh member to machine-1's STOQ server (mutual TLS on stoq/1: the handshake
+        // passes, and the request is answered, here with "no such file").
+        let fetched = try ProcessRunner.hypermesh(["stoq", "get", "stoq://\(address)/nothing-here", "-o", directory.path + "/out",
+                                                   "--cert", tls + "/chain.pem", "--key", tls + "/key.pem", "--ca", tls + "/root.pem"],
+                                                  stateDirectory: second)
+        #expect(fetched.standardError.contains("no such file"), "\(fetched.standardError)")
+
+        // The token is spent.
+        let reused = try ProcessRunner.hypermesh(["mesh", "join", address, "--token", text, "--node-name", "machine-3"],
+                                                 stateDirectory: third)
+        #expect(reused.status == 1 && reused.standardError.contains("already used"), "\(reused.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: third + "/stoq/chain.pem"))
+
+        // A token that pins another root: the join stops before the secret is sent, and the token stays valid.
+        let fresh = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: first).standardOutput
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wrongRoot = String(fresh.dropLast(64)) + String(repeating: "0", count: 64)
+        let impostor = try ProcessRunner.hypermesh(["mesh", "join", address, "--token", wrongRoot, "--node-name", "machine-4"],
+                                                   stateDirectory: fourth)
+        #expect(impostor.status == 1 && impostor.standardError.contains("belongs to another mesh"), "\(impostor.standardError)")
+        let tokens = try JSONValue(parsingJSON: try ProcessRunner.hypermesh(["mesh", "tokens", "-o", "json"], stateDirectory: first).standardOutput)
+        #expect(tokens.arrayValue?.compactMap { $0["state"]?.stringValue }.sorted() == ["used", "valid"])
+        // The same token from a file works.
+        let tokenFile = directory.path + "/token"
+        try fresh.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let fromFile = try ProcessRunner.hypermesh(["mesh", "join", address, "--token-file", tokenFile, "--node-name", "machine-4"],
+                                                   stateDirectory: fourth)
+        #expect(fromFile.status == 0, "\(fromFile.standardError)")
+        // Joining again needs --force.
+        let again = try ProcessRunner.hypermesh(["mesh", "join", address, "--token-file", tokenFile], stateDirectory: fourth)
+        #expect(again.status == 1 && again.standardError.contains("--force"))
+        // Malformed input is refused before anything is sent.
+        let malformed = try ProcessRunner.hypermesh(["mesh", "join", address, "--token", "hmjoin1.nope"], stateDirectory: third)
+        #expect(malformed.status != 0 && malformed.standardError.contains("four parts"), "\(malformed.standardError)")
+    }
+
+    func waitForReady(_ state: String, timeout: TimeInterval = 20) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let result = try? ProcessRunner.hypermesh(["agent", "status"], stateDirectory: state),
+               result.standardOutput.hasPrefix("ready") { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}
