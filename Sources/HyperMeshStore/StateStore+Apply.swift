@@ -25,11 +25,13 @@ extension StateStore {
     /// same changes are returned (this is `diff`).
     @discardableResult
     public func apply(_ desired: [DesiredObject], options: ApplyOptions = ApplyOptions()) throws -> [ObjectChange] {
+        // Serialized before the transaction, on every core: the write lock is held only to compare and write.
+        let texts = Self.canonicalTexts(of: desired)
         if options.dryRun {
-            return try self.read { db in try Self.planApply(desired, options: options, db: db).map(\.change) }
+            return try self.read { db in try Self.planApply(desired, texts: texts, options: options, db: db).map(\.change) }
         }
         return try self.write { db in
-            let planned = try Self.planApply(desired, options: options, db: db)
+            let planned = try Self.planApply(desired, texts: texts, options: options, db: db)
             try Self.execute(planned, options: options, db: db)
             return planned.map(\.change)
         }
@@ -42,16 +44,33 @@ extension StateStore {
         var labelsText: String
     }
 
-    private static func planApply(_ desired: [DesiredObject], options: ApplyOptions, db: Database) throws -> [PlannedChange] {
+    /// Each object's spec and labels as canonical JSON (what the store keeps and compares), computed in
+    /// chunks in parallel when there are many.
+    static func canonicalTexts(of desired: [DesiredObject]) -> [(spec: String, labels: String)] {
+        @Sendable func texts(_ object: DesiredObject) -> (spec: String, labels: String) {
+            (object.spec.canonicalJSON, JSONValue.object(object.labels.mapValues(JSONValue.string)).canonicalJSON)
+        }
+        let chunkSize = 512
+        guard desired.count > chunkSize else { return desired.map(texts) }
+        let chunks = (desired.count + chunkSize - 1) / chunkSize
+        let results = ChunkResults<(spec: String, labels: String)>(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let range = (chunk * chunkSize)..<min(desired.count, (chunk + 1) * chunkSize)
+            results.set(chunk, desired[range].map(texts))
+        }
+        return results.joined()
+    }
+
+    private static func planApply(_ desired: [DesiredObject], texts: [(spec: String, labels: String)], options: ApplyOptions,
+                                  db: Database) throws -> [PlannedChange] {
         let select = try db.cachedStatement(sql: """
             SELECT o.spec, o.labels, o.deletion_requested_at, i.applyset FROM objects o
             LEFT JOIN inventory i ON i.kind = o.kind AND i.name = o.name WHERE o.kind = ? AND o.name = ?
             """)
         var planned: [PlannedChange] = []
         planned.reserveCapacity(desired.count)
-        for object in desired {
-            let specText = object.spec.canonicalJSON
-            let labelsText = JSONValue.object(object.labels.mapValues(JSONValue.string)).canonicalJSON
+        for (object, text) in zip(desired, texts) {
+            let (specText, labelsText) = text
             guard let row = try Row.fetchOne(select, arguments: [object.key.kind.rawValue, object.key.name]) else {
                 let change = ObjectChange(key: object.key, action: .created, fields: [], specChanged: true)
                 planned.append(PlannedChange(change: change, desired: object, specText: specText, labelsText: labelsText))
@@ -156,4 +175,16 @@ extension StateStore {
         try db.cachedStatement(sql: "INSERT INTO events (time, kind, name, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)")
             .execute(arguments: [time, key.kind.rawValue, key.name, type.rawValue, reason, message])
     }
+}
+
+/// Results of chunks computed concurrently, joined in chunk order.
+final class ChunkResults<Element>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var chunks: [[Element]]
+
+    init(count: Int) { self.chunks = Array(repeating: [], count: count) }
+
+    func set(_ index: Int, _ elements: [Element]) { self.lock.withLock { self.chunks[index] = elements } }
+
+    func joined() -> [Element] { self.lock.withLock { self.chunks.flatMap { $0 } } }
 }

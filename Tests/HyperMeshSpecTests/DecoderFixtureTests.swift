@@ -1,6 +1,6 @@
 import Foundation
 import HyperMeshCore
-import HyperMeshSpec
+@testable import HyperMeshSpec
 import Testing
 
 /// Each refusal class has a fixture in `Fixtures/invalid/` and the exact diagnostics it must
@@ -125,5 +125,31 @@ struct DecoderFixtureTests {
         let document = try #require(result.documents.first)
         #expect(document.json["kind"] == "ResourcePool")
         #expect(document.json.value(atPath: "metadata.labels.owner") == "alice")
+    }
+
+    /// A big file is decoded in batches on other cores while it is parsed; what comes out must be exactly what
+    /// one pass in file order gives: documents and diagnostics in order, duplicates found across batches,
+    /// and the documents before a syntax error still checked.
+    @Test func aBigFileDecodesInFileOrderAcrossBatches() {
+        let count = SpecDecoder.batchSize * 3 + 17
+        var text = ""
+        for index in 0..<count {
+            let name = index == count - 5 ? "claim-3" : "claim-\(index)"  // a duplicate of a document in the first batch
+            let cpu = index == SpecDecoder.batchSize + 1 ? "lots" : "1"     // an error in the second batch
+            text += "---\napiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: \(name)}\nspec: {pool: p, cpu: \(cpu)}\n"
+        }
+        let whole = SpecDecoder().decode([SpecInput(displayPath: "big.yaml", text: text)])
+        #expect(whole.documents.count == count - 1)
+        #expect(whole.documents.prefix(5).map(\.key.name) == ["claim-0", "claim-1", "claim-2", "claim-3", "claim-4"])
+        #expect(whole.documents.map(\.location.line) == whole.documents.map(\.location.line).sorted())
+        #expect(whole.diagnostics.map(\.fieldPath) == ["spec.cpu", "metadata.name"])
+        #expect(whole.diagnostics[0].location.line == (SpecDecoder.batchSize + 1) * 5 + 5)
+        #expect(whole.diagnostics[1].message.contains("Claim/claim-3 is defined twice (first at big.yaml:19:"))
+
+        // A syntax error after three batches: every document before it is checked, its error reported after theirs.
+        let broken = SpecDecoder().decode([SpecInput(displayPath: "big.yaml", text: text + "---\nkind: [unclosed\n")])
+        #expect(broken.documents.count == count - 1)
+        #expect(broken.diagnostics.map(\.fieldPath) == ["spec.cpu", "", "metadata.name"])
+        #expect(broken.diagnostics[1].message.hasPrefix("YAML syntax"))
     }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import HyperMeshCore
 import Yams
 
@@ -34,24 +36,47 @@ public struct SpecDecoder: Sendable {
         return result
     }
 
+    /// Documents validated together on another core while the parser reads on: a big file is parsed and
+    /// validated at the same time, and a small one (one batch) is decoded inline without a thread hop.
+    static let batchSize = 256
+
     private func decode(_ input: SpecInput, into result: inout SpecDecodeResult) {
+        let batches = DecodedBatches()
+        var batch: [Node] = []
+        func flush() {
+            guard !batch.isEmpty else { return }
+            batches.decode(batch, file: input.displayPath, with: self)
+            batch.removeAll(keepingCapacity: true)
+        }
+        var failure: SpecDiagnostic?
         do {
             // The basic resolver tags nothing: YAMLScalar resolves plain scalars itself, faster
             // than Yams' regular expressions and without YAML 1.1's yes/no booleans.
             let parser = try Parser(yaml: input.text, resolver: .basic)
             while let root = try parser.nextRoot() {
                 if case .scalar(let scalar) = root, case .null = YAMLScalar(scalar) { continue }  // empty document
-                let decoded = self.decodeDocument(root, file: input.displayPath)
-                result.diagnostics += decoded.diagnostics
-                if let document = decoded.document { result.documents.append(document) }
+                batch.append(root)
+                if batch.count == Self.batchSize { flush() }
             }
         } catch let error as YamlError {
-            result.diagnostics.append(Self.diagnostic(for: error, file: input.displayPath))
+            failure = Self.diagnostic(for: error, file: input.displayPath)
         } catch {
-            result.diagnostics.append(SpecDiagnostic(
-                location: SourceLocation(file: input.displayPath, line: 1, column: 1), fieldPath: "",
-                message: "cannot read YAML: \(error)"))
+            failure = SpecDiagnostic(location: SourceLocation(file: input.displayPath, line: 1, column: 1), fieldPath: "",
+                                     message: "cannot read YAML: \(error)")
         }
+        // What parsed before a syntax error is still checked, and reported first, as it comes first in the file.
+        if batches.isEmpty {
+            for root in batch { Self.append(self.decodeDocument(root, file: input.displayPath), to: &result) }
+        } else {
+            flush()
+            for decoded in batches.waitForAll() { Self.append(decoded, to: &result) }
+        }
+        if let failure { result.diagnostics.append(failure) }
+    }
+
+    static func append(_ decoded: (document: SpecDocument?, diagnostics: [SpecDiagnostic]), to result: inout SpecDecodeResult) {
+        result.diagnostics += decoded.diagnostics
+        if let document = decoded.document { result.documents.append(document) }
     }
 
     static func diagnostic(for error: YamlError, file: String) -> SpecDiagnostic {
@@ -142,5 +167,34 @@ public struct SpecDecoder: Sendable {
         let document = SpecDocument(key: ResourceKey(kind: kind, name: name), labels: labels, spec: spec, location: documentLocation,
                                     nameLocation: locations["metadata.name"] ?? documentLocation)
         return (document, [])
+    }
+}
+
+/// Batches of parsed documents decoded on a global queue, kept in file order.
+private final class DecodedBatches: @unchecked Sendable {
+    private let lock = NSLock()
+    private let group = DispatchGroup()
+    private var slots: [[(document: SpecDocument?, diagnostics: [SpecDiagnostic])]] = []
+
+    var isEmpty: Bool { self.lock.withLock { self.slots.isEmpty } }
+
+    /// Yams nodes are immutable values once parsed; reading them from another thread is safe.
+    private struct Nodes: @unchecked Sendable { let nodes: [Node] }
+
+    func decode(_ nodes: [Node], file: String, with decoder: SpecDecoder) {
+        let index = self.lock.withLock {
+            self.slots.append([])
+            return self.slots.count - 1
+        }
+        let batch = Nodes(nodes: nodes)
+        DispatchQueue.global().async(group: self.group) {
+            let decoded = batch.nodes.map { decoder.decodeDocument($0, file: file) }
+            self.lock.withLock { self.slots[index] = decoded }
+        }
+    }
+
+    func waitForAll() -> [(document: SpecDocument?, diagnostics: [SpecDiagnostic])] {
+        self.group.wait()
+        return self.lock.withLock { self.slots.flatMap { $0 } }
     }
 }
