@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(name: "HyperMeshConsensusTests", dependencies: ["HyperMeshConsensus", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshValidatorTests", dependencies: ["HyperMeshValidator", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "STOQData", "TrustChain", "HyperMeshTestSupport"]),
-        .testTarget(name: "HyperMeshMembershipTests", dependencies: ["HyperMeshMembership", "TrustChain", "STOQ", "HyperMeshTestSupport"]),
+        .testTarget(name: "HyperMeshMembershipTests", dependencies: ["HyperMeshMembership", "TrustChain", "STOQ", "HyperMeshTestSupport", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(

@@ -65,6 +65,11 @@ public struct Agent: Sendable {
                 "stoq": "\(shards.localAddress)", "joins": "\(mesh.service == nil ? "no" : "answered (this node holds the mesh CA)")",
             ])
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
+            if mesh.authority != nil || mesh.caAddress != nil {
+                services.append(.init(service: MembershipKeeper(stateDirectory: stateDirectory, authority: mesh.authority,
+                                                                caAddress: mesh.caAddress, server: shards, logger: self.logger),
+                                      successTerminationBehavior: .ignore))
+            }
         }
         services.append(.init(service: MirrorSourceWatcher(store: store, state: state, logger: self.logger),
                               successTerminationBehavior: .ignore))

@@ -4,14 +4,26 @@ import HyperMeshCore
 /// The calls of `hm-join/1`, JSON in a STOQ CALL: first `hello` (what root this server's mesh has), then —
 /// once the joiner checked that root against its token's fingerprint and the server's certificate against
 /// that root — `join` with the token and a certificate signing request for the joiner's node key.
+///
+/// Members, over `stoq/1` with their node certificate: `renew` (a new certificate for the same key, before the
+/// current one ends) and `crl` (the CA's current revocation list; also open on `hm-join/1`).
 enum MembershipOperation: String, Codable, Sendable {
     case hello
     case join
+    case renew
+    case crl
 }
 
 struct MembershipCall: Codable, Sendable {
     var operation: MembershipOperation
     var join: JoinRequest?
+    var renew: RenewRequest?
+}
+
+/// A member asks for a new certificate for its key; who it is comes from its TLS certificate.
+struct RenewRequest: Codable, Sendable {
+    /// Base64 of a PKCS #10 request's DER.
+    var certificateRequest: String
 }
 
 /// What a joiner sends: the token's id and secret (never its fingerprint: that stays with the joiner), the
@@ -30,8 +42,10 @@ struct MembershipReply: Codable, Sendable {
     var error: String?
     /// `hello`: the mesh root, PEM.
     var rootPEM: String?
-    /// `join`: the node certificate and what comes with it.
+    /// `join` and `renew`: the node certificate and what comes with it.
     var enrollment: EnrollmentReply?
+    /// `crl`: the CA's current CRL, PEM.
+    var revocationListPEM: String?
 }
 
 struct EnrollmentReply: Codable, Sendable {

@@ -80,7 +80,7 @@ public struct MeshJoiner: Sendable {
         defer { connection.close() }
 
         // 1. Which root? Pinned by the token's fingerprint, and the server must hold a certificate under it.
-        let hello = try self.call(MembershipCall(operation: .hello), on: connection, at: address, timeout: timeout)
+        let hello = try MembershipCoding.call(MembershipCall(operation: .hello), on: connection, at: address, timeout: timeout)
         guard let rootPEM = hello.rootPEM, let root = try? Certificate(pemEncoded: rootPEM) else {
             throw HyperMeshError.corruptData("\(address) answered hello without a root certificate")
         }
@@ -106,53 +106,16 @@ public struct MeshJoiner: Sendable {
         try requestSerializer.serialize(request)
         let join = JoinRequest(tokenID: token.id, secret: token.secret, nodeName: self.nodeName, nodeID: self.nodeID,
                                certificateRequest: Data(requestSerializer.serializedBytes).base64EncodedString())
-        let reply = try self.call(MembershipCall(operation: .join, join: join), on: connection, at: address, timeout: timeout)
+        let reply = try MembershipCoding.call(MembershipCall(operation: .join, join: join), on: connection, at: address, timeout: timeout)
         guard let enrollment = reply.enrollment else {
             throw HyperMeshError.corruptData("\(address) answered join without a certificate")
         }
-        try await self.check(enrollment, root: root, from: address)
+        try await EnrollmentCheck.verify(enrollment, nodeKey: self.nodeKey, nodeID: self.nodeID, root: root, from: address)
         self.logger.info("Joined the mesh", metadata: ["mesh": "\(enrollment.mesh.name)", "node.id": "\(enrollment.nodeID)"])
         return JoinedMesh(nodeID: enrollment.nodeID, serial: enrollment.serial, notAfter: enrollment.notAfter,
                           credentials: NodeCredentials(certificatePEM: enrollment.certificatePEM, chainPEM: enrollment.chainPEM,
                                                        rootPEM: rootPEM, revocationListPEM: enrollment.revocationListPEM),
                           validator: enrollment.validator, mesh: enrollment.mesh)
-    }
-
-    /// The certificate we got must be for our key and node id, and chain to the pinned root.
-    private func check(_ enrollment: EnrollmentReply, root: Certificate, from address: SocketAddress) async throws {
-        let chain: [Certificate]
-        do {
-            chain = try PEMDocument.parseMultiple(pemString: enrollment.chainPEM).map { try Certificate(pemDocument: $0) }
-        } catch {
-            throw HyperMeshError.corruptData("\(address) sent a certificate chain that does not parse: \(error)")
-        }
-        guard let leaf = chain.first, leaf.publicKey == Certificate.PublicKey(self.nodeKey.publicKey) else {
-            throw HyperMeshError.corruptData("\(address) sent a certificate for another key")
-        }
-        let uris = (try? leaf.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
-            if case .uniformResourceIdentifier(let uri) = name { return uri }
-            return nil
-        } ?? []
-        guard uris.contains("hm://\(self.nodeID)"), enrollment.nodeID == self.nodeID else {
-            throw HyperMeshError.corruptData("\(address) sent a certificate that does not name node hm://\(self.nodeID)")
-        }
-        if case .refused(let reasons) = await ChainVerifier.verify(chain: chain, at: Date(), roots: [root]) {
-            throw HyperMeshError.corruptData("\(address) sent a certificate that does not chain to the root: "
-                + reasons.joined(separator: "; "))
-        }
-    }
-
-    private func call(_ call: MembershipCall, on connection: STOQClientConnection, at address: SocketAddress,
-                      timeout: Duration) throws -> MembershipReply {
-        let sink = CollectingSink(limit: MembershipCoding.maximumBytes)
-        do {
-            try connection.perform(STOQRequest(.call(MembershipCoding.encode(call)), sink: sink), timeout: timeout)
-        } catch let error as STOQError {
-            throw HyperMeshError.io("\(address): \(call.operation.rawValue) failed: \(error.message)")
-        }
-        let reply = try MembershipCoding.decode(MembershipReply.self, from: sink.bytes, what: "\(address)'s \(call.operation.rawValue) reply")
-        if let error = reply.error { throw HyperMeshError.conflict("\(address) refused to \(call.operation.rawValue): \(error)") }
-        return reply
     }
 }
 
@@ -171,4 +134,47 @@ final class CollectingSink: ByteSink {
     }
 
     func finish() throws {}
+}
+
+/// What every certificate from the CA must be before it is used: for our key, naming our node, chaining to the root.
+enum EnrollmentCheck {
+    static func verify(_ enrollment: EnrollmentReply, nodeKey: P256.Signing.PrivateKey, nodeID: String, root: Certificate,
+                       from address: SocketAddress) async throws {
+        let chain: [Certificate]
+        do {
+            chain = try PEMDocument.parseMultiple(pemString: enrollment.chainPEM).map { try Certificate(pemDocument: $0) }
+        } catch {
+            throw HyperMeshError.corruptData("\(address) sent a certificate chain that does not parse: \(error)")
+        }
+        guard let leaf = chain.first, leaf.publicKey == Certificate.PublicKey(nodeKey.publicKey) else {
+            throw HyperMeshError.corruptData("\(address) sent a certificate for another key")
+        }
+        let uris = (try? leaf.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
+            if case .uniformResourceIdentifier(let uri) = name { return uri }
+            return nil
+        } ?? []
+        guard uris.contains("hm://\(nodeID)"), enrollment.nodeID == nodeID else {
+            throw HyperMeshError.corruptData("\(address) sent a certificate that does not name node hm://\(nodeID)")
+        }
+        if case .refused(let reasons) = await ChainVerifier.verify(chain: chain, at: Date(), roots: [root]) {
+            throw HyperMeshError.corruptData("\(address) sent a certificate that does not chain to the root: "
+                + reasons.joined(separator: "; "))
+        }
+    }
+}
+
+extension MembershipCoding {
+    /// One call on an open connection; a refusal in the reply is thrown as ``HyperMeshError`` `conflict`.
+    static func call(_ call: MembershipCall, on connection: STOQClientConnection, at address: SocketAddress,
+                     timeout: Duration) throws -> MembershipReply {
+        let sink = CollectingSink(limit: Self.maximumBytes)
+        do {
+            try connection.perform(STOQRequest(.call(Self.encode(call)), sink: sink), timeout: timeout)
+        } catch let error as STOQError {
+            throw HyperMeshError.io("\(address): \(call.operation.rawValue) failed: \(error.message)")
+        }
+        let reply = try Self.decode(MembershipReply.self, from: sink.bytes, what: "\(address)'s \(call.operation.rawValue) reply")
+        if let error = reply.error { throw HyperMeshError.conflict("\(address) refused to \(call.operation.rawValue): \(error)") }
+        return reply
+    }
 }

@@ -24,8 +24,10 @@ struct MeshCommand: ParsableCommand {
               hypermesh mesh token --ttl 1h                  # on machine 1: prints a one-time token
               hypermesh mesh join 192.0.2.10:9292 --token hmjoin1.…   # on machine 2
               hypermesh mesh tokens                          # which tokens exist, used by whom
+              hypermesh mesh remove machine-2                # revoke it: every agent drops it within seconds
             """,
-        subcommands: [MeshInitCommand.self, MeshTokenCommand.self, MeshTokensCommand.self, MeshJoinCommand.self]
+        subcommands: [MeshInitCommand.self, MeshTokenCommand.self, MeshTokensCommand.self, MeshJoinCommand.self,
+                      MeshRemoveCommand.self]
     )
 }
 
@@ -271,6 +273,40 @@ struct MeshJoinCommand: AsyncParsableCommand {
             Output.line("node certificate \(joined.serial) in \(tlsDirectory.path), until \(joined.notAfter)"
                 + (joined.validator ? "; this node is to be a validator" : ""))
             Output.line("validators: \(joined.mesh.validators.isEmpty ? "none known" : joined.mesh.validators.map(\.address).joined(separator: ", "))")
+        }
+    }
+}
+
+struct MeshRemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a node from the mesh: revoke its certificates (on the node that holds the mesh CA).",
+        discussion: """
+            Every agent reads the CA's revocation list every few seconds; from then on the node is refused by every
+            STOQ server, and the connections it holds are closed.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The node: its name, its node id, or 8 or more leading digits of it.", valueName: "NODE"))
+    var node: String
+    @Option(help: ArgumentHelp("Reason: " + RevocationReason.allCases.map(\.name).joined(separator: ", ") + "."))
+    var reason = RevocationReason.cessationOfOperation.name
+    @Option(name: .shortAndLong, help: "Output format: table or json.") var output: OutputFormat = .table
+
+    func run() throws {
+        guard let reason = RevocationReason(name: self.reason) else {
+            throw ValidationError("--reason must be one of " + RevocationReason.allCases.map(\.name).joined(separator: ", "))
+        }
+        guard CertificateAuthority.exists(in: self.global.caDirectory) else {
+            throw CommandFailure(message: "\(self.global.caDirectory.path): this node holds no mesh CA; remove nodes on the node that does")
+        }
+        let (nodeID, serials) = try self.global.openCA().revokeNode(self.node, reason: reason)
+        if self.output == .json {
+            Output.line(JSONValue.object(["nodeId": .string(nodeID), "revoked": .array(serials.map { .string($0) }),
+                                          "reason": .string(reason.name)]).prettyJSON())
+        } else {
+            Output.line("removed hm://\(nodeID): revoked \(serials.joined(separator: ", ")) (\(reason.name)); "
+                + "running agents drop it within seconds (they read the CA's CRL every 3 s)")
         }
     }
 }

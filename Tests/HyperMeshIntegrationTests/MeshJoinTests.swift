@@ -102,6 +102,63 @@ struct MeshJoinTests {
         #expect(malformed.status != 0 && malformed.standardError.contains("four parts"), "\(malformed.standardError)")
     }
 
+    /// `stoq get` of a file nobody serves, with `state`'s node credentials: "no such file" means the server
+    /// accepted us as a member; a refused handshake means it did not.
+    func probe(_ address: String, from state: String, into directory: String) throws -> ProcessResult {
+        let tls = state + "/stoq"
+        return try ProcessRunner.hypermesh(["stoq", "get", "stoq://\(address)/nothing-here", "-o", directory + "/out", "--timeout", "3s",
+                                            "--cert", tls + "/chain.pem", "--key", tls + "/key.pem", "--ca", tls + "/root.pem"],
+                                           stateDirectory: state)
+    }
+
+    @Test func aRemovedNodeIsRefusedByEveryAgentsServerWithinSeconds() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-remove")
+        defer { directory.remove() }
+        let (a, b, c) = (directory.path + "/a", directory.path + "/b", directory.path + "/c")
+        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-a", "--listen", addressA],
+                                            stateDirectory: a).status == 0)
+        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        defer { _ = agentA.stop() }
+        #expect(try self.waitForReady(a))
+        for (state, name, listen) in [(b, "machine-b", addressB), (c, "machine-c", "127.0.0.1:1")] {
+            let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let joined = try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", name, "--listen", listen],
+                                                     stateDirectory: state)
+            #expect(joined.status == 0, "\(joined.standardError)")
+        }
+        // B's agent serves STOQ on the Mesh's listen address and keeps its CRL from A.
+        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
+        defer { _ = agentB.stop() }
+        #expect(try self.waitForReady(b))
+        for server in [addressA, addressB] {
+            let before = try self.probe(server, from: c, into: directory.path)
+            #expect(before.standardError.contains("no such file"), "\(server): \(before.standardError)")
+        }
+
+        let removed = try ProcessRunner.hypermesh(["mesh", "remove", "machine-c", "-o", "json"], stateDirectory: a)
+        #expect(removed.status == 0, "\(removed.standardError)")
+        let start = Date()
+        var refusedBy: [String: TimeInterval] = [:]
+        while refusedBy.count < 2 && Date().timeIntervalSince(start) < 10 {
+            for server in [addressA, addressB] where refusedBy[server] == nil {
+                let probe = try self.probe(server, from: c, into: directory.path)
+                if probe.status != 0 && !probe.standardError.contains("no such file") {
+                    #expect(probe.standardError.contains("refused"), "\(probe.standardError)")
+                    refusedBy[server] = Date().timeIntervalSince(start)
+                }
+            }
+            usleep(200_000)
+        }
+        #expect(refusedBy.count == 2, "refused by \(refusedBy) within 10 s")
+        print("removed node refused after: A \(refusedBy[addressA].map { String(format: "%.1f s", $0) } ?? "-"), "
+            + "B \(refusedBy[addressB].map { String(format: "%.1f s", $0) } ?? "-")")
+        // Members carry on: B is still accepted by A.
+        #expect(try self.probe(addressA, from: b, into: directory.path).standardError.contains("no such file"))
+    }
+
     func waitForReady(_ state: String, timeout: TimeInterval = 20) throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

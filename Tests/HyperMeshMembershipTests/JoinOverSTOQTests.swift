@@ -7,6 +7,7 @@ import Logging
 import STOQ
 import Testing
 import TrustChain
+import X509
 
 /// A mesh CA node answering `hm-join/1` on a real STOQ server (QUIC + TLS 1.3 on loopback), and joiners.
 @Suite(.serialized)
@@ -147,6 +148,46 @@ struct JoinOverSTOQTests {
         let missing = MemorySink()
         _ = try connection.perform(STOQRequest(.call(Array(#"{"operation":"join","join":{"tokenID":"x"}}"#.utf8)), sink: missing))
         #expect(String(decoding: missing.bytes, as: UTF8.self).contains("missing join.secret"))
+    }
+
+    /// A member renews over `stoq/1` with its current certificate; once removed, it cannot; and the CRL the CA
+    /// node hands out lists it.
+    @Test func aMemberRenewsItsCertificateUntilItIsRemoved() async throws {
+        let node = try CANode()
+        defer { node.stop() }
+        let key = P256.Signing.PrivateKey()
+        let joined = try await MeshJoiner(nodeKey: key, nodeName: "laptop", logger: Self.quietLogger)
+            .join(node.address, token: try node.authority.makeJoinToken(lifetime: .hours(1)))
+        let out = try TemporaryDirectory(prefix: "member")
+        defer { out.remove() }
+        try joined.credentials.write(to: out.url, nodeKeyPEM: key.pemRepresentation)
+        let tls = TLSConfiguration(certificateChainPath: out.url.path + "/chain.pem", privateKeyPath: out.url.path + "/key.pem",
+                                   trustedRootsPath: out.url.path + "/root.pem")
+        let client = MembershipClient(tls: tls, caAddress: node.address, logger: Self.quietLogger)
+        let root = try Certificate(pemEncoded: joined.credentials.rootPEM)
+        let renewed = try await client.renew(nodeKey: key, root: root)
+        #expect(renewed.serial != joined.serial)
+        #expect(try Certificate(pemEncoded: renewed.credentials.certificatePEM).publicKey == Certificate.PublicKey(key.publicKey))
+        // The earlier certificate stays valid: connections made with it are not cut by a renewal.
+        #expect(try node.authority.registry.record(serial: joined.serial)?.revokedAt == nil)
+        #expect(try client.revocationList().contains("BEGIN X509 CRL"))
+
+        // Renewing needs a certificate: the anonymous join protocol refuses it.
+        let anonymous = try STOQClient(configuration: .anonymous(), logger: Self.quietLogger).connect(to: node.address)
+        defer { anonymous.close() }
+        let sink = MemorySink()
+        _ = try anonymous.perform(STOQRequest(.call(Array(#"{"operation":"renew","renew":{"certificateRequest":""}}"#.utf8)), sink: sink))
+        #expect(String(decoding: sink.bytes, as: UTF8.self).contains("needs the node's current certificate"))
+
+        let removed = try node.authority.revokeNode("laptop")
+        #expect(removed.nodeID == joined.nodeID && removed.serials.count == 2)
+        let list = try RevocationList(pemOrDER: Array(try client.revocationList().utf8), issuer: node.authority.intermediate)
+        #expect(list.revokedSerials.isSuperset(of: Set(removed.serials)))
+        // Refused now (the test server has no CRL loaded, so it is the CA's registry that says no).
+        await #expect {
+            _ = try await client.renew(nodeKey: key, root: root)
+        } throws: { error in "\(error)".contains("not a member") }
+        #expect(throws: HyperMeshError.self) { _ = try node.authority.revokeNode("laptop") }
     }
 
     @Test func nothingListeningIsAnIOErrorNamingTheAddress() async throws {

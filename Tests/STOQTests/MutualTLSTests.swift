@@ -35,6 +35,34 @@ struct MutualTLSTests {
         #expect(try lax.connect(tls: TestPKI.shared.revokedClient).ping() < .seconds(1))
     }
 
+    /// A CRL loaded into a running server: the revoked peer's open connection is closed, its next handshake
+    /// refused, and everyone else carries on (their connections untouched).
+    @Test func reloadingACRLDropsTheRevokedPeerNow() throws {
+        let server = try RunningServer()
+        defer { server.stop() }
+        let revoked = try server.connect(tls: TestPKI.shared.revokedClient)
+        let good = try server.connect()
+        _ = try revoked.ping()
+        _ = try good.ping()
+        #expect(throws: STOQError.self) {
+            try server.server.reload(tls: TLSConfiguration(certificateChainPath: "/nonexistent", privateKeyPath: "/nonexistent",
+                                                           trustedRootsPath: "/nonexistent"))
+        }
+        try server.server.reload(tls: TestPKI.shared.serverWithCRL, closingPeersWithSerials: ["00" + TestPKI.shared.revokedSerial.uppercased()])
+        let deadline = Date().addingTimeInterval(5)
+        var closed = false
+        while Date() < deadline && !closed {
+            closed = (try? revoked.ping()) == nil
+            if !closed { usleep(20_000) }
+        }
+        #expect(closed, "the revoked peer's connection stayed open")
+        #expect(try good.ping() < .seconds(1))
+        #expect(throws: STOQError.handshakeRefused()) {
+            try server.connect(tls: TestPKI.shared.revokedClient).ping()
+        }
+        #expect(try server.connect().ping() < .seconds(1))
+    }
+
     @Test func aClientRefusesAServerItsRootDoesNotTrust() throws {
         let server = try RunningServer()
         defer { server.stop() }

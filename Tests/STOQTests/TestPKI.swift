@@ -19,6 +19,8 @@ struct TestPKI: Sendable {
     let foreignClient: TLSConfiguration
     let expiredClient: TLSConfiguration
     let revokedClient: TLSConfiguration
+    /// The serial (hex) of `revokedClient`'s certificate.
+    let revokedSerial: String
     /// The server's configuration with the CRL that lists `revokedClient`.
     let serverWithCRL: TLSConfiguration
     let serverNodeID = "5e7e0000000000000000000000000000000000000000000000000000000000aa"
@@ -50,6 +52,7 @@ struct TestPKI: Sendable {
         self.expiredClient = try issue("expired", by: ca, roots: rootPEM, now: Date().addingTimeInterval(-7200)).0
         let (revoked, serial) = try issue("revoked", by: ca, roots: rootPEM)
         self.revokedClient = revoked
+        self.revokedSerial = serial
         try ca.revoke(serial: serial, reason: .keyCompromise)
         let crlPath = root.appendingPathComponent("crl.pem").path
         try ca.revocationList().pem.write(toFile: crlPath, atomically: true, encoding: .utf8)

@@ -43,6 +43,12 @@ final class ShardServer: Service {
 
     var localAddress: SocketAddress { self.server.localAddress }
 
+    /// Loads the files in `STATE/stoq/` again (a renewed certificate, a new CRL) and drops the peers whose
+    /// certificate serial is in `revoked`.
+    func reload(stateDirectory: URL, revoked: Set<String>) throws {
+        try self.server.reload(tls: NodeTLS.configuration(stateDirectory), closingPeersWithSerials: revoked)
+    }
+
     func run() async throws {
         let server = self.server
         await runBlocking(named: "stoq-server", { server.run() }, stop: { server.stop() })

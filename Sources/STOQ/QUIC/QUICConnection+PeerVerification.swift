@@ -1,5 +1,6 @@
 import CNGTCP2
 import Foundation
+import HyperMeshCore
 
 extension QUICConnection {
     /// Checks the peer's chain (trust anchor, validity period, CRL, key purpose) during the handshake and
@@ -30,6 +31,7 @@ extension QUICConnection {
             return self.refuse(reason)
         }
         self.peerNodeID = self.nodeID(in: self.peerURIs())
+        self.peerCertificateSerial = self.peerSerial()
         self.peerCertificateVerified = true
         self.logger.debug("Peer certificate verified", metadata: [
             "peer": "\(self.remoteAddress)", "peer.node": "\(self.peerNodeID ?? "-")",
@@ -48,6 +50,21 @@ extension QUICConnection {
 
     private func nodeID(in uris: [String]) -> String? {
         uris.lazy.compactMap { uri -> String? in uri.hasPrefix("hm://") ? String(uri.dropFirst(5)) : nil }.first
+    }
+
+    /// The serial number of the peer's leaf certificate, lowercase hex.
+    private func peerSerial() -> String? {
+        var count: UInt32 = 0
+        guard let list = gnutls_certificate_get_peers(self.session, &count), count > 0 else { return nil }
+        var certificate: OpaquePointer?
+        guard gnutls_x509_crt_init(&certificate) == 0 else { return nil }
+        defer { gnutls_x509_crt_deinit(certificate) }
+        var leaf = list.pointee
+        guard gnutls_x509_crt_import(certificate, &leaf, GNUTLS_X509_FMT_DER) == 0 else { return nil }
+        var serial = [UInt8](repeating: 0, count: 64)
+        var size = serial.count
+        guard gnutls_x509_crt_get_serial(certificate, &serial, &size) == 0 else { return nil }
+        return serial.prefix(size).hexString
     }
 
     /// The certificates the peer presented, DER, leaf first.

@@ -69,6 +69,8 @@ final class QUICConnection {
     let peerVerification: PeerVerification
     /// Set once the peer's certificate chain verified against our trusted roots.
     var peerCertificateVerified = false
+    /// The serial number (hex) of the certificate the peer presented, once verified.
+    var peerCertificateSerial: String?
     /// With ``PeerVerification/deferredToCaller``: the peer's chain (DER, leaf first), unverified.
     var peerCertificateChain: [[UInt8]] = []
 

@@ -61,7 +61,9 @@ public final class STOQServer: @unchecked Sendable {
     public let configuration: Configuration
     let logger: Logger
     let socket: UDPSocket
-    let credentials: TLSCredentials
+    /// Read and replaced on the loop thread only (see ``reload(tls:closingPeersWithSerials:)``).
+    var credentials: TLSCredentials
+    private let pendingReload = PendingReload()
     let root: ServedRoot
     let blobs: BlobDirectory
     let staticSecret: [UInt8]
@@ -94,6 +96,41 @@ public final class STOQServer: @unchecked Sendable {
         self.receiveBuffer.deallocate()
     }
 
+    /// Replaces the certificate, roots and CRL for every handshake from now on — a renewed node certificate, a
+    /// new CRL — and closes the open connections whose peer presented a certificate with one of `revokedSerials`
+    /// (lowercase hex), so a revoked node loses what it holds now, not only its next connection. Safe from any
+    /// thread; takes effect on the server's loop within a poll.
+    ///
+    /// - Throws: ``STOQError`` `tls` when the files do not load; the server keeps what it had.
+    public func reload(tls: TLSConfiguration, closingPeersWithSerials revokedSerials: Set<String> = []) throws {
+        let credentials = try TLSCredentials(tls)
+        self.pendingReload.set((credentials, Set(revokedSerials.map(Self.normalizedSerial))))
+        var one: UInt64 = 1
+        _ = write(self.wakeDescriptor, &one, 8)
+    }
+
+    /// Serial hex without leading zero bytes, lowercase: how a certificate and a CRL entry are compared.
+    static func normalizedSerial(_ hex: String) -> String {
+        var text = Substring(hex.lowercased())
+        while text.count > 2, text.hasPrefix("00") { text = text.dropFirst(2) }
+        return String(text)
+    }
+
+    private func applyPendingReload() {
+        guard let (credentials, revoked) = self.pendingReload.take() else { return }
+        self.credentials = credentials
+        let now = cngtcp2_timestamp()
+        for connection in self.connections.values {
+            guard let serial = connection.peerCertificateSerial, revoked.contains(Self.normalizedSerial(serial)) else { continue }
+            self.logger.warning("Closing the connection of a revoked peer", metadata: [
+                "peer": "\(connection.remoteAddress)", "peer.node": "\(connection.peerNodeID ?? "-")", "serial": "\(serial)",
+            ])
+            connection.peerRefusal = "client certificate \(serial) revoked"
+            connection.close(errorCode: 0x1, reason: "certificate revoked", now: now)
+        }
+        self.logger.info("STOQ credentials reloaded", metadata: ["revoked": "\(revoked.count)"])
+    }
+
     /// The bound address (with the kernel's port when port 0 was asked for).
     public var localAddress: SocketAddress { self.socket.localAddress }
 
@@ -117,6 +154,11 @@ public final class STOQServer: @unchecked Sendable {
                 pollfd(fd: self.wakeDescriptor, events: Int16(POLLIN), revents: 0),
             ]
             _ = poll(&descriptors, 2, waitMilliseconds)
+            if descriptors[1].revents != 0 {
+                var value: UInt64 = 0
+                _ = read(self.wakeDescriptor, &value, 8)
+            }
+            self.applyPendingReload()
             self.serviceOnce()
         }
         let now = cngtcp2_timestamp()
@@ -165,6 +207,19 @@ public final class STOQServer: @unchecked Sendable {
             self.logger.debug("Connection closed", metadata: [
                 "peer": "\(connection.remoteAddress)", "reason": "\(connection.closeReason ?? "-")",
             ])
+        }
+    }
+}
+
+/// Credentials handed from any thread to the server's loop.
+final class PendingReload: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (TLSCredentials, Set<String>)?
+    func set(_ value: (TLSCredentials, Set<String>)) { self.lock.withLock { self.value = value } }
+    func take() -> (TLSCredentials, Set<String>)? {
+        self.lock.withLock {
+            defer { self.value = nil }
+            return self.value
         }
     }
 }

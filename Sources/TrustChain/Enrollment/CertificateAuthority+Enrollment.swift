@@ -57,6 +57,63 @@ extension CertificateAuthority {
                        now: Date = Date()) throws -> Enrollment
     {
         if ResourceName.problem(with: nodeName) != nil { throw JoinRefusal.invalidNodeName(nodeName) }
+        let publicKey = try Self.checkNodeRequest(requestDER, claimedNodeID: claimedNodeID)
+        let nodeID = claimedNodeID.lowercased()
+        let record = try self.registry.consume(token, by: nodeID, at: now)
+        do {
+            // A machine joining again replaces what it held: its earlier certificates are superseded.
+            return try self.issueNodeCertificate(nodeID: nodeID, nodeName: nodeName, publicKey: publicKey,
+                                                 validator: record.validator, superseding: true, now: now)
+        } catch {
+            try? self.registry.restore(tokenID: token.id)
+            throw error
+        }
+    }
+
+    /// Renews a member's node certificate: `nodeID` is who the caller proved to be (its current certificate,
+    /// checked by mutual TLS), the request must be for that same key, and the node must still hold a live,
+    /// unrevoked certificate here. The new certificate keeps the node's name; the old one stays valid until it ends.
+    ///
+    /// - Throws: ``JoinRefusal`` `notAMember` for a revoked or unknown node; the request's refusals as ``enroll``.
+    public func renewNodeCertificate(nodeID: String, requestDER: [UInt8], now: Date = Date()) throws -> Enrollment {
+        let publicKey = try Self.checkNodeRequest(requestDER, claimedNodeID: nodeID)
+        guard let current = try self.registry.records().last(where: {
+            $0.policy == "node:\(nodeID)" && $0.revokedAt == nil && $0.notAfter > now
+        }) else {
+            throw JoinRefusal.notAMember(nodeID)
+        }
+        // The old certificate is not revoked: connections made with it stay up until it expires.
+        return try self.issueNodeCertificate(nodeID: nodeID, nodeName: current.commonName, publicKey: publicKey,
+                                             validator: false, superseding: false, now: now)
+    }
+
+    /// Revokes every live certificate of the node with this id (or id prefix of at least 8 digits, or name);
+    /// returns the serials revoked.
+    ///
+    /// - Throws: ``HyperMeshError`` `notFound` when no live node certificate matches; `invalidArgument` when
+    ///   more than one node does.
+    public func revokeNode(_ node: String, reason: RevocationReason = .cessationOfOperation, now: Date = Date()) throws
+        -> (nodeID: String, serials: [String])
+    {
+        let live = try self.registry.records().filter { $0.policy?.hasPrefix("node:") == true && $0.revokedAt == nil && $0.notAfter > now }
+        let wanted = node.lowercased()
+        let matching = live.filter { record in
+            let id = String(record.policy!.dropFirst(5))
+            return id == wanted || (wanted.count >= 8 && id.hasPrefix(wanted)) || record.commonName == node
+        }
+        let nodes = Set(matching.map { String($0.policy!.dropFirst(5)) })
+        guard let nodeID = nodes.first else {
+            throw HyperMeshError.notFound("no live node certificate for \(node) (by node id, id prefix or name)")
+        }
+        guard nodes.count == 1 else {
+            throw HyperMeshError.invalidArgument("\(node) names \(nodes.count) nodes; give the node id")
+        }
+        for record in matching { try self.revoke(serial: record.serial, reason: reason, now: now) }
+        return (nodeID, matching.map(\.serial))
+    }
+
+    /// A PKCS #10 request for a P-256 key, signed by it, whose key is the node `claimedNodeID`.
+    static func checkNodeRequest(_ requestDER: [UInt8], claimedNodeID: String) throws -> Certificate.PublicKey {
         let request: CertificateSigningRequest
         do {
             request = try CertificateSigningRequest(derEncoded: requestDER)
@@ -69,22 +126,20 @@ extension CertificateAuthority {
         }
         let nodeID = SHA256.hash(data: nodeKey.derRepresentation).hexString
         guard nodeID == claimedNodeID.lowercased() else { throw JoinRefusal.nodeIDMismatch(claimed: claimedNodeID, ofKey: nodeID) }
+        return request.publicKey
+    }
 
-        let record = try self.registry.consume(token, by: nodeID, at: now)
-        do {
-            let remaining = TimeSpan(milliseconds: Int64(self.intermediate.notValidAfter.timeIntervalSince(now) * 1000) - 60_000)
-            let issuance = IssuanceRequest(commonName: nodeName, uris: ["hm://\(nodeID)"], usage: .both,
-                                           duration: min(Self.nodeCertificateLifetime, remaining), policy: "node:\(nodeID)")
-            let (issued, der) = try self.makeCertificate(issuance, now: now, publicKey: request.publicKey)
-            try self.registry.record(issued, commonName: nodeName, policy: issuance.policy, entry: der, now: now)
-            try self.supersede(policy: "node:\(nodeID)", except: issued.serial, now: now)
-            return Enrollment(nodeID: nodeID, nodeName: nodeName, serial: issued.serial,
-                              notAfter: issued.certificate.notValidAfter, certificatePEM: issued.certificatePEM,
-                              chainPEM: issued.chainPEM, rootPEM: self.rootPEM,
-                              revocationListPEM: try self.revocationList(now: now).pem, validator: record.validator)
-        } catch {
-            try? self.registry.restore(tokenID: token.id)
-            throw error
-        }
+    private func issueNodeCertificate(nodeID: String, nodeName: String, publicKey: Certificate.PublicKey, validator: Bool,
+                                      superseding: Bool, now: Date) throws -> Enrollment {
+        let remaining = TimeSpan(milliseconds: Int64(self.intermediate.notValidAfter.timeIntervalSince(now) * 1000) - 60_000)
+        let issuance = IssuanceRequest(commonName: nodeName, uris: ["hm://\(nodeID)"], usage: .both,
+                                       duration: min(Self.nodeCertificateLifetime, remaining), policy: "node:\(nodeID)")
+        let (issued, der) = try self.makeCertificate(issuance, now: now, publicKey: publicKey)
+        try self.registry.record(issued, commonName: nodeName, policy: issuance.policy, entry: der, now: now)
+        if superseding { try self.supersede(policy: "node:\(nodeID)", except: issued.serial, now: now) }
+        return Enrollment(nodeID: nodeID, nodeName: nodeName, serial: issued.serial,
+                          notAfter: issued.certificate.notValidAfter, certificatePEM: issued.certificatePEM,
+                          chainPEM: issued.chainPEM, rootPEM: self.rootPEM,
+                          revocationListPEM: try self.revocationList(now: now).pem, validator: validator)
     }
 }

@@ -16,6 +16,8 @@ public enum JoinRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case nodeIDMismatch(claimed: String, ofKey: String)
     /// The node name is not a DNS label.
     case invalidNodeName(String)
+    /// A renewal from a node that holds no live certificate here (revoked, or never joined).
+    case notAMember(String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum JoinRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .nodeIDMismatch(let claimed, let ofKey):
             "the request claims node id \(claimed), but its key's node id is \(ofKey)"
         case .invalidNodeName(let name): "node name \"\(name)\" is not a DNS label (a-z, 0-9 and -, at most 63)"
+        case .notAMember(let nodeID): "node \(nodeID) is not a member of this mesh (revoked, or it never joined)"
         }
     }
 }
