@@ -67,7 +67,8 @@ public struct Agent: Sendable {
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
             if mesh.authority != nil || mesh.caAddress != nil {
                 services.append(.init(service: MembershipKeeper(stateDirectory: stateDirectory, authority: mesh.authority,
-                                                                caAddress: mesh.caAddress, server: shards, logger: self.logger),
+                                                                caAddress: mesh.caAddress, server: shards, listen: address,
+                                                                logger: self.logger),
                                       successTerminationBehavior: .ignore))
             }
         }

@@ -20,11 +20,19 @@ public struct MembershipClient: Sendable {
         self.logger = logger
     }
 
-    /// The CA's current CRL (PEM).
-    public func revocationList(timeout: Duration = .seconds(5)) throws -> String {
-        let reply = try self.call(MembershipCall(operation: .crl), timeout: timeout)
+    /// The CA's current CRL (PEM); with `listen`, also this node's heartbeat (it is `Ready` to the mesh while
+    /// these keep coming, at that address).
+    public func revocationList(listen: String? = nil, timeout: Duration = .seconds(5)) throws -> String {
+        let reply = try self.call(MembershipCall(operation: .crl, listen: listen), timeout: timeout)
         guard let pem = reply.revocationListPEM else { throw HyperMeshError.corruptData("\(self.caAddress) answered crl without one") }
         return pem
+    }
+
+    /// Every node of the mesh, as the CA node sees it.
+    public func members(timeout: Duration = .seconds(5)) throws -> [MeshMember] {
+        let reply = try self.call(MembershipCall(operation: .members), timeout: timeout)
+        guard let members = reply.members else { throw HyperMeshError.corruptData("\(self.caAddress) answered members without a list") }
+        return members
     }
 
     /// A new certificate for `nodeKey` (the key of the certificate this client presents), checked like a

@@ -6,18 +6,23 @@ import HyperMeshCore
 /// that root — `join` with the token and a certificate signing request for the joiner's node key.
 ///
 /// Members, over `stoq/1` with their node certificate: `renew` (a new certificate for the same key, before the
-/// current one ends) and `crl` (the CA's current revocation list; also open on `hm-join/1`).
+/// current one ends), `crl` (the CA's current revocation list, also open on `hm-join/1`; from a member it is
+/// also its heartbeat, with the address it listens at) and `members` (every node, with its state).
 enum MembershipOperation: String, Codable, Sendable {
     case hello
     case join
     case renew
     case crl
+    case members
 }
 
 struct MembershipCall: Codable, Sendable {
     var operation: MembershipOperation
     var join: JoinRequest?
     var renew: RenewRequest?
+    /// `crl` from a member: where its agent listens for STOQ (`HOST:PORT`; a wildcard host is replaced by the
+    /// address its packets come from).
+    var listen: String?
 }
 
 /// A member asks for a new certificate for its key; who it is comes from its TLS certificate.
@@ -46,6 +51,8 @@ struct MembershipReply: Codable, Sendable {
     var enrollment: EnrollmentReply?
     /// `crl`: the CA's current CRL, PEM.
     var revocationListPEM: String?
+    /// `members`: every node that ever joined.
+    var members: [MeshMember]?
 }
 
 struct EnrollmentReply: Codable, Sendable {
@@ -58,6 +65,25 @@ struct EnrollmentReply: Codable, Sendable {
     var revocationListPEM: String
     var validator: Bool
     var mesh: MeshDescription
+}
+
+/// A node of the mesh as the CA node sees it.
+public struct MeshMember: Codable, Sendable, Equatable {
+    /// `Ready` (heard from in the last ``MembershipService/lostAfter``), `Lost` (not), `Revoked` (no live certificate).
+    public enum Status: String, Codable, Sendable {
+        case ready = "Ready"
+        case lost = "Lost"
+        case revoked = "Revoked"
+    }
+
+    public var nodeID: String
+    public var name: String
+    /// Where it listens for STOQ, as it last said; `nil` until it did.
+    public var address: String?
+    public var validator: Bool
+    /// When the CA node last heard from it (RFC 3339); `nil` for never since the CA node's agent started.
+    public var lastSeen: String?
+    public var status: Status
 }
 
 /// What a joiner learns of the mesh besides its certificate.

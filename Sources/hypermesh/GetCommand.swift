@@ -15,6 +15,7 @@ struct GetCommand: ParsableCommand {
               hypermesh get claim batch -o yaml
               hypermesh get mesh -o json | jq -r '.items[0].status.nodeId'
               hypermesh get sync                 # the agent's watched directories: revision, result, errors
+              hypermesh get nodes                # the mesh's members: Ready, Lost (silent 10 s) or Revoked
             """
     )
 
@@ -30,6 +31,7 @@ struct GetCommand: ParsableCommand {
     func run() throws {
         let store = try self.global.openWorkspace().store
         if case .sync = self.kind { return try self.showSync(store) }
+        if case .nodes = self.kind { return try MeshNodesTable(global: self.global, name: self.name, output: self.output).show(store) }
         var objects: [StoredObject]
         if let name, case .kind(let kind) = self.kind {
             guard let object = try store.object(ResourceKey(kind: kind, name: name)) else {

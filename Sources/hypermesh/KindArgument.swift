@@ -7,12 +7,16 @@ enum KindArgument: ExpressibleByArgument {
     case kind(Kind)
     /// `sync`: the agent's GitOps sources, not a kind of object.
     case sync
+    /// `nodes`: the mesh's members, as the CA node sees them.
+    case nodes
 
     init?(argument: String) {
         if argument.lowercased() == "all" {
             self = .all
         } else if ["sync", "syncs"].contains(argument.lowercased()) {
             self = .sync
+        } else if ["node", "nodes"].contains(argument.lowercased()) {
+            self = .nodes
         } else if let kind = Kind(userInput: argument) {
             self = .kind(kind)
         } else {
@@ -20,18 +24,18 @@ enum KindArgument: ExpressibleByArgument {
         }
     }
 
-    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync"] }
+    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync", "nodes"] }
 
     var kinds: [Kind] {
         switch self {
         case .all: return Kind.dependencyOrder
         case .kind(let kind): return [kind]
-        case .sync: return []
+        case .sync, .nodes: return []
         }
     }
 }
 
 extension KindArgument {
     static let help = ArgumentHelp(
-        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all.", valueName: "KIND")
+        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all; also sync and nodes.", valueName: "KIND")
 }

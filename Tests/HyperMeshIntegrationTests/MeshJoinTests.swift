@@ -157,6 +157,37 @@ struct MeshJoinTests {
             + "B \(refusedBy[addressB].map { String(format: "%.1f s", $0) } ?? "-")")
         // Members carry on: B is still accepted by A.
         #expect(try self.probe(addressA, from: b, into: directory.path).standardError.contains("no such file"))
+
+        // `get nodes`, on any member: A (the CA node) and B (heartbeating) Ready, C Revoked.
+        #expect(self.waitForNodes(on: b, ["machine-a": "Ready", "machine-b": "Ready", "machine-c": "Revoked"], timeout: 10),
+                "\((try? self.nodes(on: b)) ?? [:])")
+        let table = try ProcessRunner.hypermesh(["get", "nodes"], stateDirectory: a).standardOutput
+        #expect(table.contains("NAME") && table.contains("LAST-SEEN") && table.contains(addressB), "\(table)")
+        // B's agent stops: A shows it Lost within 20 s (heartbeats every 3 s, Lost after 10 s of silence).
+        _ = agentB.stop()
+        let stopped = Date()
+        #expect(self.waitForNodes(on: a, ["machine-a": "Ready", "machine-b": "Lost", "machine-c": "Revoked"], timeout: 20),
+                "\((try? self.nodes(on: a)) ?? [:])")
+        print("stopped node Lost after \(String(format: "%.1f", Date().timeIntervalSince(stopped))) s")
+    }
+
+    func nodes(on state: String) throws -> [String: String] {
+        let result = try ProcessRunner.hypermesh(["get", "nodes", "-o", "json"], stateDirectory: state)
+        guard let items = (try? JSONValue(parsingJSON: result.standardOutput))?["items"]?.arrayValue else { return [:] }
+        var statuses: [String: String] = [:]
+        for item in items {
+            if let name = item["name"]?.stringValue, let status = item["status"]?.stringValue { statuses[name] = status }
+        }
+        return statuses
+    }
+
+    func waitForNodes(on state: String, _ expected: [String: String], timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? self.nodes(on: state)) == expected { return true }
+            usleep(250_000)
+        }
+        return false
     }
 
     func waitForReady(_ state: String, timeout: TimeInterval = 20) throws -> Bool {

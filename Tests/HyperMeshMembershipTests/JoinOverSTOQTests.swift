@@ -17,6 +17,7 @@ struct JoinOverSTOQTests {
         let directory: TemporaryDirectory
         let authority: CertificateAuthority
         let server: STOQServer
+        let service: MembershipService
         let tls: TLSConfiguration
         private let finished = DispatchSemaphore(value: 0)
 
@@ -27,7 +28,7 @@ struct JoinOverSTOQTests {
             let key = P256.Signing.PrivateKey()
             let nodeID = SHA256.hash(data: key.publicKey.derRepresentation).hexString
             let issued = try self.authority.issue(IssuanceRequest(commonName: "ca-node", uris: ["hm://\(nodeID)"], usage: .both,
-                                                                  duration: .hours(1)),
+                                                                  duration: .hours(1), policy: "node:\(nodeID)"),
                                                   subjectKey: GeneratedKey(pem: key.pemRepresentation))
             try issued.write(to: out)
             try self.authority.rootPEM.write(to: out.appendingPathComponent("root.pem"), atomically: true, encoding: .utf8)
@@ -39,9 +40,10 @@ struct JoinOverSTOQTests {
             logger.logLevel = .critical
             let service = MembershipService(authority: self.authority, mesh: {
                 MeshDescription(name: "family", validators: [ValidatorAddress(id: nodeID, address: "127.0.0.1:9292")])
-            }, logger: logger)
+            }, selfNodeID: nodeID, selfAddress: "127.0.0.1:9292", logger: logger)
+            self.service = service
             configuration.acceptsJoiningClients = true
-            configuration.callHandler = { request, peer in service.answer(request, peerNodeID: peer) }
+            configuration.callHandler = { request, caller in service.answer(request, caller: caller) }
             try FileManager.default.createDirectory(at: configuration.root, withIntermediateDirectories: true)
             self.server = try STOQServer(configuration: configuration, logger: logger)
             Thread { [server, finished] in
@@ -170,7 +172,15 @@ struct JoinOverSTOQTests {
         #expect(try Certificate(pemEncoded: renewed.credentials.certificatePEM).publicKey == Certificate.PublicKey(key.publicKey))
         // The earlier certificate stays valid: connections made with it are not cut by a renewal.
         #expect(try node.authority.registry.record(serial: joined.serial)?.revokedAt == nil)
-        #expect(try client.revocationList().contains("BEGIN X509 CRL"))
+        // Never heard from: Lost. A crl call with its listen address is its heartbeat: Ready, there (a wildcard host
+        // is replaced by the address its packets came from).
+        #expect(try client.members().first { $0.name == "laptop" }?.status == .lost)
+        #expect(try client.revocationList(listen: "0.0.0.0:7000").contains("BEGIN X509 CRL"))
+        let heard = try #require(try client.members().first { $0.name == "laptop" })
+        #expect(heard.status == .ready && heard.address == "127.0.0.1:7000" && heard.lastSeen != nil && !heard.validator)
+        let later = try #require(try node.service.members(now: Date().addingTimeInterval(MembershipService.lostAfter + 1))
+            .first { $0.name == "laptop" })
+        #expect(later.status == .lost)
 
         // Renewing needs a certificate: the anonymous join protocol refuses it.
         let anonymous = try STOQClient(configuration: .anonymous(), logger: Self.quietLogger).connect(to: node.address)
@@ -188,6 +198,10 @@ struct JoinOverSTOQTests {
             _ = try await client.renew(nodeKey: key, root: root)
         } throws: { error in "\(error)".contains("not a member") }
         #expect(throws: HyperMeshError.self) { _ = try node.authority.revokeNode("laptop") }
+        #expect(try node.service.members().first { $0.name == "laptop" }?.status == .revoked)
+        // The CA node itself: always Ready, a validator here.
+        let caNode = try #require(try node.service.members().first { $0.name == "ca-node" })
+        #expect(caNode.status == .ready && caNode.validator)
     }
 
     @Test func nothingListeningIsAnIOErrorNamingTheAddress() async throws {

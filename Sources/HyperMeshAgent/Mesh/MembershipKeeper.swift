@@ -14,7 +14,7 @@ import X509
 /// node's STOQ server within seconds and no certificate runs out:
 ///
 /// - the CRL: from this node's own CA, or asked of the CA node (the Mesh's first bootstrap peer) every
-///   ``interval``; when the revoked serials change it is written to `STATE/stoq/crl.pem`, the STOQ server
+///   ``interval`` — which is also this node's heartbeat (the CA node shows it `Lost` when they stop); when the revoked serials change it is written to `STATE/stoq/crl.pem`, the STOQ server
 ///   reloads it and closes the connections of the peers it revokes;
 /// - the node certificate: renewed (same key) once two thirds of its life have passed, through the CA node
 ///   (`renew` over `stoq/1`, authenticated by the certificate being renewed) or this node's own CA.
@@ -27,12 +27,16 @@ final class MembershipKeeper: Service, @unchecked Sendable {
     private let authority: CertificateAuthority?
     private let caAddress: SocketAddress?
     private let server: ShardServer
+    /// Where this node's STOQ server listens, sent with each heartbeat.
+    private let listen: String
     private let logger: Logger
     private var appliedRevocations: Set<String>?
     private var nextRenewalAttempt = Date.distantPast
 
-    init(stateDirectory: URL, authority: CertificateAuthority?, caAddress: SocketAddress?, server: ShardServer, logger: Logger) {
+    init(stateDirectory: URL, authority: CertificateAuthority?, caAddress: SocketAddress?, server: ShardServer, listen: String,
+         logger: Logger) {
         self.stateDirectory = stateDirectory
+        self.listen = listen
         self.authority = authority
         self.caAddress = caAddress
         self.server = server
@@ -64,7 +68,7 @@ final class MembershipKeeper: Service, @unchecked Sendable {
                 pem = try authority.revocationList().pem
             } else if let caAddress {
                 pem = try MembershipClient(tls: NodeTLS.configuration(self.stateDirectory), caAddress: caAddress, logger: self.logger)
-                    .revocationList()
+                    .revocationList(listen: self.listen)
             } else {
                 return
             }

@@ -32,6 +32,8 @@ struct MeshMembership {
         }
         let authority = try CertificateAuthority(directory: caDirectory)
         self.authority = authority
+        let selfNodeID = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
+        let advertised = mesh.spec["validators"]?.arrayValue?.first { $0["id"]?.stringValue == selfNodeID }?["address"]?.stringValue
         let name = mesh.key.name
         self.service = MembershipService(authority: authority, mesh: { [store] in
             // Read at each join: the validator set may have changed since the agent started.
@@ -41,6 +43,6 @@ struct MeshMembership {
                 return ValidatorAddress(id: id, address: address)
             } ?? []
             return MeshDescription(name: name, validators: validators)
-        }, logger: logger)
+        }, selfNodeID: selfNodeID, selfAddress: advertised ?? self.listenAddress, logger: logger)
     }
 }

@@ -32,7 +32,7 @@ final class ShardServer: Service {
         var configuration = STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory), root: served)
         if let membership {
             configuration.acceptsJoiningClients = true
-            configuration.callHandler = { request, peer in membership.answer(request, peerNodeID: peer) }
+            configuration.callHandler = { request, caller in membership.answer(request, caller: caller) }
         }
         do {
             self.server = try STOQServer(configuration: configuration, logger: logger)

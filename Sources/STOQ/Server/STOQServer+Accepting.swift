@@ -25,8 +25,9 @@ extension STOQServer: QUICConnectionOwner {
             let messages = self.configuration.messageHandler.map { handler in
                 MessageDelivery(maximumBytes: self.configuration.maximumMessageBytes) { handler($0, peer) }
             }
+            let caller = STOQCaller(nodeID: peer, address: connection.remoteAddress)
             let calls = self.configuration.callHandler.map { handler in
-                CallAnswering(maximumBytes: self.configuration.maximumCallBytes) { handler($0, peer) }
+                CallAnswering(maximumBytes: self.configuration.maximumCallBytes) { handler($0, caller) }
             }
             stream.handler = MeshRequestHandler(root: self.root, blobs: self.blobs,
                                                 maximumDataPayloadBytes: self.configuration.maximumDataFrameBytes,

@@ -31,9 +31,10 @@ public final class STOQServer: @unchecked Sendable {
         public var messageHandler: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)?
         /// The largest MESSAGE accepted.
         public var maximumMessageBytes = 16 << 20
-        /// Answers `stoq/1` CALL requests (on the server's loop thread: answer quickly), given the node id of
-        /// the peer's certificate, or `nil` for a client without one (on `hm-join/1`). `nil`: CALL is refused.
-        public var callHandler: (@Sendable (_ request: [UInt8], _ peerNodeID: String?) -> [UInt8])?
+        /// Answers `stoq/1` CALL requests (on the server's loop thread: answer quickly), given the caller: the
+        /// node id of its certificate (`nil` for a client without one, on `hm-join/1`) and its address.
+        /// `nil`: CALL is refused.
+        public var callHandler: (@Sendable (_ request: [UInt8], _ caller: STOQCaller) -> [UInt8])?
         /// The largest CALL accepted.
         public var maximumCallBytes = 256 << 10
         /// Also accept clients without a certificate, on `hm-join/1` only and there only for PING and CALL:
@@ -208,6 +209,19 @@ public final class STOQServer: @unchecked Sendable {
                 "peer": "\(connection.remoteAddress)", "reason": "\(connection.closeReason ?? "-")",
             ])
         }
+    }
+}
+
+/// Who sent a CALL.
+public struct STOQCaller: Sendable {
+    /// The node id its certificate names (`hm://NODE-ID`); `nil` without a verified certificate.
+    public var nodeID: String?
+    /// The address its packets come from.
+    public var address: SocketAddress
+
+    public init(nodeID: String?, address: SocketAddress) {
+        self.nodeID = nodeID
+        self.address = address
     }
 }
 
