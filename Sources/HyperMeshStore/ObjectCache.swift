@@ -25,12 +25,10 @@ public final class ObjectCache<Entry: Sendable>: @unchecked Sendable {
         }
     }
 
-    fileprivate struct SpecMark: Equatable {
-        var generation: Int64
-        var deleting: Bool
-    }
-
     public let kind: Kind
+    /// The entry is made from the spec and deletion mark alone: a status write does not make it again, and
+    /// the cache reads only the objects whose ``SpecMark`` moved.
+    public let entryFollowsSpecOnly: Bool
     private let makeEntry: @Sendable (StoredObject) -> Entry
     private let group: (@Sendable (StoredObject) -> String?)?
     private let lock = NSLock()
@@ -40,10 +38,12 @@ public final class ObjectCache<Entry: Sendable>: @unchecked Sendable {
     /// - Parameters:
     ///   - makeEntry: what to keep of an object; runs once per change of it.
     ///   - group: the group an object is filed under, if any.
-    public init(kind: Kind, group: (@Sendable (StoredObject) -> String?)? = nil,
+    ///   - entryFollowsSpecOnly: `makeEntry` and `group` read nothing but the spec and the deletion mark.
+    public init(kind: Kind, entryFollowsSpecOnly: Bool = false, group: (@Sendable (StoredObject) -> String?)? = nil,
                 makeEntry: @escaping @Sendable (StoredObject) -> Entry)
     {
         self.kind = kind
+        self.entryFollowsSpecOnly = entryFollowsSpecOnly
         self.group = group
         self.makeEntry = makeEntry
     }
@@ -52,10 +52,23 @@ public final class ObjectCache<Entry: Sendable>: @unchecked Sendable {
     /// and do no I/O in it).
     public func withSnapshot<T>(from store: StateStore, _ body: (Snapshot) throws -> T) throws -> T {
         try self.lock.withLock {
-            let changes = try store.changes(of: self.kind, since: self.cursor)
-            self.apply(changes)
+            if self.entryFollowsSpecOnly {
+                try self.applySpecChanges(from: store)
+            } else {
+                self.apply(try store.changes(of: self.kind, since: self.cursor))
+            }
             return try body(self.snapshot)
         }
+    }
+
+    /// Reads the marks of what changed, then only the objects whose spec or deletion mark moved.
+    private func applySpecChanges(from store: StateStore) throws {
+        let marks = try store.specMarkChanges(of: self.kind, since: self.cursor)
+        let stale = marks.changed.filter { marks.isFullListing || self.snapshot.specMarks[$0.name] != $0.mark }
+        let objects = marks.isFullListing ? try store.objects(of: self.kind)
+            : try store.objects(stale.map { ResourceKey(kind: self.kind, name: $0.name) })
+        // Objects gone between the two reads are in the next read's removals.
+        self.apply(ObjectChanges(isFullListing: marks.isFullListing, changed: objects, removed: marks.removed, cursor: marks.cursor))
     }
 
     private func apply(_ changes: ObjectChanges) {

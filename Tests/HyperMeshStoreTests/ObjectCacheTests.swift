@@ -63,9 +63,11 @@ struct ObjectCacheTests {
         }
     }
 
-    @Test func cacheEqualsAFreshReadAfterRandomWrites() throws {
+    @Test(arguments: [false, true])
+    func cacheEqualsAFreshReadAfterRandomWrites(entryFollowsSpecOnly: Bool) throws {
         try withStore { store in
-            let cache = ObjectCache<String>(kind: .claim, group: { $0.spec["pool"]?.stringValue }) { $0.spec["cpu"]?.stringValue ?? "" }
+            let cache = ObjectCache<String>(kind: .claim, entryFollowsSpecOnly: entryFollowsSpecOnly,
+                                            group: { $0.spec["pool"]?.stringValue }) { $0.spec["cpu"]?.stringValue ?? "" }
             var generator = SystemRandomNumberGenerator()
             var specVersions: Set<Int> = []
             for step in 0..<200 {
@@ -96,6 +98,38 @@ struct ObjectCacheTests {
                 }
             }
             #expect(specVersions.count > 1)
+        }
+    }
+
+    /// A cache whose entries come from specs alone reads only the marks of status writes, and makes an entry
+    /// again only when the spec or the deletion mark moved.
+    @Test func aSpecOnlyCacheIgnoresStatusWrites() throws {
+        try withStore { store in
+            final class Counter: @unchecked Sendable { var made: [String] = [] }
+            let counter = Counter()
+            let cache = ObjectCache<String>(kind: .resourcePool, entryFollowsSpecOnly: true) { object in
+                counter.made.append(object.key.name)
+                return object.spec.value(atPath: "cpu.cores")?.stringValue ?? ""
+            }
+            try store.apply([Self.pool("a"), Self.pool("b")])
+            try cache.withSnapshot(from: store) { #expect($0.entries == ["a": "4", "b": "4"]) }
+            #expect(counter.made.sorted() == ["a", "b"])
+            let version = try cache.withSnapshot(from: store) { $0.specVersion }
+            for name in ["a", "b"] {
+                try store.updateStatus(ResourceKey(kind: .resourcePool, name: name), to: ObjectStatus(observedGeneration: 1, fields: ["x": "y"]),
+                                       nextReconcileAt: nil)
+            }
+            try cache.withSnapshot(from: store) { #expect($0.specVersion == version) }
+            #expect(counter.made.count == 2)
+            let marks = try store.specMarkChanges(of: .resourcePool, since: nil)
+            #expect(marks.isFullListing && marks.changed.map(\.name).sorted() == ["a", "b"])
+            #expect(marks.changed.allSatisfy { $0.mark == SpecMark(generation: 1, deleting: false) })
+            try store.apply([Self.pool("a", cores: "2")])
+            try store.requestDeletion(of: [ResourceKey(kind: .resourcePool, name: "b")])
+            try cache.withSnapshot(from: store) { #expect($0.entries == ["a": "2", "b": "4"] && $0.specVersion != version) }
+            #expect(counter.made.sorted() == ["a", "a", "b", "b"])
+            try store.removeObject(ResourceKey(kind: .resourcePool, name: "b"))
+            try cache.withSnapshot(from: store) { #expect($0.entries == ["a": "2"]) }
         }
     }
 }

@@ -32,7 +32,9 @@ struct ClaimEntry: Sendable {
 /// current from the store's change feed, so one reconcile costs what changed and what its pool holds,
 /// not what the whole store holds.
 public final class AllocationCaches: Sendable {
-    let pools = ObjectCache<PoolEntry>(kind: .resourcePool) { PoolEntry(offer: PoolOffer(spec: $0.spec), deleting: $0.deletionRequestedAt != nil) }
+    let pools = ObjectCache<PoolEntry>(kind: .resourcePool, entryFollowsSpecOnly: true) {
+        PoolEntry(offer: PoolOffer(spec: $0.spec), deleting: $0.deletionRequestedAt != nil)
+    }
     /// Claims filed by pool: a Bound claim under the pool its status names (where it holds capacity, even when
     /// its spec now names another), any other under the pool its spec names (where it waits).
     let claims = ObjectCache<ClaimEntry>(kind: .claim, group: { object in
