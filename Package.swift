@@ -80,7 +80,7 @@ let package = Package(
             name: "HyperMeshAgent",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "HyperMeshControllers",
-                "HyperMeshCommands", "CSystemd", "STOQ", "STOQData", "HyperMeshMembership", "TrustChain",
+                "HyperMeshCommands", "CSystemd", "STOQ", "STOQData", "HyperMeshMembership", "TrustChain", "HyperMeshValidator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,6 +98,7 @@ let package = Package(
         // A validator process: the replica, its ledger file, and STOQ between validators.
         .target(name: "HyperMeshValidator", dependencies: [
             "HyperMeshCore", "HyperMeshConsensus", "STOQ", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // libsystemd: sd_notify and the watchdog.
         .systemLibrary(name: "CSystemd"),

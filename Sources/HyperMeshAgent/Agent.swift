@@ -59,8 +59,17 @@ public struct Agent: Sendable {
         }
         let mesh = try MeshMembership(store: store, stateDirectory: stateDirectory, logger: self.logger)
         if let address = self.configuration.stoqAddress ?? mesh.listenAddress {
+            let validator = try ValidatorHost.make(store: store, stateDirectory: stateDirectory, listenAddress: address, logger: self.logger)
+            var messages: (@Sendable ([UInt8], String?) -> Void)?
+            if let validator { messages = { bytes, peer in validator.deliver(bytes, from: peer) } }
             let shards = try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
-                                         logger: self.logger)
+                                         messages: messages, logger: self.logger)
+            if let validator {
+                self.logger.info("Hosting this node's validator", metadata: [
+                    "index": "\(validator.node.configuration.index)", "validators": "\(validator.node.configuration.validators.members.count)",
+                ])
+                services.append(.init(service: validator, successTerminationBehavior: .gracefullyShutdownGroup))
+            }
             self.logger.info("Holding peers' mirror shards", metadata: [
                 "stoq": "\(shards.localAddress)", "joins": "\(mesh.service == nil ? "no" : "answered (this node holds the mesh CA)")",
             ])

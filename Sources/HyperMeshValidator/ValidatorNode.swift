@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HyperMeshConsensus
 import HyperMeshCore
@@ -26,6 +27,9 @@ public final class ValidatorNode: @unchecked Sendable {
         public var announceInterval: Duration = .seconds(1)
         /// Where the tick of its history that clients should name is written (``TimeReferenceFile``).
         public var timeReferencePath: String?
+        /// `false`: the node binds no socket of its own; messages reach it through ``receive(_:from:)`` from a
+        /// STOQ server that already listens at ``listenAddress`` (the agent's: one port per node).
+        public var bindsOwnServer = true
 
         public init(validators: ValidatorSet, index: Int, replica: ReplicaConfiguration, tls: TLSConfiguration,
                     listenAddress: SocketAddress, ledgerPath: String) {
@@ -46,7 +50,7 @@ public final class ValidatorNode: @unchecked Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let replica: Replica
-    private let server: STOQServer
+    private let server: STOQServer?
     private let links: [Int: PeerLink]
     private let inbox = InputQueue<Input>()
     private let stopped = Atomic<Bool>(false)
@@ -62,14 +66,18 @@ public final class ValidatorNode: @unchecked Sendable {
         let store = try LedgerStore(path: configuration.ledgerPath)
         self.replica = try Replica(id: configuration.index, configuration: configuration.replica, storage: store,
                                    now: Self.now())
-        var serverConfiguration = STOQServer.Configuration(
-            listenAddress: configuration.listenAddress, tls: configuration.tls,
-            root: URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent().appendingPathComponent("served"))
-        let inbox = self.inbox
-        serverConfiguration.messageHandler = { bytes, peer in inbox.append(.network(bytes, peer: peer)) }
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
-        self.server = try STOQServer(configuration: serverConfiguration, logger: quiet)
+        if configuration.bindsOwnServer {
+            var serverConfiguration = STOQServer.Configuration(
+                listenAddress: configuration.listenAddress, tls: configuration.tls,
+                root: URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent().appendingPathComponent("served"))
+            let inbox = self.inbox
+            serverConfiguration.messageHandler = { bytes, peer in inbox.append(.network(bytes, peer: peer)) }
+            var quiet = logger
+            quiet.logLevel = max(logger.logLevel, .warning)
+            self.server = try STOQServer(configuration: serverConfiguration, logger: quiet)
+        } else {
+            self.server = nil
+        }
         var links: [Int: PeerLink] = [:]
         for (index, member) in configuration.validators.members.enumerated() where index != configuration.index {
             links[index] = try PeerLink(peer: member, tls: configuration.tls, logger: logger)
@@ -77,8 +85,14 @@ public final class ValidatorNode: @unchecked Sendable {
         self.links = links
     }
 
-    /// The address the STOQ server is bound to.
-    public var localAddress: SocketAddress { self.server.localAddress }
+    /// The address the STOQ server is bound to (the shared server's, when it binds none of its own).
+    public var localAddress: SocketAddress { self.server?.localAddress ?? self.configuration.listenAddress }
+
+    /// A `stoq/1` MESSAGE for this validator, with the node id of the certificate it came with: what the
+    /// shared server's message handler calls. Safe from any thread.
+    public func receive(_ bytes: [UInt8], from peerNodeID: String?) {
+        self.inbox.append(.network(bytes, peer: peerNodeID))
+    }
     public var committedHeight: UInt64 { self.replica.committedHeight }
 
     /// Milliseconds since the Unix epoch: the replica's clock (PoTime's drift check compares it with the
@@ -98,17 +112,20 @@ public final class ValidatorNode: @unchecked Sendable {
 
     /// Serves until ``stop()``.
     public func run() throws {
-        let server = self.server
-        let finished = self.serverFinished
-        Thread {
-            server.run()
-            finished.signal()
-        }.start()
+        if let server = self.server {
+            let finished = self.serverFinished
+            Thread {
+                server.run()
+                finished.signal()
+            }.start()
+        }
         for link in self.links.values { link.start() }
         defer {
             for link in self.links.values { link.stop() }
-            server.stop()
-            finished.wait()
+            if let server = self.server {
+                server.stop()
+                self.serverFinished.wait()
+            }
         }
         self.logger.info("Validator started", metadata: [
             "index": "\(self.configuration.index)", "validators": "\(self.configuration.validators.members.count)",
@@ -255,5 +272,27 @@ final class InputQueue<Element: Sendable>: Sendable {
             defer { items.removeAll(keepingCapacity: true) }
             return items
         }
+    }
+}
+
+extension ValidatorNode.Configuration {
+    /// The configuration of this node's validator in `validators`: its key signs for it, its ledger and
+    /// history tick live in `stateDirectory` (``ValidatorDefaults``), the replica uses the mesh's proofs and
+    /// the defaults every validator shares. `nil` when the key is not one of the validators'.
+    public static func forNode(privateKey: P256.Signing.PrivateKey, validators: ValidatorSet, tls: TLSConfiguration,
+                               listenAddress: SocketAddress, stateDirectory: URL) throws -> Self? {
+        let signer = NodeKeySigner(nodeIDs: validators.nodeIDs, privateKey: privateKey)
+        guard let index = signer.index else { return nil }
+        var replica = ReplicaConfiguration(validators: validators.members.count, signer: signer)
+        replica.requirements = validators.requirements
+        replica.workBits = ValidatorDefaults.workBits
+        replica.baseTimeoutMilliseconds = ValidatorDefaults.baseTimeoutMilliseconds
+        let ledgerPath = stateDirectory.appendingPathComponent(ValidatorDefaults.ledgerPath).path
+        try FileManager.default.createDirectory(atPath: (ledgerPath as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        var configuration = Self(validators: validators, index: index, replica: replica, tls: tls, listenAddress: listenAddress,
+                                 ledgerPath: ledgerPath)
+        configuration.timeReferencePath = stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path
+        return configuration
     }
 }

@@ -86,17 +86,11 @@ struct ConsensusValidatorCommand: ParsableCommand {
         do { address = try SocketAddress(parsing: listen) } catch let error as STOQError {
             throw ValidationError("--listen \(listen): \(error.message)")
         }
-        var replica = ReplicaConfiguration(validators: context.validators.members.count, signer: context.signer)
-        replica.requirements = context.validators.requirements
-        replica.workBits = ValidatorDefaults.workBits
-        replica.baseTimeoutMilliseconds = ValidatorDefaults.baseTimeoutMilliseconds
-        try FileManager.default.createDirectory(atPath: (context.ledgerPath as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
         var logger = Logger(label: "hypermesh.validator")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
-        var configuration = ValidatorNode.Configuration(validators: context.validators, index: index, replica: replica,
-                                                        tls: self.tlsOptions.tls, listenAddress: address, ledgerPath: context.ledgerPath)
-        configuration.timeReferencePath = context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path
+        guard let configuration = try ValidatorNode.Configuration.forNode(
+            privateKey: context.identity.privateKey, validators: context.validators, tls: self.tlsOptions.tls,
+            listenAddress: address, stateDirectory: context.stateDirectory) else { throw CommandFailure(message: "not a validator") }
         let node = try ValidatorNode(configuration: configuration, logger: logger)
         let signals = StopSignals { node.stop() }
         defer { signals.cancel() }

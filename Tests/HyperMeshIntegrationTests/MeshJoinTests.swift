@@ -171,6 +171,37 @@ struct MeshJoinTests {
         print("stopped node Lost after \(String(format: "%.1f", Date().timeIntervalSince(stopped))) s")
     }
 
+    /// `mesh init` makes this node the mesh's one validator; its agent runs the validator itself, on the same
+    /// port as everything else: operations submitted there are committed into STATE/consensus/ledger.sqlite.
+    @Test func theCANodesAgentHostsItsValidatorOnItsOnePort() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-validator")
+        defer { directory.remove() }
+        let state = directory.path + "/a"
+        let port = try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue))
+        let initialized = try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-a", "--listen",
+                                                       "127.0.0.1:\(port)", "-o", "json"], stateDirectory: state)
+        #expect(initialized.status == 0, "\(initialized.standardError)")
+        let nodeID = try #require(try JSONValue(parsingJSON: initialized.standardOutput)["nodeId"]?.stringValue)
+        let agent = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", state, "--http", "none"])
+        defer { _ = agent.stop() }
+        #expect(try self.waitForReady(state))
+        let tls = ["--cert", state + "/stoq/chain.pem", "--key", state + "/stoq/key.pem", "--ca", state + "/stoq/root.pem"]
+        let submitted = try ProcessRunner.hypermesh(["consensus", "submit", "--kind", "stake", "--amount", "7"] + tls, stateDirectory: state)
+        #expect(submitted.status == 0, "\(submitted.standardOutput)\(submitted.standardError)")
+        let deadline = Date().addingTimeInterval(15)
+        var stake: Int64?
+        while Date() < deadline && stake != 7 {
+            let ledger = try ProcessRunner.hypermesh(["consensus", "ledger", "-o", "json"], stateDirectory: state)
+            stake = (try? JSONValue(parsingJSON: ledger.standardOutput))?["stakes"]?[nodeID]?.integerValue
+            if stake != 7 { usleep(200_000) }
+        }
+        #expect(stake == 7, "the hosted validator did not commit the stake")
+        // One UDP socket for the agent: the validator has none of its own.
+        let sockets = try String(contentsOfFile: "/proc/net/udp", encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains(String(format: ":%04X ", port)) }
+        #expect(sockets.count == 1, "\(sockets)")
+    }
+
     func nodes(on state: String) throws -> [String: String] {
         let result = try ProcessRunner.hypermesh(["get", "nodes", "-o", "json"], stateDirectory: state)
         guard let items = (try? JSONValue(parsingJSON: result.standardOutput))?["items"]?.arrayValue else { return [:] }

@@ -17,7 +17,8 @@ final class ShardServer: Service {
     private let server: STOQServer
 
     /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
-    init(address: String, stateDirectory: URL, membership: MembershipService? = nil, logger: Logger) throws {
+    init(address: String, stateDirectory: URL, membership: MembershipService? = nil,
+         messages: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)? = nil, logger: Logger) throws {
         let tlsDirectory = NodeTLS.directory(stateDirectory)
         if let file = NodeTLS.missingFiles(stateDirectory).first {
             throw HyperMeshError.invalidArgument("stoq: \(tlsDirectory.path)/\(file) is missing; issue the node certificate with "
@@ -30,6 +31,7 @@ final class ShardServer: Service {
         let served = tlsDirectory.appendingPathComponent("served")
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var configuration = STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory), root: served)
+        configuration.messageHandler = messages
         if let membership {
             configuration.acceptsJoiningClients = true
             configuration.callHandler = { request, caller in membership.answer(request, caller: caller) }
