@@ -149,10 +149,16 @@ struct MeshTokenCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("How long the token stays valid (at least 1m).", valueName: "DURATION")) var ttl = "1h"
     @Flag(help: "The machine that joins with it becomes a validator.") var validator = false
+    @Option(help: ArgumentHelp("How long the joiner's node certificate lasts, and each renewal (default 30 days; at least 1m).",
+                               valueName: "DURATION"))
+    var certificateLifetime: String?
     @Option(name: .shortAndLong, help: "Output format: table (the token alone) or json.") var output: OutputFormat = .table
 
     func validate() throws {
         do { _ = try TimeSpan(parsing: self.ttl) } catch { throw ValidationError("--ttl: \(error)") }
+        if let certificateLifetime {
+            do { _ = try TimeSpan(parsing: certificateLifetime) } catch { throw ValidationError("--certificate-lifetime: \(error)") }
+        }
     }
 
     func run() throws {
@@ -162,7 +168,9 @@ struct MeshTokenCommand: ParsableCommand {
         }
         let lifetime = try TimeSpan(parsing: self.ttl)
         let now = Date()
-        let token = try self.global.openCA().makeJoinToken(lifetime: lifetime, validator: self.validator, now: now)
+        let token = try self.global.openCA().makeJoinToken(lifetime: lifetime, validator: self.validator,
+                                                           certificateLifetime: try self.certificateLifetime.map { try TimeSpan(parsing: $0) },
+                                                           now: now)
         if self.output == .json {
             Output.line(JSONValue.object([
                 "token": .string(token.description), "id": .string(token.id), "validator": .bool(self.validator),

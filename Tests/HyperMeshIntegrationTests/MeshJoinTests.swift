@@ -202,6 +202,50 @@ struct MeshJoinTests {
         #expect(sockets.count == 1, "\(sockets)")
     }
 
+    /// A member's agent renews its node certificate through the CA node at two thirds of its life (a token
+    /// can ask for short-lived certificates: here 1m, so the renewal comes after 40 s), and goes on being
+    /// accepted with the new one.
+    @Test func anAgentRenewsItsNodeCertificateBeforeItEnds() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-renew")
+        defer { directory.remove() }
+        let (a, b) = (directory.path + "/a", directory.path + "/b")
+        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA], stateDirectory: a).status == 0)
+        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        defer { _ = agentA.stop() }
+        #expect(try self.waitForReady(a))
+        let shortLived = try ProcessRunner.hypermesh(["mesh", "token", "--certificate-lifetime", "1m"], stateDirectory: a)
+        let token = shortLived.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tooShort = try ProcessRunner.hypermesh(["mesh", "token", "--certificate-lifetime", "10s"], stateDirectory: a)
+        #expect(tooShort.status != 0 && tooShort.standardError.contains("at least 1m"), "\(tooShort.standardError)")
+        let joined = try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "machine-b",
+                                                  "--listen", addressB, "-o", "json"], stateDirectory: b)
+        #expect(joined.status == 0, "\(joined.standardError)")
+        let firstSerial = try #require(try JSONValue(parsingJSON: joined.standardOutput)["serial"]?.stringValue)
+        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
+        defer { _ = agentB.stop() }
+        #expect(try self.waitForReady(b))
+
+        func serial() throws -> String {
+            try openssl(["x509", "-in", b + "/stoq/cert.pem", "-noout", "-serial"]).standardOutput
+                .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        }
+        #expect(try serial() == firstSerial)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try? serial()) == firstSerial { usleep(500_000) }
+        let renewed = try serial()
+        #expect(renewed != firstSerial, "no renewal within 60 s of a 1m certificate")
+        let tls = b + "/stoq"
+        let verify = try openssl(["verify", "-CAfile", tls + "/root.pem", "-untrusted", tls + "/chain.pem", tls + "/cert.pem"])
+        #expect(verify.status == 0, "\(verify.standardOutput)\(verify.standardError)")
+        let dates = try openssl(["x509", "-in", tls + "/cert.pem", "-noout", "-startdate", "-enddate"]).standardOutput
+        #expect(dates.contains("notAfter"), "\(dates)")
+        // The renewed certificate is a member's: A accepts it, and B's own server presents it.
+        #expect(try self.probe(addressA, from: b, into: directory.path).standardError.contains("no such file"))
+        #expect(try self.probe(addressB, from: a, into: directory.path).standardError.contains("no such file"))
+    }
+
     func nodes(on state: String) throws -> [String: String] {
         let result = try ProcessRunner.hypermesh(["get", "nodes", "-o", "json"], stateDirectory: state)
         guard let items = (try? JSONValue(parsingJSON: result.standardOutput))?["items"]?.arrayValue else { return [:] }

@@ -194,6 +194,32 @@ struct EnrollmentTests {
         }
     }
 
+    /// A token may ask for short-lived node certificates; renewals last as long; a renewal is for members only.
+    @Test func aTokensCertificateLifetimeHoldsForTheJoinAndEveryRenewal() async throws {
+        try await withCA { ca, _ in
+            #expect(throws: HyperMeshError.self) { _ = try ca.makeJoinToken(lifetime: .hours(1), certificateLifetime: .seconds(30)) }
+            let token = try ca.makeJoinToken(lifetime: .hours(1), certificateLifetime: .minutes(5))
+            #expect(try ca.registry.joinTokens().first?.certificateLifetime == .minutes(5))
+            let key = P256.Signing.PrivateKey()
+            let joined = try ca.enroll(token: token, nodeName: "guest", claimedNodeID: Self.nodeID(key), requestDER: try Self.request(for: key))
+            let first = try Certificate(pemEncoded: joined.certificatePEM)
+            #expect(first.notValidAfter.timeIntervalSince(first.notValidBefore) == 300)
+            let renewed = try ca.renewNodeCertificate(nodeID: Self.nodeID(key), requestDER: try Self.request(for: key, name: "ignored"))
+            let second = try Certificate(pemEncoded: renewed.certificatePEM)
+            #expect(second.notValidAfter.timeIntervalSince(second.notValidBefore) == 300)
+            #expect(renewed.nodeName == "guest")
+            // A request for another key than the member's is refused; so is a node that never joined.
+            let other = P256.Signing.PrivateKey()
+            #expect(throws: JoinRefusal.self) { _ = try ca.renewNodeCertificate(nodeID: Self.nodeID(key), requestDER: try Self.request(for: other)) }
+            #expect(throws: JoinRefusal.notAMember(Self.nodeID(other))) {
+                _ = try ca.renewNodeCertificate(nodeID: Self.nodeID(other), requestDER: try Self.request(for: other))
+            }
+            // Removal by a prefix of the node id; an unknown one is not found.
+            #expect(try ca.revokeNode(String(Self.nodeID(key).prefix(8))).serials.count == 2)
+            #expect(throws: HyperMeshError.self) { _ = try ca.revokeNode("nobody") }
+        }
+    }
+
     static func index(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         return (0...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }

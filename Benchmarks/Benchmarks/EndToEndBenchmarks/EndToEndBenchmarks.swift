@@ -46,12 +46,32 @@ func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
     return process.terminationStatus
 }
 
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// An agent on a fresh state directory, answering on its socket.
+///
+/// Its pid is written to a file every benchmark process of one run shares: a benchmark process the tool ends
+/// (its time limit) runs no `defer`, and an agent left busy would skew every benchmark after it, so each new
+/// one ends what an earlier one left.
 final class AgentProcess {
     let process = Process()
     let state: String
+    private static let pidFile = NSTemporaryDirectory() + "hypermesh-e2e-agents-\(getppid()).pids"
+
+    /// Ends agents an earlier benchmark process of this run left running.
+    static func endLeftovers() {
+        guard let text = try? String(contentsOfFile: Self.pidFile, encoding: .utf8) else { return }
+        for pid in text.split(separator: "\n").compactMap({ Int32($0) }) where kill(pid, 0) == 0 {
+            kill(pid, SIGKILL)
+            while kill(pid, 0) == 0 { usleep(10_000) }
+        }
+        try? FileManager.default.removeItem(atPath: Self.pidFile)
+    }
 
     init(state: String) throws {
+        Self.endLeftovers()
         self.state = state
         try? FileManager.default.removeItem(atPath: state)
         self.process.executableURL = URL(fileURLWithPath: binary)
@@ -59,6 +79,7 @@ final class AgentProcess {
         self.process.standardOutput = FileHandle.nullDevice
         self.process.standardError = FileHandle.nullDevice
         try self.process.run()
+        try "\(self.process.processIdentifier)\n".write(toFile: Self.pidFile, atomically: true, encoding: .utf8)
         for _ in 0..<400 where try run(binary, ["agent", "status", "--state-dir", state]) != 0 { usleep(25_000) }
     }
 
@@ -71,6 +92,7 @@ final class AgentProcess {
     func stop() {
         kill(self.process.processIdentifier, SIGKILL)
         self.process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: Self.pidFile)
         try? FileManager.default.removeItem(atPath: self.state)
     }
 }
@@ -133,11 +155,14 @@ let benchmarks: @Sendable () -> Void = {
     var sizes = [1000, 10_000]
     if ProcessInfo.processInfo.environment["HYPERMESH_BENCH_100K"] == "1" { sizes.append(100_000) }
     atexit { Medians.shared.report() }
+    AgentProcess.endLeftovers()
 
     for count in sizes {
         let specs = scratch + "/objects-\(count).yaml"
         do { try writeSpecs(count: count, to: specs) } catch { fatalError("\(error)") }
         let iterations = count >= 100_000 ? 1 : 5
+        // 100k objects through an agent take minutes (apply, then delete): the default limit would end the process.
+        let limit: Duration = count >= 100_000 ? .seconds(1800) : .seconds(120)
 
         Benchmark("Parse floor (PyYAML C loader) \(count) objects", configuration: .init(maxIterations: iterations)) { benchmark in
             let status = try run("/usr/bin/env", ["python3", "-c",
@@ -175,18 +200,20 @@ let benchmarks: @Sendable () -> Void = {
         }
 
         Benchmark("Agent: apply --wait \(count) objects until all Ready", configuration: .init(
-            metrics: [.wallClock, .custom("RSS after (KB)"), .custom("RSS after delete (KB)")], maxIterations: iterations)) { benchmark in
+            metrics: [.wallClock, .custom("RSS after (KB)"), .custom("RSS after delete (KB)")], maxDuration: limit,
+            maxIterations: iterations)) { benchmark in
             let agent = try AgentProcess(state: scratch + "/agent-\(count)")
             defer { agent.stop() }
             benchmark.startMeasurement()
             var status: Int32 = 0
             try timed("agent \(count)") { status = try run(binary, ["--state-dir", agent.state, "apply", "-f", specs, "--wait", "5m"]) }
             benchmark.stopMeasurement()
-            precondition(status == 0, "apply --wait failed")
+            // Thrown, not trapped: the agent must be stopped by the defer.
+            if status != 0 { throw BenchmarkFailure(description: "apply --wait of \(count) exited \(status)") }
             Thread.sleep(forTimeInterval: 1)
             benchmark.measurement(.custom("RSS after (KB)"), agent.residentKilobytes)
             let deleted = try run(binary, ["--state-dir", agent.state, "delete", "-f", specs, "--timeout", "5m"])
-            precondition(deleted == 0, "delete failed")
+            if deleted != 0 { throw BenchmarkFailure(description: "delete of \(count) through the agent exited \(deleted)") }
             Thread.sleep(forTimeInterval: 2)
             benchmark.measurement(.custom("RSS after delete (KB)"), agent.residentKilobytes)
         }

@@ -63,6 +63,9 @@ public final class CertificateRegistry: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-join-token-lifetime") { db in
+            try db.execute(sql: "ALTER TABLE join_tokens ADD COLUMN certificate_lifetime_ms INTEGER")
+        }
         return migrator
     }
 

@@ -33,12 +33,18 @@ extension CertificateAuthority {
         }
     }
 
-    /// Makes a single-use join token valid for `lifetime`, storing only its secret's hash.
-    public func makeJoinToken(lifetime: TimeSpan, validator: Bool = false, now: Date = Date()) throws -> JoinToken {
+    /// Makes a single-use join token valid for `lifetime`, storing only its secret's hash. The node
+    /// certificate it gets lasts `certificateLifetime` (at least 1m; default ``nodeCertificateLifetime``), and
+    /// so does each renewal of it.
+    public func makeJoinToken(lifetime: TimeSpan, validator: Bool = false, certificateLifetime: TimeSpan? = nil,
+                              now: Date = Date()) throws -> JoinToken {
         guard lifetime >= .minutes(1) else { throw HyperMeshError.invalidArgument("a join token lives at least 1m (got \(lifetime))") }
+        if let certificateLifetime, certificateLifetime < IssuanceRequest.minimumDuration {
+            throw HyperMeshError.invalidArgument("a node certificate lasts at least \(IssuanceRequest.minimumDuration) (got \(certificateLifetime))")
+        }
         let token = JoinToken.generate(rootFingerprint: try self.rootFingerprint)
         try self.registry.insert(token, createdAt: now, expiresAt: now.addingTimeInterval(lifetime.timeInterval),
-                                 validator: validator)
+                                 validator: validator, certificateLifetime: certificateLifetime)
         return token
     }
 
@@ -63,6 +69,7 @@ extension CertificateAuthority {
         do {
             // A machine joining again replaces what it held: its earlier certificates are superseded.
             return try self.issueNodeCertificate(nodeID: nodeID, nodeName: nodeName, publicKey: publicKey,
+                                                 lifetime: record.certificateLifetime ?? Self.nodeCertificateLifetime,
                                                  validator: record.validator, superseding: true, now: now)
         } catch {
             try? self.registry.restore(tokenID: token.id)
@@ -82,8 +89,11 @@ extension CertificateAuthority {
         }) else {
             throw JoinRefusal.notAMember(nodeID)
         }
-        // The old certificate is not revoked: connections made with it stay up until it expires.
+        // The old certificate is not revoked: connections made with it stay up until it expires. The new one
+        // lasts as long as the old one did.
+        let lifetime = TimeSpan(milliseconds: Int64((current.notAfter.timeIntervalSince(current.notBefore) * 1000).rounded()))
         return try self.issueNodeCertificate(nodeID: nodeID, nodeName: current.commonName, publicKey: publicKey,
+                                             lifetime: max(lifetime, IssuanceRequest.minimumDuration),
                                              validator: false, superseding: false, now: now)
     }
 
@@ -129,11 +139,11 @@ extension CertificateAuthority {
         return request.publicKey
     }
 
-    private func issueNodeCertificate(nodeID: String, nodeName: String, publicKey: Certificate.PublicKey, validator: Bool,
-                                      superseding: Bool, now: Date) throws -> Enrollment {
+    private func issueNodeCertificate(nodeID: String, nodeName: String, publicKey: Certificate.PublicKey, lifetime: TimeSpan,
+                                      validator: Bool, superseding: Bool, now: Date) throws -> Enrollment {
         let remaining = TimeSpan(milliseconds: Int64(self.intermediate.notValidAfter.timeIntervalSince(now) * 1000) - 60_000)
         let issuance = IssuanceRequest(commonName: nodeName, uris: ["hm://\(nodeID)"], usage: .both,
-                                       duration: min(Self.nodeCertificateLifetime, remaining), policy: "node:\(nodeID)")
+                                       duration: min(lifetime, remaining), policy: "node:\(nodeID)")
         let (issued, der) = try self.makeCertificate(issuance, now: now, publicKey: publicKey)
         try self.registry.record(issued, commonName: nodeName, policy: issuance.policy, entry: der, now: now)
         if superseding { try self.supersede(policy: "node:\(nodeID)", except: issued.serial, now: now) }

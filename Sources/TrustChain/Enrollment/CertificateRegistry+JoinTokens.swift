@@ -9,18 +9,21 @@ public struct JoinTokenRecord: Sendable, Equatable {
     public var expiresAt: Date
     /// Whether the machine that joins with it becomes a validator.
     public var validator: Bool
+    /// How long the node certificate issued for it lasts (and each renewal of it); `nil`: the CA's default.
+    public var certificateLifetime: TimeSpan?
     public var usedAt: Date?
     /// The node id that used it.
     public var usedBy: String?
 }
 
 extension CertificateRegistry {
-    func insert(_ token: JoinToken, createdAt: Date, expiresAt: Date, validator: Bool) throws {
+    func insert(_ token: JoinToken, createdAt: Date, expiresAt: Date, validator: Bool, certificateLifetime: TimeSpan?) throws {
         try self.write { db in
             try db.execute(sql: """
-                INSERT INTO join_tokens (id, secret_sha256, created_at, expires_at, validator) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO join_tokens (id, secret_sha256, created_at, expires_at, validator, certificate_lifetime_ms)
+                VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [token.id, JoinToken.secretHash(token.secret), Timestamp.format(createdAt),
-                                 Timestamp.format(expiresAt), validator])
+                                 Timestamp.format(expiresAt), validator, certificateLifetime?.milliseconds])
         }
     }
 
@@ -72,8 +75,10 @@ extension CertificateRegistry {
             return date
         }
         let used: String? = row["used_at"]
+        let lifetime: Int64? = row["certificate_lifetime_ms"]
         return JoinTokenRecord(id: row["id"], createdAt: try date("created_at"), expiresAt: try date("expires_at"),
-                               validator: row["validator"], usedAt: used.flatMap(Timestamp.parse), usedBy: row["used_by"])
+                               validator: row["validator"], certificateLifetime: lifetime.map { TimeSpan(milliseconds: $0) },
+                               usedAt: used.flatMap(Timestamp.parse), usedBy: row["used_by"])
     }
 
     private static func constantTimeEqual(_ lhs: Data, _ rhs: Data) -> Bool {
