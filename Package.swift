@@ -121,7 +121,7 @@ let package = Package(
             name: "HyperMeshControllers",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain", "HyperMeshAssets",
-                "STOQData", "STOQ", .product(name: "Crypto", package: "swift-crypto"),
+                "STOQData", "STOQ", "HyperMeshConsensus", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

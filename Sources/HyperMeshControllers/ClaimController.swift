@@ -16,13 +16,16 @@ public struct ClaimController: Controller {
     let now: @Sendable () -> Date
     let hierarchy: @Sendable () -> CgroupHierarchy
     let caches: AllocationCaches
+    /// The mesh ledger, through which claims with `spec.node` are placed; `nil` outside an agent of a mesh.
+    let ledger: (any MeshLedgerAccess)?
 
     /// - Parameter caches: shared with the ``ResourcePoolController`` of the same reconciler.
     public init(now: @escaping @Sendable () -> Date = { Date() },
                 hierarchy: @escaping @Sendable () -> CgroupHierarchy = { CgroupHierarchy.host() },
-                caches: AllocationCaches = AllocationCaches())
+                caches: AllocationCaches = AllocationCaches(), ledger: (any MeshLedgerAccess)? = nil)
     {
         self.caches = caches
+        self.ledger = ledger
         self.now = now
         self.hierarchy = hierarchy
     }
@@ -35,6 +38,9 @@ public struct ClaimController: Controller {
         let previous = object.status?.fields ?? [:]
         let generation = object.generation
         let now = self.now()
+        if let provider = request.node {
+            return try self.reconcilePlaced(object, request: request, provider: provider, context: context, now: now)
+        }
 
         if previous["phase"] == "Released" && previous["allocatedGeneration"]?.integerValue == generation {
             return ReconcileResult(status: ClaimStatus.released(previous, reason: previous["releaseReason"]?.stringValue ?? "LeaseExpired",
@@ -240,6 +246,7 @@ public struct ClaimController: Controller {
     }
 
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
+        if object.spec["node"] != nil { return try self.endPlacement(object) }
         try self.release(object, context: context)
         context.events.record(object.key, .normal, reason: "Released", message: "cgroups removed, storage unmounted, GPU budget returned")
     }

@@ -12,15 +12,18 @@ public struct ResourcePoolController: Controller {
     let gpus: @Sendable () throws -> [GPUDevice]
     let gpuHealth: @Sendable (Int) throws -> Void
     let caches: AllocationCaches
+    /// The mesh ledger, where pools that are not `private` are offered; `nil` outside an agent of a mesh.
+    let ledger: (any MeshLedgerAccess)?
     private let hostFacts = HostFactsCache()
 
     /// - Parameter caches: shared with the ``ClaimController`` of the same reconciler (each keeps itself
     ///   current from the store, so separate ones are correct too, only slower).
     public init(discovery: HostDiscovery = HostDiscovery(), gpus: @escaping @Sendable () throws -> [GPUDevice] = { try GPUDevices.discover() },
                 gpuHealth: @escaping @Sendable (Int) throws -> Void = { try GPUDevices.healthCheck(deviceIndex: $0) },
-                caches: AllocationCaches = AllocationCaches())
+                caches: AllocationCaches = AllocationCaches(), ledger: (any MeshLedgerAccess)? = nil)
     {
         self.caches = caches
+        self.ledger = ledger
         self.discovery = discovery
         self.gpus = gpus
         self.gpuHealth = gpuHealth
@@ -91,8 +94,14 @@ public struct ResourcePoolController: Controller {
                                           observedGeneration: object.generation))
             return ReconcileResult(status: status, requeueAfter: .minutes(5))
         }
+        var requeue = TimeSpan.minutes(5)
+        if let ledger {
+            let (field, soon) = try self.reconcileOffer(of: object, offer: offer, ledger: ledger, now: Date())
+            fields["offer"] = field
+            if let soon { requeue = min(requeue, soon) }
+        }
         return ReconcileResult(status: .ready(.true, reason: "Available", message: "\(bound) claim(s) bound", generation: object.generation,
-                                              fields: fields), requeueAfter: .minutes(5), related: waiting)
+                                              fields: fields), requeueAfter: requeue, related: waiting)
     }
 
     /// Waits (``CleanupWaiting``) while claims are bound to the pool; they must be released first.
@@ -105,6 +114,7 @@ public struct ResourcePoolController: Controller {
             throw CleanupWaiting("pool \(object.key.name) waits for its bound claims to be released: "
                 + bound.map(\.name).joined(separator: ", "), waitingFor: bound)
         }
+        if let ledger { try self.withdrawOffer(of: object, ledger: ledger) }
         ControlGroup.removePool(object.key.name, hierarchy: CgroupHierarchy.host())
     }
 }

@@ -42,6 +42,13 @@ public final class ValidatorNode: @unchecked Sendable {
         }
     }
 
+    /// The committed ledger and its proof, as of the node's last loop.
+    public struct Published: Sendable {
+        public var ledger = LedgerState()
+        public var proof: LedgerSync.CommitProof?
+        public var time: TimeReference?
+    }
+
     private enum Input: Sendable {
         case network([UInt8], peer: String?)
         case operations([HyperMeshConsensus.Operation])
@@ -50,6 +57,9 @@ public final class ValidatorNode: @unchecked Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let replica: Replica
+    private let store: LedgerStore
+    /// What other threads read of the replica: published by the node's thread after each input.
+    private let published = Mutex<Published>(Published())
     private let server: STOQServer?
     private let links: [Int: PeerLink]
     private let inbox = InputQueue<Input>()
@@ -64,6 +74,7 @@ public final class ValidatorNode: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         let store = try LedgerStore(path: configuration.ledgerPath)
+        self.store = store
         self.replica = try Replica(id: configuration.index, configuration: configuration.replica, storage: store,
                                    now: Self.now())
         if configuration.bindsOwnServer {
@@ -94,6 +105,17 @@ public final class ValidatorNode: @unchecked Sendable {
         self.inbox.append(.network(bytes, peer: peerNodeID))
     }
     public var committedHeight: UInt64 { self.replica.committedHeight }
+
+    /// The committed ledger as of the node's last loop (safe from any thread).
+    public var committedLedger: Published { self.published.withLock { $0 } }
+
+    /// What a follower asking for the blocks above `height` gets: committed blocks from the ledger file, the
+    /// proof that the newest of them is committed, a history tick to name. Safe from any thread.
+    public func sync(above height: UInt64) throws -> LedgerSync {
+        let published = self.committedLedger
+        let blocks = try self.store.blocks(above: height, limit: LedgerSync.maximumBlocks)
+        return LedgerSync(blocks: blocks, proof: published.proof, time: published.time)
+    }
 
     /// Milliseconds since the Unix epoch: the replica's clock (PoTime's drift check compares it with the
     /// operations' timestamps).
@@ -135,6 +157,7 @@ public final class ValidatorNode: @unchecked Sendable {
         var publishedReference: TimeReference?
         var loggedRefusals = self.replica.refusalCount
         var reportedHeight = self.replica.committedHeight
+        self.publish()
         let announceMilliseconds = UInt64(self.configuration.announceInterval.components.seconds * 1000
             + self.configuration.announceInterval.components.attoseconds / 1_000_000_000_000_000)
         while !self.stopped.load(ordering: .sequentiallyConsistent) {
@@ -158,6 +181,7 @@ public final class ValidatorNode: @unchecked Sendable {
                     try TimeReferenceFile.write(reference, to: path)
                     publishedReference = reference
                 }
+                if self.replica.timeReferenceForClients != self.published.withLock({ $0.time }) { self.publish() }
             }
             self.logNewRefusals(since: &loggedRefusals)
             if let failure = self.replica.storageFailure {
@@ -165,12 +189,18 @@ public final class ValidatorNode: @unchecked Sendable {
             }
             if self.replica.committedHeight != reportedHeight {
                 reportedHeight = self.replica.committedHeight
+                self.publish()
                 self.logger.debug("Committed", metadata: ["height": "\(reportedHeight)",
                                                           "operations": "\(self.replica.ledger.appliedCount)"])
                 self.onCommit?(reportedHeight, self.replica.ledger.appliedCount + self.replica.ledger.rejected.count)
             }
         }
         self.logger.info("Validator stopped", metadata: ["committed": "\(self.replica.committedHeight)"])
+    }
+
+    private func publish() {
+        let snapshot = Published(ledger: self.replica.ledger, proof: self.replica.commitProof, time: self.replica.timeReferenceForClients)
+        self.published.withLock { $0 = snapshot }
     }
 
     private func handle(_ input: Input, now: UInt64) {
@@ -182,6 +212,9 @@ public final class ValidatorNode: @unchecked Sendable {
             let forwarded = ConsensusWire.encode(.operations(operations))
             for link in self.links.values { link.send(forwarded) }
         case .network(let bytes, let peer):
+            if let peer, self.configuration.validators.index(of: peer) == nil {
+                return self.handleMember(bytes, from: peer, now: now)
+            }
             guard let peer, let sender = self.configuration.validators.index(of: peer) else {
                 self.refuse("a message from \(peer ?? "a peer without a node id"), not a validator of this mesh")
                 return
@@ -205,6 +238,18 @@ public final class ValidatorNode: @unchecked Sendable {
                 self.send(self.replica.receive(consensus, now: now))
             }
         }
+    }
+
+    /// A member node that is not a validator may hand in its own mesh operations (it sends them to every
+    /// validator itself), nothing else.
+    private func handleMember(_ bytes: [UInt8], from peer: String, now: UInt64) {
+        guard case .operations(let operations)? = try? ConsensusWire.decodeMessage(bytes) else {
+            return self.refuse("a message other than operations from node \(peer.prefix(12)), not a validator of this mesh")
+        }
+        guard operations.allSatisfy({ $0.node == peer }) else {
+            return self.refuse("node \(peer.prefix(12)) handed in operations of another node")
+        }
+        for operation in operations { self.send(self.replica.submit(operation, now: now)) }
     }
 
     /// The replica's refusals (operations without a required proof, blocks not voted for, forged

@@ -99,11 +99,11 @@ struct ApplyCommand: AsyncParsableCommand {
             let ready = try store.readyKeys()
             wake += changes.filter { $0.action == .unchanged && !ready.contains($0.key) }.map(\.key)
         }
-        _ = try agent.send(LocalAPIMessage.Request(operation: .wake, keys: wake))
+        _ = try agent.sendInBatches(LocalAPIMessage.Request(operation: .wake, keys: wake))
         guard let wait else { return }
         let timeout = try TimeSpan(parsing: wait)
-        let reply = try agent.send(LocalAPIMessage.Request(operation: .wait, keys: keys, timeout: timeout.duration),
-                                   timeout: timeout.duration + .seconds(10))
+        let reply = try agent.sendInBatches(LocalAPIMessage.Request(operation: .wait, keys: keys, timeout: timeout.duration),
+                                            joining: "notReady")
         guard case .array(let pending)? = reply["notReady"], !pending.isEmpty else { return }
         let names = pending.compactMap { item -> String? in
             guard case .object(let members) = item, case .string(let object)? = members["object"] else { return nil }

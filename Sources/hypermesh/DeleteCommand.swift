@@ -73,8 +73,8 @@ struct DeleteCommand: AsyncParsableCommand {
     }
 
     private func handOver(to agent: AgentClient, keys: [ResourceKey], timeout: Duration) throws {
-        let reply = try agent.send(LocalAPIMessage.Request(operation: .waitRemoved, keys: keys, timeout: timeout),
-                                   timeout: timeout + .seconds(10))
+        let reply = try agent.sendInBatches(LocalAPIMessage.Request(operation: .waitRemoved, keys: keys, timeout: timeout),
+                                            joining: "remaining")
         var remaining: [ResourceKey: String] = [:]
         if case .array(let items)? = reply["remaining"] {
             for case .object(let members) in items {

@@ -149,6 +149,27 @@ struct AgentTests {
         #expect(badTimeout.status == 1 && badTimeout.standardError.contains("--timeout"), "\(badTimeout.standardError)")
     }
 
+    /// An apply and a delete of more objects than one local API request carries (``AgentClient/keysPerRequest``):
+    /// the waits go in batches, and every object is Ready, then gone.
+    @Test func applyAndDeleteOfMoreKeysThanOneRequestCarries() throws {
+        let agent = try RunningAgent()
+        defer { _ = agent.stop() }
+        #expect(try agent.waitUntilReady())
+        let count = 8_200
+        let file = agent.directory.path + "/many.yaml"
+        try (0..<count).map { "apiVersion: hypermesh/v1\nkind: ResourcePool\nmetadata: {name: p\($0)}\nspec: {privacy: private, memory: {size: 4Ki}}\n" }
+            .joined(separator: "---\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let applied = try agent.hm(["apply", "-f", file, "--wait=240s"])
+        #expect(applied.status == 0, "\(applied.standardError.suffix(500))")
+        let ready = try agent.hm(["get", "pools", "-o", "json"])
+        let pools = try JSONValue(parsingJSON: ready.standardOutput)["items"]?.arrayValue ?? []
+        #expect(pools.count == count)
+        #expect(pools.allSatisfy { $0.value(atPath: "status.conditions[0].status") == "True" })
+        let deleted = try agent.hm(["delete", "-f", file, "--timeout", "240s"])
+        #expect(deleted.status == 0, "\(deleted.standardError.suffix(500))")
+        #expect(try agent.hm(["get", "pools", "-o", "name"]).standardOutput.isEmpty)
+    }
+
     @Test func watchedDirectoriesApplyPruneAndRefuseBrokenCommits() throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-gitops")
         let specs = directory.path + "/specs"

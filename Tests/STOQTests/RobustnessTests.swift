@@ -20,7 +20,7 @@ private final class RawExchange: StreamHandler {
 @Suite(.serialized)
 struct RobustnessTests {
     /// Sends `bytes` on a fresh stream (then FIN unless `finish` is false) and returns the reply's frames.
-    private func exchange(_ bytes: [UInt8], on connection: STOQClientConnection) throws -> [(FrameType, [UInt8])] {
+    func exchange(_ bytes: [UInt8], on connection: STOQClientConnection) throws -> [(FrameType, [UInt8])] {
         let exchange = RawExchange()
         let stream = try #require(connection.connection.openStream(handler: exchange))
         stream.write(copying: bytes)

@@ -21,11 +21,13 @@ let binary: String = {
 func writeSpecs(count: Int, to path: String) throws {
     let claims = count / 10
     let pools = count - claims
+    // Every pool must fit the host for all to be Ready: 90,000 pools of 1Mi would not fit 24 GiB.
+    let size = count > 10_000 ? "128Ki" : "1Mi"
     var documents: [String] = []
     documents.reserveCapacity(count)
     for index in 0..<pools {
         documents.append("apiVersion: hypermesh/v1\nkind: ResourcePool\nmetadata:\n  name: pool-\(index)\n"
-            + "spec:\n  privacy: private\n  memory: {size: 1Mi, maxPerClaim: 1Mi}\n")
+            + "spec:\n  privacy: private\n  memory: {size: \(size), maxPerClaim: \(size)}\n")
     }
     for index in 0..<claims {
         documents.append("apiVersion: hypermesh/v1\nkind: Claim\nmetadata:\n  name: claim-\(index)\n"

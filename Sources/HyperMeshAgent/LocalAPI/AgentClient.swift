@@ -59,4 +59,29 @@ public struct AgentClient: Sendable {
         }
         return members
     }
+
+    /// Keys one request carries at most: a key is at most ~80 bytes of JSON, so a request line stays well under
+    /// ``LocalAPIMessage/maximumLineBytes`` however long the names.
+    public static let keysPerRequest = 8_000
+
+    /// Sends `request` once per ``keysPerRequest`` of its keys: what an apply of 100,000 objects needs. Waits run
+    /// one after another within `request.timeout` (a later batch gets what is left, and answers at once when
+    /// nothing is); the replies' `list` arrays (`notReady`, `remaining`) are joined.
+    public func sendInBatches(_ request: LocalAPIMessage.Request, joining list: String? = nil) throws -> [String: JSONValue] {
+        guard let keys = request.keys, keys.count > Self.keysPerRequest else {
+            return try self.send(request, timeout: request.operation.waits ? request.timeout + .seconds(10) : .seconds(10))
+        }
+        let deadline = ContinuousClock.now + request.timeout
+        var joined: [JSONValue] = []
+        var last: [String: JSONValue] = [:]
+        for start in stride(from: 0, to: keys.count, by: Self.keysPerRequest) {
+            var batch = request
+            batch.keys = Array(keys[start..<min(keys.count, start + Self.keysPerRequest)])
+            if request.operation.waits { batch.timeout = max(.zero, deadline - ContinuousClock.now) }
+            last = try self.send(batch, timeout: request.operation.waits ? batch.timeout + .seconds(10) : .seconds(10))
+            if let list, case .array(let items)? = last[list] { joined += items }
+        }
+        if let list { last[list] = .array(joined) }
+        return last
+    }
 }

@@ -41,10 +41,22 @@ public struct NodeKeySigner: ConsensusSigner {
     }
 
     public func verify(_ signature: [UInt8], of message: [UInt8], by signer: Int) -> Bool {
-        guard signature.count == 128, self.nodeIDs.indices.contains(signer),
-              let key = try? P256.Signing.PublicKey(rawRepresentation: signature[0..<64]),
-              Self.nodeID(of: key) == self.nodeIDs[signer],
+        guard self.nodeIDs.indices.contains(signer) else { return false }
+        return Self.verify(signature, of: message, byNode: self.nodeIDs[signer])
+    }
+
+    /// Whether `signature` (raw public key, then raw signature) is by the key whose node id is `nodeID`.
+    public static func verify(_ signature: [UInt8], of message: [UInt8], byNode nodeID: String) -> Bool {
+        guard signature.count == 128, let key = try? P256.Signing.PublicKey(rawRepresentation: signature[0..<64]),
+              Self.nodeID(of: key) == nodeID,
               let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature[64..<128]) else { return false }
         return key.isValidSignature(parsed, for: message)
+    }
+
+    /// Signs `message` with `privateKey` in the form ``verify(_:of:byNode:)`` checks: what member nodes put on
+    /// their mesh operations.
+    public static func sign(_ message: [UInt8], with privateKey: P256.Signing.PrivateKey) -> [UInt8] {
+        guard let signature = try? privateKey.signature(for: message) else { return [] }
+        return Array(privateKey.publicKey.rawRepresentation) + Array(signature.rawRepresentation)
     }
 }

@@ -61,7 +61,8 @@ extension Replica {
                 let digest = operation.digest
                 guard !self.committedOperations.contains(digest) else { continue }
                 self.committedOperations.insert(digest)
-                self.ledger.apply(operation, minimumStake: self.configuration.requirements.minimumStake)
+                self.ledger.apply(operation, minimumStake: self.configuration.requirements.minimumStake,
+                                  height: committedBlock.height)
                 // `mempoolOrder` keeps the digest until the next compaction; lookups skip what is gone.
                 self.mempool.removeValue(forKey: digest)
             }

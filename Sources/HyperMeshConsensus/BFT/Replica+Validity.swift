@@ -18,8 +18,15 @@ extension Replica {
                                                                             bits: self.configuration.workBits) {
             return .refused(reason)
         }
-        if required.stake && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
-                                                               by: operation.proposer) {
+        if !operation.node.isEmpty {
+            // A member node's operation is always signed, by the key its node id is the hash of.
+            if !NodeKeySigner.verify(operation.signature, of: operation.digest.bytes, byNode: operation.node) {
+                return .refused("the signature is not node \(operation.node.prefix(12))'s")
+            }
+        } else if operation.kind.isMeshOperation {
+            return .refused("a \(operation.kind.rawValue) operation names no node")
+        } else if required.stake && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
+                                                                      by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")
         }
         if required.space && operation.kind == .offerPool, case .refused(let reason) = self.checkSpace(operation) {

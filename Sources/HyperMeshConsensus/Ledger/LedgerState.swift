@@ -11,23 +11,36 @@ public struct LedgerState: Sendable, Equatable {
     public private(set) var pools: [String: Pool] = [:]
     /// Cores claimed, by (pool, claimant).
     public private(set) var claims: [String: [Int: Int64]] = [:]
+    /// Offers and placements of member nodes.
+    public private(set) var mesh = MeshLedger()
     public private(set) var appliedCount = 0
     public private(set) var rejected: [(operation: ConsensusHash, reason: String)] = []
+    /// The same reasons by operation: how a node learns why its operation had no effect.
+    public private(set) var rejections: [ConsensusHash: String] = [:]
+    /// The height of the last block applied.
+    public private(set) var height: UInt64 = 0
 
     public init() {}
 
     public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
-        lhs.stakes == rhs.stakes && lhs.pools == rhs.pools && lhs.claims == rhs.claims && lhs.appliedCount == rhs.appliedCount
+        lhs.stakes == rhs.stakes && lhs.pools == rhs.pools && lhs.claims == rhs.claims && lhs.mesh == rhs.mesh
+            && lhs.appliedCount == rhs.appliedCount
             && lhs.rejected.map(\.operation) == rhs.rejected.map(\.operation)
     }
 
-    /// Applies one committed operation, or records why it had no effect.
-    public mutating func apply(_ operation: Operation, minimumStake: Int64) {
-        if let reason = self.problem(with: operation, minimumStake: minimumStake) {
+    /// Applies one committed operation of the block at `height`, or records why it had no effect.
+    public mutating func apply(_ operation: Operation, minimumStake: Int64, height: UInt64 = 0) {
+        self.height = max(self.height, height)
+        let problem = operation.kind.isMeshOperation || !operation.node.isEmpty
+            ? self.mesh.problem(with: operation, minimumStake: minimumStake)
+            : self.problem(with: operation, minimumStake: minimumStake)
+        if let reason = problem {
             self.rejected.append((operation.digest, reason))
+            self.rejections[operation.digest] = reason
             return
         }
         self.appliedCount += 1
+        if operation.kind.isMeshOperation || !operation.node.isEmpty { return self.mesh.apply(operation, height: height) }
         switch operation.kind {
         case .stake:
             self.stakes[operation.proposer, default: 0] += operation.amount
@@ -40,6 +53,8 @@ public struct LedgerState: Sendable, Equatable {
             let held = self.claims[operation.subject]?[operation.proposer] ?? 0
             self.pools[operation.subject]?.claimed -= held
             self.claims[operation.subject]?[operation.proposer] = nil
+        case .offer, .withdraw, .place, .acknowledge, .end:
+            break
         }
     }
 
@@ -60,6 +75,8 @@ public struct LedgerState: Sendable, Equatable {
                 : "pool \(operation.subject) has \(pool.cores - pool.claimed) cores free, \(operation.amount) asked"
         case .release:
             return self.claims[operation.subject]?[operation.proposer] == nil ? "no claim on \(operation.subject) to release" : nil
+        case .offer, .withdraw, .place, .acknowledge, .end:
+            return "mesh operations are proposed by member nodes"
         }
     }
 }

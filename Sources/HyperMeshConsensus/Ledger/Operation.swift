@@ -9,11 +9,34 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case claim
         /// Releases the proposer's claims on pool `subject`.
         case release
+        /// A member node offers its pool `subject` on the terms of its ``MeshTerms/offer(_:)`` payload, or changes
+        /// the terms of an earlier offer (what is claimed stays).
+        case offer
+        /// A member node withdraws its offer of pool `subject`.
+        case withdraw
+        /// A member node claims from another node's offer (``MeshTerms/placement(_:)``); `subject` is the claim's name.
+        case place
+        /// The provider tells whether it enforced the claim `subject` of a consumer (``MeshTerms/acknowledgement(_:)``).
+        case acknowledge
+        /// The consumer ends its claim `subject`: the provider frees it and the capacity returns to the offer.
+        case end
+
+        /// Kinds that member nodes propose, signed by their node key (``Operation/node``).
+        public var isMeshOperation: Bool {
+            switch self {
+            case .offer, .withdraw, .place, .acknowledge, .end: true
+            case .stake, .offerPool, .claim, .release: false
+            }
+        }
     }
 
     public let kind: Kind
-    /// The validator or node index that proposes (and signs) it.
+    /// The validator or node index that proposes (and signs) it; -1 for a member node's operation.
     public let proposer: Int
+    /// The node id of the member node that proposes (and signs) a mesh operation; empty for the others.
+    public let node: String
+    /// A mesh operation's terms (``MeshTerms``, canonical bytes); empty for the others.
+    public let payload: [UInt8]
     /// Per-proposer sequence number: two operations never share a digest.
     public let sequence: UInt64
     public let subject: String
@@ -31,9 +54,11 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
 
     public init(kind: Kind, proposer: Int, sequence: UInt64, subject: String, amount: Int64, timestampMilliseconds: Int64,
                 time: TimeReference? = nil, space: SpaceProof? = nil, work: WorkProof = WorkProof(nonce: 0),
-                signature: [UInt8] = []) {
+                signature: [UInt8] = [], node: String = "", payload: [UInt8] = []) {
         self.kind = kind
         self.proposer = proposer
+        self.node = node
+        self.payload = payload
         self.sequence = sequence
         self.subject = subject
         self.amount = amount
@@ -51,6 +76,8 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         encoder.append(UInt64(bitPattern: amount))
         encoder.append(UInt64(bitPattern: timestampMilliseconds))
         encoder.append(time)
+        encoder.append(node)
+        encoder.append(payload)
         if let space {
             encoder.appendByte(1)
             encoder.append(space.digest)
@@ -64,7 +91,13 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
     /// cannot change, and every validator checks every operation several times.
     public let digest: ConsensusHash
 
-    public var description: String { "\(self.kind.rawValue)(\(self.subject), \(self.amount)) by \(self.proposer)#\(self.sequence)" }
+    public var description: String {
+        let by = self.node.isEmpty ? "\(self.proposer)" : "node \(self.node.prefix(12))"
+        return "\(self.kind.rawValue)(\(self.subject), \(self.amount)) by \(by)#\(self.sequence)"
+    }
+
+    /// A mesh operation's terms, decoded; `nil` when the payload does not decode for its kind.
+    public var terms: MeshTerms? { try? MeshTerms.decode(self.payload, for: self.kind) }
 }
 
 /// A tick of one validator's history chain that an operation names: it was made after that tick.

@@ -12,7 +12,9 @@ public enum ConsensusWire {
     static let maximumBlocksPerMessage = 64
     static let maximumHistoryCheckpoints = 4096
     /// Smallest encodings, to refuse counts the bytes cannot hold.
-    static let minimumOperationBytes = 1 + 8 * 7 + 2
+    static let minimumOperationBytes = 1 + 8 * 9 + 2
+    static let maximumNodeIDBytes = 128
+    static let maximumPayloadBytes = 16_384
     static let minimumCertificateBytes = 32 + 8 * 3
     static let minimumBlockBytes = 32 + 8 * 3 + minimumCertificateBytes + 8 * 2
 
@@ -219,6 +221,8 @@ public enum ConsensusWire {
         encoder.append(UInt64(bitPattern: operation.amount))
         encoder.append(UInt64(bitPattern: operation.timestampMilliseconds))
         encoder.append(operation.time)
+        encoder.append(operation.node)
+        encoder.append(operation.payload)
         if let space = operation.space {
             encoder.appendByte(1)
             self.write(space, to: &encoder)
@@ -250,6 +254,18 @@ public enum ConsensusWire {
         case let other:
             throw ConsensusWireError(offset: presenceOffset, message: "operation time reference marker \(other) is neither 0 nor 1")
         }
+        let node = try decoder.string("operation node", limit: self.maximumNodeIDBytes)
+        let payloadOffset = decoder.offset
+        let payload = try decoder.data("operation payload", limit: self.maximumPayloadBytes)
+        if kind.isMeshOperation {
+            do {
+                _ = try MeshTerms.decode(payload, for: kind)
+            } catch {
+                throw ConsensusWireError(offset: payloadOffset + 8 + error.offset, message: error.message)
+            }
+        } else if !payload.isEmpty || (!node.isEmpty && kind != .stake) {
+            throw ConsensusWireError(offset: payloadOffset, message: "a \(kind.rawValue) operation carries no payload, and names no node")
+        }
         let spaceOffset = decoder.offset
         let space: SpaceProof?
         switch try decoder.uint8("operation space proof") {
@@ -262,7 +278,7 @@ public enum ConsensusWire {
         let signature = try decoder.data("operation signature", limit: self.maximumSignatureBytes)
         return Operation(kind: kind, proposer: proposer, sequence: sequence, subject: subject, amount: amount,
                          timestampMilliseconds: timestamp, time: time, space: space, work: WorkProof(nonce: nonce),
-                         signature: signature)
+                         signature: signature, node: node, payload: payload)
     }
 
     // MARK: - Space proofs
@@ -339,6 +355,11 @@ extension Operation.Kind {
         case .offerPool: 2
         case .claim: 3
         case .release: 4
+        case .offer: 5
+        case .withdraw: 6
+        case .place: 7
+        case .acknowledge: 8
+        case .end: 9
         }
     }
 

@@ -24,6 +24,9 @@ struct ClaimEntry: Sendable {
         self.allocation = self.phase == "Bound" ? ResourceAmounts(json: object.status?.fields["allocation"] ?? .null) : ResourceAmounts()
     }
 
+    /// The group of claims placed on other nodes: no pool has this name (pool names are DNS labels).
+    static let placedGroup = "node:"
+
     /// The pool a Bound claim is bound to.
     var boundPool: String? { self.phase == "Bound" ? self.object.status?.fields["pool"]?.stringValue : nil }
 }
@@ -38,6 +41,8 @@ public final class AllocationCaches: Sendable {
     /// Claims filed by pool: a Bound claim under the pool its status names (where it holds capacity, even when
     /// its spec now names another), any other under the pool its spec names (where it waits).
     let claims = ObjectCache<ClaimEntry>(kind: .claim, group: { object in
+        // Placed on another node: it holds nothing of this node's pools.
+        if object.spec["node"] != nil { return ClaimEntry.placedGroup }
         let fields = object.status?.fields
         if fields?["phase"] == "Bound", let pool = fields?["pool"]?.stringValue { return pool }
         return ClaimRequest(spec: object.spec).pool

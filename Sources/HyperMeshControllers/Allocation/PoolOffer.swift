@@ -97,6 +97,8 @@ public struct ClaimRequest: Sendable {
     public var pool: String
     public var amounts: ResourceAmounts
     public var consumer: String?
+    /// The provider's node id, for a claim placed on another node through the mesh ledger.
+    public var node: String?
     public var duration: TimeSpan?
 
     public init(spec: JSONValue) {
@@ -108,6 +110,7 @@ public struct ClaimRequest: Sendable {
         self.amounts = ResourceAmounts(cpu: quantity("cpu"), memory: quantity("memory"), storage: quantity("storage"),
                                        gpuMemory: gpuMemory, gpuCount: gpuCount)
         self.consumer = spec["consumer"]?.stringValue
+        self.node = spec["node"]?.stringValue
         self.duration = spec["duration"]?.stringValue.flatMap { try? TimeSpan(parsing: $0) }
     }
 }

@@ -1,0 +1,171 @@
+/// The mesh's part of the ledger: pools that member nodes offer, and the claims other nodes placed on them.
+/// Every validator and follower applies the same committed operations in the same order, so they agree on
+/// every offer's free capacity and on which of two claims racing for the last of it won.
+public struct MeshLedger: Sendable, Equatable {
+    public struct OfferKey: Sendable, Hashable, Comparable {
+        /// The providing node's id.
+        public var node: String
+        public var pool: String
+
+        public init(node: String, pool: String) {
+            self.node = node
+            self.pool = pool
+        }
+
+        public static func < (lhs: OfferKey, rhs: OfferKey) -> Bool { (lhs.node, lhs.pool) < (rhs.node, rhs.pool) }
+    }
+
+    public struct PlacementKey: Sendable, Hashable, Comparable {
+        /// The consuming node's id.
+        public var consumer: String
+        public var claim: String
+
+        public init(consumer: String, claim: String) {
+            self.consumer = consumer
+            self.claim = claim
+        }
+
+        public static func < (lhs: PlacementKey, rhs: PlacementKey) -> Bool { (lhs.consumer, lhs.claim) < (rhs.consumer, rhs.claim) }
+    }
+
+    public struct Offer: Sendable, Equatable {
+        public var terms: OfferTerms
+        /// What placed claims hold of it.
+        public var claimed: LedgerAmounts
+        /// The height of the block that committed the current terms.
+        public var height: UInt64
+
+        public var free: LedgerAmounts { self.terms.total.subtracting(self.claimed) }
+    }
+
+    public struct Placement: Sendable, Equatable {
+        public enum State: Sendable, Equatable {
+            /// Committed; the provider has not answered yet.
+            case placed
+            /// The provider enforces it.
+            case enforced
+        }
+
+        public var terms: PlacementTerms
+        public var state: State
+        /// The height of the block that placed it.
+        public var height: UInt64
+        /// The height of the provider's acknowledgement, once enforced.
+        public var enforcedHeight: UInt64?
+
+        public var offer: OfferKey { OfferKey(node: self.terms.provider, pool: self.terms.pool) }
+    }
+
+    public private(set) var offers: [OfferKey: Offer] = [:]
+    public private(set) var placements: [PlacementKey: Placement] = [:]
+    /// Why each claim that no longer holds a placement ended: `Ended` (its consumer), `OfferWithdrawn`,
+    /// `ProviderFailed: …` (the provider could not enforce it).
+    public private(set) var ended: [PlacementKey: String] = [:]
+    /// Stakes of member nodes, by node id.
+    public private(set) var stakes: [String: Int64] = [:]
+
+    public init() {}
+
+    /// The placements on `node`'s offers.
+    public func placements(onProvider node: String) -> [(key: PlacementKey, placement: Placement)] {
+        self.placements.filter { $0.value.terms.provider == node }.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }
+    }
+
+    /// Why `operation` (a mesh operation) cannot take effect, or `nil` when it can.
+    func problem(with operation: Operation, minimumStake: Int64) -> String? {
+        let node = operation.node
+        guard !node.isEmpty else { return "a \(operation.kind.rawValue) operation names no node" }
+        guard let terms = operation.terms else { return "the \(operation.kind.rawValue) terms do not decode" }
+        let stake = self.stakes[node] ?? 0
+        switch (operation.kind, terms) {
+        case (.offer, .offer(let offer)):
+            if stake < minimumStake { return "stake \(stake) of node \(node.prefix(12)) below the minimum \(minimumStake)" }
+            guard OfferTerms.offerable.contains(offer.privacy) else {
+                return "a pool offered to the mesh is not private (privacy \(offer.privacy))"
+            }
+            if offer.total.hasNegative || offer.maximumPerClaim.hasNegative { return "an offer's amounts are not negative" }
+            if offer.total.isZero { return "pool \(operation.subject) offers nothing" }
+            return nil
+        case (.withdraw, _):
+            return self.offers[OfferKey(node: node, pool: operation.subject)] == nil
+                ? "node \(node.prefix(12)) offers no pool \(operation.subject)" : nil
+        case (.place, .placement(let placement)):
+            if stake < minimumStake { return "stake \(stake) of node \(node.prefix(12)) below the minimum \(minimumStake)" }
+            let key = PlacementKey(consumer: node, claim: operation.subject)
+            if self.placements[key] != nil { return "claim \(operation.subject) of node \(node.prefix(12)) is already placed" }
+            if placement.provider == node { return "a node claims its own pools locally, not through the ledger" }
+            let offerKey = OfferKey(node: placement.provider, pool: placement.pool)
+            guard let offer = self.offers[offerKey] else {
+                return "node \(placement.provider.prefix(12)) offers no pool \(placement.pool)"
+            }
+            guard offer.terms.permits(node) else {
+                return "pool \(placement.pool) is \(offer.terms.privacy); node \(node.prefix(12)) may not claim from it"
+            }
+            if placement.amounts.hasNegative || placement.amounts.isZero { return "a claim takes something, and nothing negative" }
+            let overLimit = placement.amounts.exceeding(offer.terms.maximumPerClaim)
+            if !overLimit.isEmpty { return "\(overLimit.joined(separator: ", ")) above the pool's maxPerClaim" }
+            let short = placement.amounts.exceeding(offer.free)
+            if !short.isEmpty {
+                return "not enough free \(short.joined(separator: ", ")) in pool \(placement.pool) of node \(placement.provider.prefix(12))"
+                    + " (free \(offer.free), asked \(placement.amounts))"
+            }
+            return nil
+        case (.acknowledge, .acknowledgement(let acknowledgement)):
+            let key = PlacementKey(consumer: acknowledgement.consumer, claim: operation.subject)
+            guard let placement = self.placements[key] else { return "no placed claim \(operation.subject) of node \(acknowledgement.consumer.prefix(12))" }
+            if placement.terms.provider != node { return "only the provider acknowledges claim \(operation.subject)" }
+            return placement.state == .placed ? nil : "claim \(operation.subject) is already acknowledged"
+        case (.end, _):
+            return self.placements[PlacementKey(consumer: node, claim: operation.subject)] == nil
+                ? "node \(node.prefix(12)) has no placed claim \(operation.subject)" : nil
+        case (.stake, _):
+            return operation.amount > 0 ? nil : "stake amounts are positive"
+        default:
+            return "the \(operation.kind.rawValue) operation carries the terms of another kind"
+        }
+    }
+
+    /// Applies a mesh operation that ``problem(with:minimumStake:)`` found nothing wrong with.
+    mutating func apply(_ operation: Operation, height: UInt64) {
+        let node = operation.node
+        switch (operation.kind, operation.terms) {
+        case (.offer, .offer(let terms)?):
+            let key = OfferKey(node: node, pool: operation.subject)
+            self.offers[key] = Offer(terms: terms, claimed: self.offers[key]?.claimed ?? .zero, height: height)
+        case (.withdraw, _):
+            let key = OfferKey(node: node, pool: operation.subject)
+            self.offers[key] = nil
+            for (placementKey, placement) in self.placements where placement.offer == key {
+                self.endPlacement(placementKey, reason: "OfferWithdrawn")
+            }
+        case (.place, .placement(let terms)?):
+            let key = PlacementKey(consumer: node, claim: operation.subject)
+            let offerKey = OfferKey(node: terms.provider, pool: terms.pool)
+            if let claimed = self.offers[offerKey]?.claimed { self.offers[offerKey]?.claimed = claimed.adding(terms.amounts) }
+            self.placements[key] = Placement(terms: terms, state: .placed, height: height)
+            self.ended[key] = nil
+        case (.acknowledge, .acknowledgement(let acknowledgement)?):
+            let key = PlacementKey(consumer: acknowledgement.consumer, claim: operation.subject)
+            if acknowledgement.enforced {
+                self.placements[key]?.state = .enforced
+                self.placements[key]?.enforcedHeight = height
+            } else {
+                self.endPlacement(key, reason: "ProviderFailed: \(acknowledgement.reason)")
+            }
+        case (.end, _):
+            self.endPlacement(PlacementKey(consumer: node, claim: operation.subject), reason: "Ended")
+        case (.stake, _):
+            self.stakes[node, default: 0] += operation.amount
+        default:
+            break
+        }
+    }
+
+    private mutating func endPlacement(_ key: PlacementKey, reason: String) {
+        guard let placement = self.placements.removeValue(forKey: key) else { return }
+        if let claimed = self.offers[placement.offer]?.claimed {
+            self.offers[placement.offer]?.claimed = claimed.subtracting(placement.terms.amounts)
+        }
+        self.ended[key] = reason
+    }
+}

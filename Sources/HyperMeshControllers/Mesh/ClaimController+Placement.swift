@@ -1,0 +1,115 @@
+import Foundation
+import HyperMeshConsensus
+import HyperMeshCore
+import HyperMeshReconciler
+import HyperMeshStore
+
+/// A claim with `spec.node` is placed on that node's offered pool through the mesh ledger: the ledger decides
+/// (capacity, `maxPerClaim`, privacy), the provider's agent enforces what was placed and acknowledges it, and
+/// only then is the claim `Bound` here — with the provider, the ledger heights and the allocation in its
+/// status. Deleting it ends the placement; the provider frees everything.
+extension ClaimController {
+    func reconcilePlaced(_ object: StoredObject, request: ClaimRequest, provider: String, context: ReconcileContext, now: Date) throws
+        -> ReconcileResult
+    {
+        let generation = object.generation
+        guard let ledger else {
+            return ReconcileResult(status: ClaimStatus.pending(
+                reason: "MeshUnavailable", message: "a claim on node \(provider.prefix(12)) is placed through the mesh ledger, which "
+                    + "the agent of a mesh member reaches (hypermesh mesh join, then hypermesh agent)", generation: generation),
+                requeueAfter: .seconds(30))
+        }
+        if provider == ledger.nodeID {
+            return ReconcileResult(status: ClaimStatus.failed(reason: "OwnNode", message: "spec.node is this node: leave it out to claim "
+                + "from this node's pools", generation: generation))
+        }
+        let previous = object.status?.fields ?? [:]
+        let committed = ledger.committed()
+        let key = MeshLedger.PlacementKey(consumer: ledger.nodeID, claim: object.key.name)
+        let desired = PlacementTerms(provider: provider, pool: request.pool, amounts: LedgerAmounts(request.amounts))
+        let submission = LedgerSubmission(json: previous["placement"])
+        var fields: [String: JSONValue] = ["phase": "Pending", "provider": .string(provider), "providerPool": .string(request.pool)]
+        fields["placement"] = submission?.json
+
+        if let placement = committed.mesh.placements[key] {
+            fields["placedAtHeight"] = .integer(Int64(placement.height))
+            fields["placedGeneration"] = previous["placedGeneration"] ?? .integer(generation)
+            guard placement.terms == desired else {
+                // The spec changed: end the old placement, then place the new one.
+                if submission.map({ $0.isDue(now: now) }) ?? true || previous["ending"] == nil {
+                    let digest = try ledger.submit(.end, subject: object.key.name, terms: .none)
+                    fields["placement"] = LedgerSubmission(operation: digest, at: now).json
+                }
+                fields["ending"] = true
+                return ReconcileResult(status: self.placedStatus(ClaimStatus.pending(reason: "Replacing",
+                    message: "the spec changed; the earlier placement on node \(provider.prefix(12)) ends first", generation: generation),
+                    fields), requeueAfter: .seconds(1))
+            }
+            switch placement.state {
+            case .placed:
+                return ReconcileResult(status: self.placedStatus(ClaimStatus.pending(reason: "AwaitingProvider",
+                    message: "placed on pool \(request.pool) of node \(provider.prefix(12)) at height \(placement.height); "
+                        + "waiting for the provider to enforce it", generation: generation), fields), requeueAfter: TimeSpan(milliseconds: 500))
+            case .enforced:
+                fields["phase"] = "Bound"
+                fields["allocation"] = request.amounts.json
+                fields["enforcedAtHeight"] = placement.enforcedHeight.map { .integer(Int64($0)) }
+                fields["boundAt"] = previous["phase"] == "Bound" ? previous["boundAt"] : .string(Timestamp.format(now))
+                fields["allocatedGeneration"] = .integer(generation)
+                let status = ObjectStatus.ready(.true, reason: "Bound", message: "enforced by node \(provider.prefix(12)) on its pool "
+                    + "\(request.pool)", generation: generation, fields: fields)
+                return ReconcileResult(status: status, requeueAfter: .seconds(2))
+            }
+        }
+        // Not placed (any more). Was it, and why did it end?
+        if previous["placedGeneration"] == .integer(generation), let reason = committed.mesh.ended[key] {
+            let (short, message) = Self.endReason(reason, provider: provider)
+            fields["phase"] = "Failed"
+            return ReconcileResult(status: self.placedStatus(ClaimStatus.failed(reason: short, message: message, generation: generation), fields))
+        }
+        if let submission, let reason = submission.refusal(in: committed) {
+            fields["phase"] = "Failed"
+            return ReconcileResult(status: self.placedStatus(ClaimStatus.failed(reason: "LedgerRefused", message: "the mesh ledger refused the claim: "
+                + reason, generation: generation), fields), requeueAfter: .minutes(1))
+        }
+        guard committed.mesh.offers[MeshLedger.OfferKey(node: provider, pool: request.pool)] != nil else {
+            return ReconcileResult(status: self.placedStatus(ClaimStatus.pending(reason: "OfferNotFound", message: "node \(provider.prefix(12)) "
+                + "offers no pool \(request.pool) on the mesh ledger (height \(committed.height))", generation: generation), fields),
+                requeueAfter: .seconds(2))
+        }
+        if let submission, previous["ending"] == nil, !submission.isDue(now: now) {
+            return ReconcileResult(status: self.placedStatus(ClaimStatus.pending(reason: "Placing", message: "handed to the validators; waiting "
+                + "for the ledger to commit it", generation: generation), fields), requeueAfter: TimeSpan(milliseconds: 300))
+        }
+        let digest = try ledger.submit(.place, subject: object.key.name, terms: .placement(desired))
+        fields["placement"] = LedgerSubmission(operation: digest, at: now).json
+        fields["placedGeneration"] = .integer(generation)
+        return ReconcileResult(status: self.placedStatus(ClaimStatus.pending(reason: "Placing", message: "handed to the validators; waiting for "
+            + "the ledger to commit it", generation: generation), fields), requeueAfter: TimeSpan(milliseconds: 300))
+    }
+
+    /// The Pending or Failed status `base` with the placement's fields.
+    private func placedStatus(_ base: ObjectStatus, _ fields: [String: JSONValue]) -> ObjectStatus {
+        var status = base
+        for (name, value) in fields where name != "phase" { status.fields[name] = value }
+        return status
+    }
+
+    static func endReason(_ reason: String, provider: String) -> (String, String) {
+        if reason.hasPrefix("ProviderFailed: ") {
+            return ("ProviderFailed", "node \(provider.prefix(12)) could not enforce the claim: \(reason.dropFirst("ProviderFailed: ".count))")
+        }
+        if reason == "OfferWithdrawn" { return ("OfferWithdrawn", "node \(provider.prefix(12)) withdrew the pool's offer") }
+        return (reason, "the placement ended (\(reason))")
+    }
+
+    /// Before a placed claim goes: its placement ends on the ledger (the provider then frees it); the deletion
+    /// waits until that is committed.
+    func endPlacement(_ object: StoredObject) throws {
+        guard let ledger else { return }
+        let key = MeshLedger.PlacementKey(consumer: ledger.nodeID, claim: object.key.name)
+        guard ledger.committed().mesh.placements[key] != nil else { return }
+        try ledger.submit(.end, subject: object.key.name, terms: .none)
+        throw CleanupWaiting("claim \(object.key.name) waits for the mesh ledger to commit the end of its placement", waitingFor: [])
+    }
+}
