@@ -41,8 +41,15 @@ public struct Agent: Sendable {
         let notifier = SystemdNotifier()
         let api = LocalAPIServer(stateDirectory: stateDirectory, store: store, state: state, logger: self.logger)
         try api.bind()
+        let mesh = try MeshMembership(store: store, stateDirectory: stateDirectory, logger: self.logger)
+        let stoqAddress = self.configuration.stoqAddress ?? mesh.listenAddress
+        let validator = try stoqAddress.flatMap {
+            try ValidatorHost.make(store: store, stateDirectory: stateDirectory, listenAddress: $0, logger: self.logger)
+        }
+        let ledger = try stoqAddress == nil ? nil
+            : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, logger: self.logger)
         let loop = ReconcileLoop(store: store, notifier: notifier, state: state, resyncPeriod: self.configuration.resyncPeriod,
-                                 logger: self.logger) {
+                                 logger: self.logger, ledger: ledger) {
             // The node identity must be loadable before READY: a corrupt key stops the start here.
             _ = try NodeIdentity.loadOrCreate(in: stateDirectory)
         }
@@ -57,13 +64,15 @@ public struct Agent: Sendable {
                                                                      registry: registry, logger: self.logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let mesh = try MeshMembership(store: store, stateDirectory: stateDirectory, logger: self.logger)
-        if let address = self.configuration.stoqAddress ?? mesh.listenAddress {
-            let validator = try ValidatorHost.make(store: store, stateDirectory: stateDirectory, listenAddress: address, logger: self.logger)
+        if let address = stoqAddress {
             var messages: (@Sendable ([UInt8], String?) -> Void)?
-            if let validator { messages = { bytes, peer in validator.deliver(bytes, from: peer) } }
+            var ledgerSync: (@Sendable (UInt64) -> [UInt8])?
+            if let validator {
+                messages = { bytes, peer in validator.deliver(bytes, from: peer) }
+                ledgerSync = { height in (try? validator.node.sync(above: height).bytes) ?? [] }
+            }
             let shards = try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
-                                         messages: messages, logger: self.logger)
+                                         messages: messages, ledgerSync: ledgerSync, logger: self.logger)
             if let validator {
                 self.logger.info("Hosting this node's validator", metadata: [
                     "index": "\(validator.node.configuration.index)", "validators": "\(validator.node.configuration.validators.members.count)",
@@ -74,6 +83,14 @@ public struct Agent: Sendable {
                 "stoq": "\(shards.localAddress)", "joins": "\(mesh.service == nil ? "no" : "answered (this node holds the mesh CA)")",
             ])
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
+            if let ledger {
+                self.logger.info("Following the mesh ledger", metadata: [
+                    "validators": "\(ledger.validatorCount)", "through": "\(validator == nil ? "the validators" : "the hosted validator")",
+                ])
+                services.append(.init(service: ledger, successTerminationBehavior: .ignore))
+                services.append(.init(service: PlacementKeeper(ledger: ledger, store: store, state: state, logger: self.logger),
+                                      successTerminationBehavior: .ignore))
+            }
             if mesh.authority != nil || mesh.caAddress != nil {
                 services.append(.init(service: MembershipKeeper(stateDirectory: stateDirectory, authority: mesh.authority,
                                                                 caAddress: mesh.caAddress, server: shards, listen: address,

@@ -16,6 +16,8 @@ struct GetCommand: ParsableCommand {
               hypermesh get mesh -o json | jq -r '.items[0].status.nodeId'
               hypermesh get sync                 # the agent's watched directories: revision, result, errors
               hypermesh get nodes                # the mesh's members: Ready, Lost (silent 10 s) or Revoked
+              hypermesh get offers               # pools offered on the mesh ledger: free/total, height
+              hypermesh get allocations          # other nodes' claims placed on this node's pools
             """
     )
 
@@ -32,6 +34,8 @@ struct GetCommand: ParsableCommand {
         let store = try self.global.openWorkspace().store
         if case .sync = self.kind { return try self.showSync(store) }
         if case .nodes = self.kind { return try MeshNodesTable(global: self.global, name: self.name, output: self.output).show(store) }
+        if case .offers = self.kind { return try MeshLedgerTables(global: self.global, output: self.output).showOffers(store) }
+        if case .allocations = self.kind { return try MeshLedgerTables(global: self.global, output: self.output).showAllocations(store) }
         var objects: [StoredObject]
         if let name, case .kind(let kind) = self.kind {
             guard let object = try store.object(ResourceKey(kind: kind, name: name)) else {

@@ -9,6 +9,10 @@ enum KindArgument: ExpressibleByArgument {
     case sync
     /// `nodes`: the mesh's members, as the CA node sees them.
     case nodes
+    /// `offers`: every pool offered on the mesh ledger, as this node's copy of it has them.
+    case offers
+    /// `allocations`: the claims of other nodes placed on this node's pools.
+    case allocations
 
     init?(argument: String) {
         if argument.lowercased() == "all" {
@@ -17,6 +21,10 @@ enum KindArgument: ExpressibleByArgument {
             self = .sync
         } else if ["node", "nodes"].contains(argument.lowercased()) {
             self = .nodes
+        } else if ["offer", "offers"].contains(argument.lowercased()) {
+            self = .offers
+        } else if ["allocation", "allocations"].contains(argument.lowercased()) {
+            self = .allocations
         } else if let kind = Kind(userInput: argument) {
             self = .kind(kind)
         } else {
@@ -24,18 +32,18 @@ enum KindArgument: ExpressibleByArgument {
         }
     }
 
-    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync", "nodes"] }
+    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync", "nodes", "offers", "allocations"] }
 
     var kinds: [Kind] {
         switch self {
         case .all: return Kind.dependencyOrder
         case .kind(let kind): return [kind]
-        case .sync, .nodes: return []
+        case .sync, .nodes, .offers, .allocations: return []
         }
     }
 }
 
 extension KindArgument {
     static let help = ArgumentHelp(
-        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all; also sync and nodes.", valueName: "KIND")
+        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all; also sync, nodes, offers and allocations.", valueName: "KIND")
 }

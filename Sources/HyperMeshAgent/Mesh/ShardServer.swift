@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import STOQ
 import HyperMeshMembership
+import HyperMeshConsensus
 
 /// `stoq: HOST:PORT`: the agent holds its share of other nodes' mirrors — shards PUT, GET and asked for with
 /// WANT over `stoq/1` — and serves them with the node certificate in `STATE/stoq/` (`chain.pem`, `key.pem`,
@@ -18,7 +19,8 @@ final class ShardServer: Service {
 
     /// Binds the port and loads the certificate, so a bad address or a missing certificate stops the start.
     init(address: String, stateDirectory: URL, membership: MembershipService? = nil,
-         messages: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)? = nil, logger: Logger) throws {
+         messages: (@Sendable (_ bytes: [UInt8], _ peerNodeID: String?) -> Void)? = nil,
+         ledgerSync: (@Sendable (_ above: UInt64) -> [UInt8])? = nil, logger: Logger) throws {
         let tlsDirectory = NodeTLS.directory(stateDirectory)
         if let file = NodeTLS.missingFiles(stateDirectory).first {
             throw HyperMeshError.invalidArgument("stoq: \(tlsDirectory.path)/\(file) is missing; issue the node certificate with "
@@ -32,9 +34,16 @@ final class ShardServer: Service {
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var configuration = STOQServer.Configuration(listenAddress: listen, tls: NodeTLS.configuration(stateDirectory), root: served)
         configuration.messageHandler = messages
-        if let membership {
-            configuration.acceptsJoiningClients = true
-            configuration.callHandler = { request, caller in membership.answer(request, caller: caller) }
+        if membership != nil || ledgerSync != nil {
+            configuration.acceptsJoiningClients = membership != nil
+            configuration.callHandler = { request, caller in
+                // Followers of the ledger (members only) ask the validator this node hosts for blocks.
+                if let height = LedgerSync.height(ofRequest: request) {
+                    guard caller.nodeID != nil, let ledgerSync else { return [] }
+                    return ledgerSync(height)
+                }
+                return membership?.answer(request, caller: caller) ?? []
+            }
         }
         do {
             self.server = try STOQServer(configuration: configuration, logger: logger)

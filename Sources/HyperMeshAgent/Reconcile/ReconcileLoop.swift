@@ -30,9 +30,9 @@ final class ReconcileLoop: Service {
     private let beforeFirstPass: @Sendable () throws -> Void
 
     init(store: StateStore, notifier: SystemdNotifier, state: AgentState, resyncPeriod: Duration, logger: Logger,
-         beforeFirstPass: @escaping @Sendable () throws -> Void = {}) {
+         ledger: (any MeshLedgerAccess)? = nil, beforeFirstPass: @escaping @Sendable () throws -> Void = {}) {
         self.store = store
-        self.reconciler = Reconciler(store: store, controllers: StandardControllers.all(), logger: logger)
+        self.reconciler = Reconciler(store: store, controllers: StandardControllers.all(ledger: ledger), logger: logger)
         self.notifier = notifier
         self.state = state
         self.resyncPeriod = resyncPeriod

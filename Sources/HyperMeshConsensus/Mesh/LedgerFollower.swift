@@ -54,6 +54,7 @@ public final class LedgerFollower {
         // Not found: the proof is for a block this follower already has (nothing new), or for one whose
         // ancestors come in a later answer.
         guard let bottomIndex = chain.firstIndex(where: { $0.hash == proof.middle.parent }) else { return 0 }
+        guard bottomIndex > 0 else { return 0 }  // the head itself: nothing new
         let bottom = chain[bottomIndex]
         guard proof.top.parent == proof.middle.hash, proof.middle.height == bottom.height + 1, proof.top.height == proof.middle.height + 1
         else { throw LedgerFollowerError("the commit proof's blocks do not form a chain over \(bottom.hash)") }
@@ -67,7 +68,6 @@ public final class LedgerFollower {
             throw LedgerFollowerError("the commit proof's certificate is not a quorum's for block \(proof.top.hash)")
         }
         let newlyCommitted = Array(chain[1...bottomIndex])
-        guard !newlyCommitted.isEmpty else { return 0 }
         try self.store?.append(newlyCommitted)
         for block in newlyCommitted { self.apply(block) }
         self.pending.removeFirst(newlyCommitted.count)

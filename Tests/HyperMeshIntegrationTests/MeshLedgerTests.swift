@@ -1,0 +1,155 @@
+import Foundation
+import HyperMeshCore
+import HyperMeshTestSupport
+import Testing
+
+/// Pools offered and claims placed through the mesh ledger, across two agents: A holds the CA and the one
+/// validator, B joined and follows the ledger. B offers a pool; A sees the offer, claims from it, B's agent
+/// enforces the claim in its cgroups and acknowledges it, and only then is A's claim Bound; deleting it frees
+/// everything on B.
+@Suite(.serialized)
+struct MeshLedgerTests {
+    let join = MeshJoinTests()
+
+    func json(_ arguments: [String], on state: String) throws -> JSONValue? {
+        let result = try ProcessRunner.hypermesh(arguments + ["-o", "json"], stateDirectory: state)
+        guard result.status == 0 else { return nil }
+        return try? JSONValue(parsingJSON: result.standardOutput)
+    }
+
+    func eventually(timeout: TimeInterval, _ condition: () throws -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    func phase(of claim: String, on state: String) throws -> (phase: String?, reason: String?, status: JSONValue?) {
+        let object = try self.json(["get", "claim", claim], on: state)
+        return (object?.value(atPath: "status.phase")?.stringValue, object?.value(atPath: "status.conditions[0].reason")?.stringValue,
+                object?["status"])
+    }
+
+    @Test func aClaimOnAnotherNodesOfferedPoolIsEnforcedThereAndFreedOnDelete() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-ledger")
+        defer { directory.remove() }
+        let (a, b) = (directory.path + "/a", directory.path + "/b")
+        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-a", "--listen", addressA],
+                                            stateDirectory: a).status == 0)
+        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        defer { _ = agentA.stop() }
+        #expect(try self.join.waitForReady(a))
+        let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "machine-b", "--listen", addressB],
+                                            stateDirectory: b).status == 0)
+        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
+        defer { _ = agentB.stop() }
+        #expect(try self.join.waitForReady(b))
+        let nodeB = try #require(try self.join.nodeID(b))
+
+        // B offers a pool; a private one stays off the ledger.
+        let pools = directory.path + "/pools.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: public-network, memory: {size: 64Mi, maxPerClaim: 32Mi}}
+            ---
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: mine}
+            spec: {privacy: private, memory: {size: 8Mi}}
+            """.write(toFile: pools, atomically: true, encoding: .utf8)
+        let offered = try ProcessRunner.hypermesh(["apply", "-f", pools, "--wait=20s"], stateDirectory: b)
+        #expect(offered.status == 0, "\(offered.standardError)")
+        func offers(on state: String) throws -> [JSONValue] { try self.json(["get", "offers"], on: state)?["items"]?.arrayValue ?? [] }
+        #expect(self.eventually(timeout: 10) { try offers(on: a).count == 1 }, "\((try? offers(on: a)) ?? [])")
+        let offer = try #require(try offers(on: a).first)
+        #expect(offer["node"]?.stringValue == nodeB && offer["pool"] == "shared" && offer["privacy"] == "public-network")
+        #expect(offer.value(atPath: "total.memory") == "64Mi" && offer.value(atPath: "maxPerClaim.memory") == "32Mi")
+        #expect(self.eventually(timeout: 10) {
+            try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Offered"
+        })
+        let table = try ProcessRunner.hypermesh(["get", "offers"], stateDirectory: b).standardOutput
+        #expect(table.contains("(this node)") && table.contains("64Mi/64Mi"), "\(table)")
+
+        // A claims 16Mi of it: placed, enforced by B, then Bound on A.
+        let claims = directory.path + "/claims.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: job}
+            spec: {node: \(nodeB), pool: shared, memory: 16Mi}
+            """.write(toFile: claims, atomically: true, encoding: .utf8)
+        let started = Date()
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", claims], stateDirectory: a).status == 0)
+        #expect(self.eventually(timeout: 20) { try self.phase(of: "job", on: a).phase == "Bound" }, "\(String(describing: try? self.phase(of: "job", on: a)))")
+        print("claim applied on A -> enforced on B -> Bound on A: \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+        let bound = try self.phase(of: "job", on: a).status
+        #expect(bound?["provider"]?.stringValue == nodeB && bound?["providerPool"] == "shared")
+        #expect(bound?["enforcedAtHeight"]?.integerValue ?? 0 > bound?["placedAtHeight"]?.integerValue ?? 0)
+        let allocations = try #require(try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue)
+        #expect(allocations.count == 1)
+        let local = try #require(allocations.first)
+        #expect(local.value(atPath: "status.phase") == "Bound" && local.value(atPath: "spec.memory") == "16Mi")
+        let nodeA = try #require(try self.join.nodeID(a))
+        #expect(local.value(atPath: "spec.consumer")?.stringValue == nodeA)
+        // B's kernel enforces it: the claim's memory cgroup has the limit (where this host has the memory controller).
+        if let group = local.value(atPath: "status.cgroups[0]")?.stringValue, group.contains("/memory/") {
+            let limit = try String(contentsOfFile: group + "/memory.limit_in_bytes", encoding: .utf8)
+            #expect(limit.trimmingCharacters(in: .whitespacesAndNewlines) == "\(16 << 20)")
+        } else {
+            print("skipped: this host has no cgroup v1 memory controller to check the provider's limit in")
+        }
+
+        // Two claims of 32Mi for the 48Mi left: the ledger lets exactly one in, and says why the other failed.
+        try """
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: left}
+            spec: {node: \(nodeB), pool: shared, memory: 32Mi}
+            ---
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: right}
+            spec: {node: \(nodeB), pool: shared, memory: 32Mi}
+            ---
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: private}
+            spec: {node: \(nodeB), pool: mine, memory: 1Mi}
+            """.write(toFile: directory.path + "/race.yaml", atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/race.yaml"], stateDirectory: a).status == 0)
+        #expect(self.eventually(timeout: 20) {
+            let phases = try ["left", "right"].map { try self.phase(of: $0, on: a).phase }
+            return phases.sorted { ($0 ?? "") < ($1 ?? "") } == ["Bound", "Failed"]
+        }, "\(["left", "right"].map { (try? self.phase(of: $0, on: a))?.reason ?? "-" })")
+        let loser = try ["left", "right"].map { try self.phase(of: $0, on: a) }.first { $0.phase == "Failed" }
+        #expect(loser?.reason == "LedgerRefused")
+        #expect(loser?.status?.value(atPath: "conditions[0].message")?.stringValue?.contains("not enough free memory in pool shared") == true,
+                "\(String(describing: loser?.status))")
+        // A pool that is private is not on the ledger: the claim waits for an offer that does not exist.
+        #expect(try self.phase(of: "private", on: a).reason == "OfferNotFound")
+
+        // Deleting the claims ends their placements: B frees the cgroups, the offer is whole again.
+        let deleted = try ProcessRunner.hypermesh(["delete", "-f", claims, "-f", directory.path + "/race.yaml", "--timeout", "20s"],
+                                                  stateDirectory: a)
+        #expect(deleted.status == 0, "\(deleted.standardError)")
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        if let group = local.value(atPath: "status.cgroups[0]")?.stringValue {
+            #expect(self.eventually(timeout: 10) { !FileManager.default.fileExists(atPath: group) }, "\(group) left behind")
+        }
+        #expect(self.eventually(timeout: 10) { try offers(on: a).first?.value(atPath: "free.memory") == "64Mi" })
+
+        // Made private, the pool is withdrawn from the ledger.
+        try String(contentsOfFile: pools, encoding: .utf8).replacingOccurrences(of: "public-network", with: "private")
+            .write(toFile: pools, atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pools], stateDirectory: b).status == 0)
+        #expect(self.eventually(timeout: 10) { try offers(on: a).isEmpty }, "\((try? offers(on: a)) ?? [])")
+    }
+}
