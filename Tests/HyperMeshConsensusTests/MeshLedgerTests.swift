@@ -1,0 +1,192 @@
+import Crypto
+import Foundation
+import HyperMeshCore
+import HyperMeshTestSupport
+import Testing
+@testable import HyperMeshConsensus
+
+/// The mesh's part of the ledger: every refusal with its reason, capacity kept per offer, and the race for the
+/// last of it decided by order alone.
+struct MeshLedgerTests {
+    static let provider = String(repeating: "a", count: 64)
+    static let consumer = String(repeating: "b", count: 64)
+    static let other = String(repeating: "c", count: 64)
+
+    static func operation(_ kind: HyperMeshConsensus.Operation.Kind, by node: String, _ subject: String, _ terms: MeshTerms,
+                          sequence: UInt64 = 0, amount: Int64 = 0) -> HyperMeshConsensus.Operation {
+        HyperMeshConsensus.Operation(kind: kind, proposer: -1, sequence: sequence, subject: subject, amount: amount, timestampMilliseconds: 0,
+                                     node: node, payload: terms.bytes)
+    }
+
+    static let offer = OfferTerms(privacy: "public-network", allow: [], total: LedgerAmounts(cpuMillis: 2000, memoryBytes: 1 << 30),
+                                  maximumPerClaim: LedgerAmounts(cpuMillis: 1000, memoryBytes: 1 << 30))
+
+    static func place(_ claim: String, by node: String = consumer, cpu: Int64 = 1000, memory: Int64 = 0, pool: String = "gpu",
+                      provider: String = provider) -> HyperMeshConsensus.Operation {
+        self.operation(.place, by: node, claim, .placement(PlacementTerms(provider: provider, pool: pool,
+                                                                            amounts: LedgerAmounts(cpuMillis: cpu, memoryBytes: memory))))
+    }
+
+    /// Applies `operation` at `height`; returns the refusal, if any.
+    static func apply(_ operation: HyperMeshConsensus.Operation, to ledger: inout LedgerState, height: UInt64 = 1) -> String? {
+        ledger.apply(operation, minimumStake: 0, height: height)
+        return ledger.rejections[operation.digest]
+    }
+
+    @Test func offersPlacementsAcknowledgementsAndEnds() throws {
+        var ledger = LedgerState()
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        let key = MeshLedger.OfferKey(node: Self.provider, pool: "gpu")
+        #expect(ledger.mesh.offers[key]?.height == 1 && ledger.mesh.offers[key]?.free == Self.offer.total)
+
+        #expect(Self.apply(Self.place("job"), to: &ledger, height: 2) == nil)
+        let placement = MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")
+        #expect(ledger.mesh.placements[placement]?.state == .placed && ledger.mesh.placements[placement]?.height == 2)
+        #expect(ledger.mesh.offers[key]?.free.cpuMillis == 1000)
+        #expect(ledger.mesh.placements(onProvider: Self.provider).map(\.key) == [placement])
+
+        let acknowledge = Self.operation(.acknowledge, by: Self.provider, "job", .acknowledgement(
+            AcknowledgementTerms(consumer: Self.consumer, enforced: true)))
+        #expect(Self.apply(acknowledge, to: &ledger, height: 3) == nil)
+        #expect(ledger.mesh.placements[placement]?.state == .enforced && ledger.mesh.placements[placement]?.enforcedHeight == 3)
+
+        // The owner changes the terms: what is claimed stays.
+        var bigger = Self.offer
+        bigger.total.cpuMillis = 4000
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(bigger), sequence: 1), to: &ledger, height: 4) == nil)
+        #expect(ledger.mesh.offers[key]?.free.cpuMillis == 3000 && ledger.mesh.offers[key]?.height == 4)
+
+        #expect(Self.apply(Self.operation(.end, by: Self.consumer, "job", .none), to: &ledger) == nil)
+        #expect(ledger.mesh.placements.isEmpty && ledger.mesh.ended[placement] == "Ended")
+        #expect(ledger.mesh.offers[key]?.free.cpuMillis == 4000)
+
+        // A provider that cannot enforce ends the placement with its reason.
+        #expect(Self.apply(Self.place("job", cpu: 500, memory: 0), to: &ledger) == nil)
+        #expect(ledger.mesh.ended[placement] == nil)
+        #expect(Self.apply(Self.operation(.acknowledge, by: Self.provider, "job", .acknowledgement(
+            AcknowledgementTerms(consumer: Self.consumer, enforced: false, reason: "InsufficientCapacity: 0 free"))), to: &ledger) == nil)
+        #expect(ledger.mesh.ended[placement] == "ProviderFailed: InsufficientCapacity: 0 free")
+        #expect(ledger.mesh.offers[key]?.free.cpuMillis == 4000)
+
+        // Withdrawing the offer ends what is placed on it.
+        #expect(Self.apply(Self.place("again"), to: &ledger) == nil)
+        #expect(Self.apply(Self.operation(.withdraw, by: Self.provider, "gpu", .none), to: &ledger) == nil)
+        #expect(ledger.mesh.offers.isEmpty && ledger.mesh.placements.isEmpty)
+        #expect(ledger.mesh.ended[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "again")] == "OfferWithdrawn")
+    }
+
+    @Test func everyRefusalSaysWhy() throws {
+        var ledger = LedgerState()
+        var p2p = Self.offer
+        p2p.privacy = "p2p"
+        p2p.allow = [Self.other]
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "friends", .offer(p2p)), to: &ledger) == nil)
+        #expect(Self.apply(Self.place("job"), to: &ledger) == nil)
+        #expect(Self.apply(Self.place("job2"), to: &ledger) == nil)
+        var privateOffer = Self.offer
+        privateOffer.privacy = "private"
+        var empty = Self.offer
+        empty.total = .zero
+        var negative = Self.offer
+        negative.maximumPerClaim.memoryBytes = -1
+        let acknowledgement = MeshTerms.acknowledgement(AcknowledgementTerms(consumer: Self.consumer, enforced: true))
+        let cases: [(HyperMeshConsensus.Operation, String)] = [
+            (Self.operation(.offer, by: Self.provider, "p", .offer(privateOffer)), "a pool offered to the mesh is not private (privacy private)"),
+            (Self.operation(.offer, by: Self.provider, "p", .offer(empty)), "pool p offers nothing"),
+            (Self.operation(.offer, by: Self.provider, "p", .offer(negative)), "an offer's amounts are not negative"),
+            (Self.operation(.offer, by: "", "p", .offer(Self.offer)), "a offer operation names no node"),
+            (HyperMeshConsensus.Operation(kind: .offer, proposer: -1, sequence: 9, subject: "p", amount: 0, timestampMilliseconds: 0,
+                                          node: Self.provider, payload: [1, 2, 3]), "the offer terms do not decode"),
+            (Self.operation(.offer, by: Self.provider, "p", .placement(PlacementTerms(provider: Self.provider, pool: "p", amounts: .zero))),
+             "the offer terms do not decode"),
+            (Self.operation(.withdraw, by: Self.consumer, "gpu", .none), "node \(Self.consumer.prefix(12)) offers no pool gpu"),
+            (Self.place("job", cpu: 1), "claim job of node \(Self.consumer.prefix(12)) is already placed"),
+            (Self.place("mine", by: Self.provider), "a node claims its own pools locally, not through the ledger"),
+            (Self.place("x", pool: "none"), "node \(Self.provider.prefix(12)) offers no pool none"),
+            (Self.place("x", pool: "friends"), "pool friends is p2p; node \(Self.consumer.prefix(12)) may not claim from it"),
+            (Self.place("x", cpu: 0), "a claim takes something, and nothing negative"),
+            (Self.place("x", cpu: -5, memory: 10), "a claim takes something, and nothing negative"),
+            (Self.place("x", cpu: 1500), "cpu above the pool's maxPerClaim"),
+            (Self.place("x", cpu: 500, memory: 1 << 20), "not enough free cpu in pool gpu of node \(Self.provider.prefix(12)) "
+                + "(free memory=\(1 << 30), asked cpu=500 memory=\(1 << 20))"),
+            (Self.operation(.acknowledge, by: Self.other, "job", acknowledgement), "only the provider acknowledges claim job"),
+            (Self.operation(.acknowledge, by: Self.provider, "nothing", acknowledgement), "no placed claim nothing of node \(Self.consumer.prefix(12))"),
+            (Self.operation(.end, by: Self.other, "job", .none), "node \(Self.other.prefix(12)) has no placed claim job"),
+            (Self.operation(.stake, by: Self.other, "-", .none, amount: 0), "stake amounts are positive"),
+        ]
+        for (index, (operation, reason)) in cases.enumerated() {
+            let before = ledger.mesh
+            // Distinct sequence numbers: two operations with one digest count once.
+            let numbered = HyperMeshConsensus.Operation(kind: operation.kind, proposer: -1, sequence: 100 + UInt64(index),
+                                                        subject: operation.subject, amount: operation.amount, timestampMilliseconds: 0,
+                                                        node: operation.node, payload: operation.payload)
+            #expect(Self.apply(numbered, to: &ledger) == reason)
+            #expect(ledger.mesh == before, "\(reason) changed the ledger")
+        }
+        #expect(Self.apply(Self.operation(.acknowledge, by: Self.provider, "job", acknowledgement), to: &ledger) == nil)
+        #expect(Self.apply(Self.operation(.acknowledge, by: Self.provider, "job", acknowledgement, sequence: 1), to: &ledger)
+            == "claim job is already acknowledged")
+        // The mesh's minimum stake holds for node operations too.
+        var staked = LedgerState()
+        staked.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), minimumStake: 5)
+        #expect(staked.rejected.first?.reason == "stake 0 of node \(Self.provider.prefix(12)) below the minimum 5")
+        staked.apply(Self.operation(.stake, by: Self.provider, "-", .none, amount: 5), minimumStake: 5)
+        staked.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer), sequence: 1), minimumStake: 5)
+        #expect(staked.mesh.offers.count == 1 && staked.mesh.stakes[Self.provider] == 5)
+        // Validator-indexed kinds are not the mesh's.
+        var plain = LedgerState()
+        plain.apply(HyperMeshConsensus.Operation(kind: .offer, proposer: 0, sequence: 1, subject: "p", amount: 0, timestampMilliseconds: 0,
+                                                 payload: MeshTerms.offer(Self.offer).bytes), minimumStake: 0)
+        #expect(plain.rejected.first?.reason == "a offer operation names no node")
+    }
+
+    /// Two consumers race for the last core in every order: exactly one wins each time, the one ordered first.
+    @Test func theLastCapacityGoesToExactlyOneOfTwoRacingClaims() {
+        for round in 0..<20 {
+            var ledger = LedgerState()
+            _ = Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger)
+            _ = Self.apply(Self.place("first", cpu: 1000), to: &ledger)
+            let racers = [Self.place("race", by: Self.consumer, cpu: 1000), Self.place("race", by: Self.other, cpu: 1000)]
+            let order = round % 2 == 0 ? racers : racers.reversed()
+            let verdicts = order.map { Self.apply($0, to: &ledger) }
+            #expect(verdicts[0] == nil && verdicts[1]?.hasPrefix("not enough free cpu") == true)
+            #expect(ledger.mesh.placements.count == 2 && ledger.mesh.offers.first?.value.free.cpuMillis == 0)
+        }
+    }
+
+    @Test func termsAndMeshOperationsOnTheWireRefuseWhatIsWrong() throws {
+        for terms in [MeshTerms.offer(Self.offer), .placement(PlacementTerms(provider: Self.provider, pool: "gpu", amounts: Self.offer.total)),
+                      .acknowledgement(AcknowledgementTerms(consumer: Self.consumer, enforced: false, reason: "full"))] {
+            let kind: HyperMeshConsensus.Operation.Kind = switch terms {
+            case .offer: .offer
+            case .placement: .place
+            default: .acknowledge
+            }
+            #expect(try MeshTerms.decode(terms.bytes, for: kind) == terms)
+            #expect(throws: ConsensusWireError.self) { try MeshTerms.decode(Array(terms.bytes.dropLast()), for: kind) }
+            #expect((try? MeshTerms.decode(terms.bytes + [0], for: kind)) == nil)
+        }
+        var badMarker = MeshTerms.acknowledgement(AcknowledgementTerms(consumer: "c", enforced: true)).bytes
+        badMarker[8 + 1] = 7
+        #expect(throws: ConsensusWireError(offset: 9, message: "acknowledgement outcome 7 is neither 0 nor 1")) {
+            try MeshTerms.decode(badMarker, for: .acknowledge)
+        }
+        #expect(try MeshTerms.decode([], for: .end) == MeshTerms.none)
+        #expect(throws: ConsensusWireError.self) { try MeshTerms.decode([0], for: .withdraw) }
+
+        let operation = Self.place("job")
+        guard case .operations(let decoded) = try ConsensusWire.decodeMessage(ConsensusWire.encode(.operations([operation]))) else {
+            Issue.record("not operations")
+            return
+        }
+        #expect(decoded == [operation] && decoded[0].node == Self.consumer && decoded[0].terms == operation.terms)
+        // A payload that does not decode for its kind, and a payload on a kind that carries none, are refused.
+        let garbled = HyperMeshConsensus.Operation(kind: .place, proposer: -1, sequence: 1, subject: "j", amount: 0, timestampMilliseconds: 0,
+                                                   node: Self.consumer, payload: [0, 0, 0, 0, 0, 0, 0, 99])
+        #expect((try? ConsensusWire.decodeMessage(ConsensusWire.encode(.operations([garbled])))) == nil)
+        let stray = HyperMeshConsensus.Operation(kind: .claim, proposer: 0, sequence: 1, subject: "j", amount: 1, timestampMilliseconds: 0,
+                                                 payload: [1])
+        #expect(throws: ConsensusWireError.self) { try ConsensusWire.decodeMessage(ConsensusWire.encode(.operations([stray]))) }
+    }
+}
