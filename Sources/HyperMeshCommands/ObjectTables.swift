@@ -50,6 +50,10 @@ public enum ObjectTables {
         case .claim:
             return [Column(header: "POOL", value: spec("pool")), Column(header: "CPU", value: spec("cpu")),
                     Column(header: "MEMORY", value: spec("memory")), Column(header: "STORAGE", value: spec("storage")),
+                    Column(header: "PROVIDER", value: { object in
+                        // Placed through the mesh ledger: the provider's node id; this node's pools otherwise.
+                        object.spec["node"]?.stringValue.map { String($0.prefix(16)) } ?? "local"
+                    }),
                     Column(header: "PHASE", value: status("phase"))]
         case .mirrorPolicy:
             return [Column(header: "SOURCE", value: spec("source")),

@@ -25,9 +25,10 @@ struct MeshCommand: ParsableCommand {
               hypermesh mesh join 192.0.2.10:9292 --token hmjoin1.…   # on machine 2
               hypermesh mesh tokens                          # which tokens exist, used by whom
               hypermesh mesh remove machine-2                # revoke it: every agent drops it within seconds
+              hypermesh mesh audit                           # placed claims against the ledger: orphans either way
             """,
         subcommands: [MeshInitCommand.self, MeshTokenCommand.self, MeshTokensCommand.self, MeshJoinCommand.self,
-                      MeshRemoveCommand.self]
+                      MeshRemoveCommand.self, MeshAuditCommand.self]
     )
 }
 

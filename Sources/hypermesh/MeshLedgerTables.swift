@@ -66,7 +66,7 @@ struct MeshLedgerTables {
     }
 
     /// The committed ledger from this node's copy, and this node's id.
-    private func ledger(_ store: StateStore) throws -> (LedgerState, String) {
+    func ledger(_ store: StateStore) throws -> (LedgerState, String) {
         let state = self.global.stateDirectory
         guard let mesh = try store.objects(of: .mesh).first(where: { $0.deletionRequestedAt == nil }),
               NodeTLS.missingFiles(state).isEmpty else {

@@ -40,7 +40,7 @@ struct MeshLedgerTests {
         let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
         #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-a", "--listen", addressA],
                                             stateDirectory: a).status == 0)
-        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        var agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
         defer { _ = agentA.stop() }
         #expect(try self.join.waitForReady(a))
         let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput
@@ -136,6 +136,19 @@ struct MeshLedgerTests {
         // A pool that is private is not on the ledger: the claim waits for an offer that does not exist.
         #expect(try self.phase(of: "private", on: a).reason == "OfferNotFound")
 
+        // The validator down (A's agent hosts the only one) ends nothing: B keeps enforcing what was placed.
+        _ = agentA.stop()
+        sleep(3)
+        let kept = try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue ?? []
+        #expect(kept.count == 2 && kept.allSatisfy { $0.value(atPath: "status.phase") == "Bound" }, "\(kept)")
+        if let group = local.value(atPath: "status.cgroups[0]")?.stringValue { #expect(FileManager.default.fileExists(atPath: group)) }
+        agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        #expect(try self.join.waitForReady(a))
+        for state in [a, b] {
+            let audit = try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: state)
+            #expect(audit.status == 0 && audit.standardOutput.contains("No orphans"), "\(audit.standardOutput)\(audit.standardError)")
+        }
+
         // Deleting the claims ends their placements: B frees the cgroups, the offer is whole again.
         let deleted = try ProcessRunner.hypermesh(["delete", "-f", claims, "-f", directory.path + "/race.yaml", "--timeout", "20s"],
                                                   stateDirectory: a)
@@ -151,5 +164,41 @@ struct MeshLedgerTests {
             .write(toFile: pools, atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pools], stateDirectory: b).status == 0)
         #expect(self.eventually(timeout: 10) { try offers(on: a).isEmpty }, "\((try? offers(on: a)) ?? [])")
+        for state in [a, b] {
+            let audit = try ProcessRunner.hypermesh(["mesh", "audit", "-o", "json"], stateDirectory: state)
+            #expect(audit.status == 0 && (try? JSONValue(parsingJSON: audit.standardOutput))?["findings"]?.arrayValue?.isEmpty == true,
+                    "\(audit.standardOutput)")
+        }
+    }
+
+    /// `mesh audit` finds an allocation the ledger no longer backs: a placed claim made here by hand.
+    @Test func auditFindsAnOrphanAllocation() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-audit")
+        defer { directory.remove() }
+        let a = directory.path + "/a"
+        let address = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "solo", "--listen", address], stateDirectory: a).status == 0)
+        let noLedger = try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: a)
+        #expect(noLedger.status == 1 && noLedger.standardError.contains("no copy of the mesh ledger yet"), "\(noLedger.standardError)")
+        let agent = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        defer { _ = agent.stop() }
+        #expect(try self.join.waitForReady(a))
+        #expect(try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: a).status == 0)
+        let spec = directory.path + "/orphan.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: public-network, memory: {size: 8Mi}}
+            ---
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: stray, labels: {hypermesh.io/placed: "true"}}
+            spec: {pool: shared, memory: 1Mi}
+            """.write(toFile: spec, atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", spec, "--wait=20s"], stateDirectory: a).status == 0)
+        let audit = try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: a)
+        #expect(audit.status == 1 && audit.standardOutput.contains("OrphanAllocation") && audit.standardOutput.contains("stray"),
+                "\(audit.standardOutput)")
     }
 }

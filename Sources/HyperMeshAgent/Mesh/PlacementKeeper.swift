@@ -13,8 +13,8 @@ import ServiceLifecycle
 /// pool's own privacy rule again, groups included. Once it is Bound the keeper acknowledges it on the ledger
 /// (the consumer's claim becomes Bound then); when it cannot bind, it says why and the placement ends. A
 /// placement that ended (released by its consumer, the offer withdrawn) is pruned here, which frees it.
-final class PlacementKeeper: Service, @unchecked Sendable {
-    static let applyset = "mesh-placements"
+public final class PlacementKeeper: Service, @unchecked Sendable {
+    public static let applyset = "mesh-placements"
     static let interval: TimeInterval = 0.25
     /// A local claim still Pending this long after it was made is reported as not enforceable.
     static let bindingGrace: TimeInterval = 10
@@ -34,7 +34,7 @@ final class PlacementKeeper: Service, @unchecked Sendable {
         self.logger = logger
     }
 
-    func run() async throws {
+    public func run() async throws {
         let stop = StopFlag()
         await runBlocking(named: "mesh-placements", {
             while !stop.isSet {
@@ -46,7 +46,7 @@ final class PlacementKeeper: Service, @unchecked Sendable {
     }
 
     /// The local claim's name for a placement: readable, unique, at most 63 characters.
-    static func localName(_ key: MeshLedger.PlacementKey) -> String {
+    public static func localName(_ key: MeshLedger.PlacementKey) -> String {
         let name = "mesh-\(key.consumer.prefix(8))-\(key.claim)"
         guard name.count > 63 else { return name }
         let digest = Array(SHA256.hash(data: Array(key.claim.utf8))).prefix(4).hexString
