@@ -6,7 +6,7 @@ DEMO_DIR := $(CURDIR)/.demo
 DEMO_STATE := $(DEMO_DIR)/state
 BIN := .build/debug/hypermesh
 
-.PHONY: sim-long demo test build deps schemas shaders coverage benchmarks deb clean
+.PHONY: sim-long demo demo-mesh test build deps schemas shaders coverage benchmarks deb clean
 
 deps:
 	@bash Packaging/install-deps.sh
@@ -28,6 +28,11 @@ demo: build
 	$(BIN) --state-dir $(DEMO_STATE) get all
 	@echo
 	@echo "Release what the demo bound with: $(BIN) --state-dir $(DEMO_STATE) delete -f $(DEMO_DIR)/specs/ (then rm -rf .demo)"
+
+# Four agents in network namespaces of their own (root), joined into one mesh: a pool offered on one, claimed
+# from another through the ledger; every view shown, then everything removed.
+demo-mesh: build
+	bash Tools/demo-mesh.sh
 
 # The integration tests run the built binary, so build it before the tests. They run in a process of their
 # own: they block on child processes for seconds at a time, and in one process with the unit tests they

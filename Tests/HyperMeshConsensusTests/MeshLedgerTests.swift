@@ -141,6 +141,20 @@ struct MeshLedgerTests {
         #expect(plain.rejected.first?.reason == "a offer operation names no node")
     }
 
+    @Test func onlyTheProviderEvictsAndTheReasonReachesTheConsumer() {
+        var ledger = LedgerState()
+        _ = Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger)
+        _ = Self.apply(Self.place("job"), to: &ledger)
+        let eviction = MeshTerms.acknowledgement(AcknowledgementTerms(consumer: Self.consumer, enforced: false, reason: "pool shrank"))
+        #expect(Self.apply(Self.operation(.evict, by: Self.other, "job", eviction), to: &ledger) == "only the provider evicts claim job")
+        #expect(Self.apply(Self.operation(.evict, by: Self.provider, "nothing", eviction), to: &ledger)
+            == "no placed claim nothing of node \(Self.consumer.prefix(12))")
+        #expect(Self.apply(Self.operation(.evict, by: Self.provider, "job", eviction), to: &ledger) == nil)
+        #expect(ledger.mesh.placements.isEmpty)
+        #expect(ledger.mesh.ended[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")] == "Evicted: pool shrank")
+        #expect(ledger.mesh.offers.first?.value.free == Self.offer.total)
+    }
+
     /// Two consumers race for the last core in every order: exactly one wins each time, the one ordered first.
     @Test func theLastCapacityGoesToExactlyOneOfTwoRacingClaims() {
         for round in 0..<20 {

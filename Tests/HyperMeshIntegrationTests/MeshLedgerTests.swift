@@ -171,6 +171,63 @@ struct MeshLedgerTests {
         }
     }
 
+    /// The owner stays in charge: a pool shrunk below what other nodes claim evicts the newest claim after its
+    /// grace period; the consumer's claim says why, the older one stays Bound, the capacity comes back.
+    @Test func aShrunkPoolEvictsTheNewestClaimAfterItsGrace() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-evict")
+        defer { directory.remove() }
+        let (a, b) = (directory.path + "/a", directory.path + "/b")
+        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA], stateDirectory: a).status == 0)
+        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
+        defer { _ = agentA.stop() }
+        #expect(try self.join.waitForReady(a))
+        let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "b", "--listen", addressB],
+                                            stateDirectory: b).status == 0)
+        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
+        defer { _ = agentB.stop() }
+        #expect(try self.join.waitForReady(b))
+        let nodeB = try #require(try self.join.nodeID(b))
+        let pool = directory.path + "/pool.yaml"
+        func writePool(_ size: String) throws {
+            try """
+                apiVersion: hypermesh/v1
+                kind: ResourcePool
+                metadata: {name: shared}
+                spec: {privacy: public-network, memory: {size: \(size)}, evictionGrace: 2s}
+                """.write(toFile: pool, atomically: true, encoding: .utf8)
+        }
+        try writePool("64Mi")
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.count == 1 })
+        for name in ["older", "newer"] {
+            try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: \(name)}\nspec: {node: \(nodeB), pool: shared, memory: 16Mi}\n"
+                .write(toFile: directory.path + "/\(name).yaml", atomically: true, encoding: .utf8)
+            #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/\(name).yaml"], stateDirectory: a).status == 0)
+            #expect(self.eventually(timeout: 20) { try self.phase(of: name, on: a).phase == "Bound" })
+        }
+        try writePool("24Mi")
+        let shrunk = Date()
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
+        #expect(self.eventually(timeout: 15) { try self.phase(of: "newer", on: a).reason == "Evicted" },
+                "\(String(describing: try? self.phase(of: "newer", on: a)))")
+        let waited = Date().timeIntervalSince(shrunk)
+        print("shrunk pool -> newest claim evicted on the consumer: \(String(format: "%.1f", waited)) s (grace 2 s)")
+        #expect(waited >= 2)
+        let evicted = try self.phase(of: "newer", on: a)
+        #expect(evicted.phase == "Failed")
+        #expect(evicted.status?.value(atPath: "conditions[0].message")?.stringValue?.contains("shrank below what is claimed") == true)
+        #expect(try self.phase(of: "older", on: a).phase == "Bound")
+        let events = try ProcessRunner.hypermesh(["describe", "claim", "newer"], stateDirectory: a).standardOutput
+        #expect(events.contains("Evicted"), "\(events)")
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
+        #expect(self.eventually(timeout: 10) {
+            try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?.value(atPath: "free.memory") == "8Mi"
+        })
+    }
+
     /// `mesh audit` finds an allocation the ledger no longer backs: a placed claim made here by hand.
     @Test func auditFindsAnOrphanAllocation() throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-audit")

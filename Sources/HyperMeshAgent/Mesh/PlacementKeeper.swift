@@ -13,6 +13,10 @@ import ServiceLifecycle
 /// pool's own privacy rule again, groups included. Once it is Bound the keeper acknowledges it on the ledger
 /// (the consumer's claim becomes Bound then); when it cannot bind, it says why and the placement ends. A
 /// placement that ended (released by its consumer, the offer withdrawn) is pruned here, which frees it.
+///
+/// The owner stays in charge: when an offer holds less than is placed on it (the pool shrank), the newest
+/// placements are evicted after the pool's `evictionGrace` (default 30 s) until the rest fit, with an event on
+/// the local claim and the reason in the consumer's status.
 public final class PlacementKeeper: Service, @unchecked Sendable {
     public static let applyset = "mesh-placements"
     static let interval: TimeInterval = 0.25
@@ -26,6 +30,12 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
     /// Acknowledgements handed in, by placement, so that each is sent once (again after a while, if it did not commit).
     private var acknowledged: [MeshLedger.PlacementKey: Date] = [:]
     private var appliedHeight: UInt64?
+    /// Since when each of this node's offers holds less than what is placed on it (it shrank).
+    private var overcommittedSince: [MeshLedger.OfferKey: Date] = [:]
+    /// Evictions handed in, by placement.
+    private var evicted: [MeshLedger.PlacementKey: Date] = [:]
+    /// How long other nodes' claims keep a pool that shrank below them, when its spec does not say (`evictionGrace`).
+    static let defaultEvictionGrace: TimeInterval = 30
 
     init(ledger: any MeshLedgerAccess, store: StateStore, state: AgentState, logger: Logger) {
         self.ledger = ledger
@@ -71,7 +81,9 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
         }
         let live = Set(placements.map(\.key))
         self.acknowledged = self.acknowledged.filter { live.contains($0.key) }
+        self.evicted = self.evicted.filter { live.contains($0.key) }
         let now = Date()
+        try self.evictWhereOvercommitted(committed, placements: placements, now: now)
         for (key, placement) in placements where placement.state == .placed {
             if let sent = self.acknowledged[key], now.timeIntervalSince(sent) < 10 { continue }
             guard let local = try self.store.object(ResourceKey(kind: .claim, name: Self.localName(key))),
@@ -92,6 +104,41 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
             }
             try self.ledger.submit(.acknowledge, subject: key.claim, terms: .acknowledgement(terms))
             self.acknowledged[key] = now
+        }
+    }
+
+    private func evictWhereOvercommitted(_ committed: LedgerState, placements: [(key: MeshLedger.PlacementKey, placement: MeshLedger.Placement)],
+                                         now: Date) throws {
+        let mine = committed.mesh.offers.filter { $0.key.node == self.ledger.nodeID }
+        self.overcommittedSince = self.overcommittedSince.filter { mine[$0.key] != nil }
+        for (key, offer) in mine {
+            guard !offer.claimed.exceeding(offer.terms.total).isEmpty else {
+                self.overcommittedSince[key] = nil
+                continue
+            }
+            let since = self.overcommittedSince[key] ?? now
+            self.overcommittedSince[key] = since
+            let pool = try self.store.object(ResourceKey(kind: .resourcePool, name: key.pool))
+            let grace = pool?.spec["evictionGrace"]?.stringValue.flatMap { try? TimeSpan(parsing: $0) }.map(\.timeInterval)
+                ?? Self.defaultEvictionGrace
+            guard now.timeIntervalSince(since) >= grace else { continue }
+            // Newest first, until what stays fits.
+            var claimed = offer.claimed
+            let onOffer = placements.filter { $0.placement.offer == key }.sorted { ($0.placement.height, $0.key) > ($1.placement.height, $1.key) }
+            for (placementKey, placement) in onOffer {
+                guard !claimed.exceeding(offer.terms.total).isEmpty else { break }
+                claimed = claimed.subtracting(placement.terms.amounts)
+                if let sent = self.evicted[placementKey], now.timeIntervalSince(sent) < 10 { continue }
+                let reason = "pool \(key.pool) shrank below what is claimed of it (\(offer.terms.total) offered, \(offer.claimed) claimed); "
+                    + "the newest claims go after \(Int(grace)) s"
+                try self.ledger.submit(.evict, subject: placementKey.claim,
+                                       terms: .acknowledgement(AcknowledgementTerms(consumer: placementKey.consumer, enforced: false, reason: reason)))
+                self.evicted[placementKey] = now
+                try? self.store.recordEvent(ResourceKey(kind: .claim, name: Self.localName(placementKey)), type: .warning, reason: "Evicted",
+                                            message: reason)
+                self.logger.info("Evicting a placed claim", metadata: ["claim": "\(placementKey.claim)",
+                                                                       "consumer": "\(placementKey.consumer.prefix(12))", "pool": "\(key.pool)"])
+            }
         }
     }
 

@@ -53,7 +53,7 @@ public struct LedgerState: Sendable, Equatable {
             let held = self.claims[operation.subject]?[operation.proposer] ?? 0
             self.pools[operation.subject]?.claimed -= held
             self.claims[operation.subject]?[operation.proposer] = nil
-        case .offer, .withdraw, .place, .acknowledge, .end:
+        case .offer, .withdraw, .place, .acknowledge, .end, .evict:
             break
         }
     }
@@ -75,7 +75,7 @@ public struct LedgerState: Sendable, Equatable {
                 : "pool \(operation.subject) has \(pool.cores - pool.claimed) cores free, \(operation.amount) asked"
         case .release:
             return self.claims[operation.subject]?[operation.proposer] == nil ? "no claim on \(operation.subject) to release" : nil
-        case .offer, .withdraw, .place, .acknowledge, .end:
+        case .offer, .withdraw, .place, .acknowledge, .end, .evict:
             return "mesh operations are proposed by member nodes"
         }
     }

@@ -20,11 +20,14 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case acknowledge
         /// The consumer ends its claim `subject`: the provider frees it and the capacity returns to the offer.
         case end
+        /// The provider ends a consumer's claim `subject` on its offer (``MeshTerms/acknowledgement(_:)`` names the
+        /// consumer and the reason): the owner takes capacity back.
+        case evict
 
         /// Kinds that member nodes propose, signed by their node key (``Operation/node``).
         public var isMeshOperation: Bool {
             switch self {
-            case .offer, .withdraw, .place, .acknowledge, .end: true
+            case .offer, .withdraw, .place, .acknowledge, .end, .evict: true
             case .stake, .offerPool, .claim, .release: false
             }
         }

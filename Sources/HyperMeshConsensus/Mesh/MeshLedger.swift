@@ -59,7 +59,7 @@ public struct MeshLedger: Sendable, Equatable {
     public private(set) var offers: [OfferKey: Offer] = [:]
     public private(set) var placements: [PlacementKey: Placement] = [:]
     /// Why each claim that no longer holds a placement ended: `Ended` (its consumer), `OfferWithdrawn`,
-    /// `ProviderFailed: …` (the provider could not enforce it).
+    /// `ProviderFailed: …` (the provider could not enforce it), `Evicted: …` (the provider took the capacity back).
     public private(set) var ended: [PlacementKey: String] = [:]
     /// Stakes of member nodes, by node id.
     public private(set) var stakes: [String: Int64] = [:]
@@ -118,6 +118,10 @@ public struct MeshLedger: Sendable, Equatable {
         case (.end, _):
             return self.placements[PlacementKey(consumer: node, claim: operation.subject)] == nil
                 ? "node \(node.prefix(12)) has no placed claim \(operation.subject)" : nil
+        case (.evict, .acknowledgement(let eviction)):
+            let key = PlacementKey(consumer: eviction.consumer, claim: operation.subject)
+            guard let placement = self.placements[key] else { return "no placed claim \(operation.subject) of node \(eviction.consumer.prefix(12))" }
+            return placement.terms.provider == node ? nil : "only the provider evicts claim \(operation.subject)"
         case (.stake, _):
             return operation.amount > 0 ? nil : "stake amounts are positive"
         default:
@@ -154,6 +158,8 @@ public struct MeshLedger: Sendable, Equatable {
             }
         case (.end, _):
             self.endPlacement(PlacementKey(consumer: node, claim: operation.subject), reason: "Ended")
+        case (.evict, .acknowledgement(let eviction)?):
+            self.endPlacement(PlacementKey(consumer: eviction.consumer, claim: operation.subject), reason: "Evicted: \(eviction.reason)")
         case (.stake, _):
             self.stakes[node, default: 0] += operation.amount
         default:

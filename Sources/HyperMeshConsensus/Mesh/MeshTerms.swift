@@ -5,7 +5,8 @@ public enum MeshTerms: Sendable, Hashable {
     case offer(OfferTerms)
     /// `place`: a claim of the proposing node on another node's offer (subject: the claim's name).
     case placement(PlacementTerms)
-    /// `acknowledge`: the provider enforced a placed claim, or could not (subject: the claim's name).
+    /// `acknowledge`: the provider enforced a placed claim, or could not (subject: the claim's name); `evict`: the
+    /// provider ends it (`enforced` false, with the reason).
     case acknowledgement(AcknowledgementTerms)
     /// `withdraw` and `end` carry nothing but their subject.
     case none
@@ -52,7 +53,7 @@ public enum MeshTerms: Sendable, Hashable {
             terms = .placement(PlacementTerms(provider: try decoder.string("placement provider", limit: 128),
                                               pool: try decoder.string("placement pool", limit: ConsensusWire.maximumSubjectBytes),
                                               amounts: try decoder.amounts("placement amounts")))
-        case .acknowledge:
+        case .acknowledge, .evict:
             let consumer = try decoder.string("acknowledgement consumer", limit: 128)
             let markerOffset = decoder.offset
             let enforced: Bool

@@ -360,6 +360,7 @@ extension Operation.Kind {
         case .place: 7
         case .acknowledge: 8
         case .end: 9
+        case .evict: 10
         }
     }
 

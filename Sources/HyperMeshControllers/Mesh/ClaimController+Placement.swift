@@ -64,6 +64,7 @@ extension ClaimController {
         // Not placed (any more). Was it, and why did it end?
         if previous["placedGeneration"] == .integer(generation), let reason = committed.mesh.ended[key] {
             let (short, message) = Self.endReason(reason, provider: provider)
+            if previous["phase"] != "Failed" { context.events.record(object.key, .warning, reason: short, message: message) }
             fields["phase"] = "Failed"
             return ReconcileResult(status: self.placedStatus(ClaimStatus.failed(reason: short, message: message, generation: generation), fields))
         }
@@ -100,6 +101,9 @@ extension ClaimController {
             return ("ProviderFailed", "node \(provider.prefix(12)) could not enforce the claim: \(reason.dropFirst("ProviderFailed: ".count))")
         }
         if reason == "OfferWithdrawn" { return ("OfferWithdrawn", "node \(provider.prefix(12)) withdrew the pool's offer") }
+        if reason.hasPrefix("Evicted: ") {
+            return ("Evicted", "node \(provider.prefix(12)) evicted the claim: \(reason.dropFirst("Evicted: ".count))")
+        }
         return (reason, "the placement ended (\(reason))")
     }
 

@@ -33,6 +33,8 @@ extension KindSchema {
                 Field("memory", .quantity(.bytes), "GPU memory offered."),
                 Field("maxPerClaim", .quantity(.bytes), "The most GPU memory one claim may take."),
             ])), "GPUs offered."),
+            Field("evictionGrace", .duration, "When the pool shrinks below what other nodes' claims hold, how long they keep it "
+                + "before the newest are evicted (default 30s)."),
         ], requiresOneOf: ["cpu", "memory", "storage", "gpu"]),
         crossFieldCheck: { context in
             context.requireAtMost("cpu.maxPerClaim", "cpu.cores")
