@@ -164,6 +164,7 @@ struct MeshLedgerTests {
             .write(toFile: pools, atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pools], stateDirectory: b).status == 0)
         #expect(self.eventually(timeout: 10) { try offers(on: a).isEmpty }, "\((try? offers(on: a)) ?? [])")
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", pools, "--timeout", "20s"], stateDirectory: b).status == 0)
         for state in [a, b] {
             let audit = try ProcessRunner.hypermesh(["mesh", "audit", "-o", "json"], stateDirectory: state)
             #expect(audit.status == 0 && (try? JSONValue(parsingJSON: audit.standardOutput))?["findings"]?.arrayValue?.isEmpty == true,
@@ -226,6 +227,11 @@ struct MeshLedgerTests {
         #expect(self.eventually(timeout: 10) {
             try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?.value(atPath: "free.memory") == "8Mi"
         })
+        // Released, so that no cgroup outlives the test.
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", directory.path + "/older.yaml", "-f", directory.path + "/newer.yaml",
+                                             "--timeout", "20s"], stateDirectory: a).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", pool, "--timeout", "20s"], stateDirectory: b).status == 0)
     }
 
     /// `mesh audit` finds an allocation the ledger no longer backs: a placed claim made here by hand.
@@ -257,5 +263,6 @@ struct MeshLedgerTests {
         let audit = try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: a)
         #expect(audit.status == 1 && audit.standardOutput.contains("OrphanAllocation") && audit.standardOutput.contains("stray"),
                 "\(audit.standardOutput)")
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", spec, "--timeout", "20s"], stateDirectory: a).status == 0)
     }
 }
