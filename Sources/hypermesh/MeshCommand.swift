@@ -3,9 +3,11 @@ import Foundation
 import HyperMeshAgent
 import HyperMeshCommands
 import HyperMeshControllers
+import HyperMeshConsensus
 import HyperMeshCore
 import HyperMeshMembership
 import HyperMeshSpec
+import HyperMeshValidator
 import STOQ
 import TrustChain
 import X509
@@ -286,13 +288,37 @@ struct MeshJoinCommand: AsyncParsableCommand {
     }
 }
 
+extension MeshRemoveCommand {
+    /// Submits `expel` for `nodeID` to every validator, signed as this node's validator; says what happened.
+    func expelOnLedger(_ nodeID: String) -> String {
+        do {
+            let context = try ValidatorContext(global: self.global, mesh: nil)
+            guard context.signer.index != nil else { return "not submitted: this node is not one of the mesh's validators" }
+            let time = context.validators.requirements.time
+                ? try TimeReferenceFile.read(from: context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path)
+                : nil
+            let operations = try ValidatorClient.makeOperations(kind: .expel, subject: nodeID, amount: 0, count: 1, signer: context.signer,
+                                                                workBits: ValidatorDefaults.workBits, time: time)
+            let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: NodeTLS.configuration(context.stateDirectory))
+            guard !outcome.reached.isEmpty else {
+                return "not submitted: no validator answered (\(outcome.failures.joined(separator: "; "))); is the agent running?"
+            }
+            return "expel submitted to \(outcome.reached.count) of \(context.validators.members.count) validators"
+        } catch {
+            return "not submitted: \(error)"
+        }
+    }
+}
+
 struct MeshRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove",
         abstract: "Remove a node from the mesh: revoke its certificates (on the node that holds the mesh CA).",
         discussion: """
             Every agent reads the CA's revocation list every few seconds; from then on the node is refused by every
-            STOQ server, and the connections it holds are closed.
+            STOQ server, and the connections it holds are closed. When this node is a validator (the node that ran
+            `mesh init` is), the removal also goes on the mesh ledger: the node's offers are withdrawn, the claims on
+            them and its own claims end, and nothing it proposes counts any more.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -310,12 +336,14 @@ struct MeshRemoveCommand: ParsableCommand {
             throw CommandFailure(message: "\(self.global.caDirectory.path): this node holds no mesh CA; remove nodes on the node that does")
         }
         let (nodeID, serials) = try self.global.openCA().revokeNode(self.node, reason: reason)
+        let ledger = self.expelOnLedger(nodeID)
         if self.output == .json {
             Output.line(JSONValue.object(["nodeId": .string(nodeID), "revoked": .array(serials.map { .string($0) }),
-                                          "reason": .string(reason.name)]).prettyJSON())
+                                          "reason": .string(reason.name), "ledger": .string(ledger)]).prettyJSON())
         } else {
             Output.line("removed hm://\(nodeID): revoked \(serials.joined(separator: ", ")) (\(reason.name)); "
                 + "running agents drop it within seconds (they read the CA's CRL every 3 s)")
+            Output.line("ledger: \(ledger)")
         }
     }
 }

@@ -155,6 +155,29 @@ struct MeshLedgerTests {
         #expect(ledger.mesh.offers.first?.value.free == Self.offer.total)
     }
 
+    @Test func anExpelledNodesOffersAndClaimsEndAndItsOperationsCountNoMore() {
+        var ledger = LedgerState()
+        _ = Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger)
+        _ = Self.apply(Self.operation(.offer, by: Self.consumer, "own", .offer(Self.offer)), to: &ledger)
+        _ = Self.apply(Self.place("job"), to: &ledger)
+        _ = Self.apply(Self.place("back", by: Self.provider, pool: "own", provider: Self.consumer), to: &ledger)
+        let expel = HyperMeshConsensus.Operation(kind: .expel, proposer: 0, sequence: 1, subject: Self.provider, amount: 0,
+                                                 timestampMilliseconds: 0)
+        #expect(Self.apply(expel, to: &ledger) == nil)
+        #expect(ledger.mesh.expelled == [Self.provider])
+        #expect(ledger.mesh.offers.keys.map(\.node) == [Self.consumer] && ledger.mesh.placements.isEmpty)
+        #expect(ledger.mesh.ended[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")] == "ProviderRemoved")
+        #expect(ledger.mesh.ended[MeshLedger.PlacementKey(consumer: Self.provider, claim: "back")] == "ConsumerRemoved")
+        #expect(ledger.mesh.offers.first?.value.free == Self.offer.total)
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer), sequence: 5), to: &ledger)
+            == "node \(Self.provider.prefix(12)) was removed from the mesh")
+        let again = HyperMeshConsensus.Operation(kind: .expel, proposer: 0, sequence: 2, subject: Self.provider, amount: 0,
+                                                 timestampMilliseconds: 0)
+        #expect(Self.apply(again, to: &ledger) == "node \(Self.provider.prefix(12)) is already removed")
+        let short = HyperMeshConsensus.Operation(kind: .expel, proposer: 0, sequence: 3, subject: "abc", amount: 0, timestampMilliseconds: 0)
+        #expect(Self.apply(short, to: &ledger) == "expel names a node id (64 hex digits)")
+    }
+
     /// Two consumers race for the last core in every order: exactly one wins each time, the one ordered first.
     @Test func theLastCapacityGoesToExactlyOneOfTwoRacingClaims() {
         for round in 0..<20 {

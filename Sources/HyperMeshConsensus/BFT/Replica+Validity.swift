@@ -25,6 +25,9 @@ extension Replica {
             }
         } else if operation.kind.isMeshOperation {
             return .refused("a \(operation.kind.rawValue) operation names no node")
+        } else if operation.kind == .expel && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
+                                                                                by: operation.proposer) {
+            return .refused("expel: only a validator removes a node, and the signature is not validator \(operation.proposer)'s")
         } else if required.stake && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
                                                                       by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")

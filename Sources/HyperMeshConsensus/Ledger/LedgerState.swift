@@ -53,6 +53,8 @@ public struct LedgerState: Sendable, Equatable {
             let held = self.claims[operation.subject]?[operation.proposer] ?? 0
             self.pools[operation.subject]?.claimed -= held
             self.claims[operation.subject]?[operation.proposer] = nil
+        case .expel:
+            self.mesh.expel(operation.subject)
         case .offer, .withdraw, .place, .acknowledge, .end, .evict:
             break
         }
@@ -75,6 +77,10 @@ public struct LedgerState: Sendable, Equatable {
                 : "pool \(operation.subject) has \(pool.cores - pool.claimed) cores free, \(operation.amount) asked"
         case .release:
             return self.claims[operation.subject]?[operation.proposer] == nil ? "no claim on \(operation.subject) to release" : nil
+        case .expel:
+            // Only validators propose it: the replica checks the proposer's signature whatever the mesh requires.
+            if operation.subject.utf8.count != 64 { return "expel names a node id (64 hex digits)" }
+            return self.mesh.expelled.contains(operation.subject) ? "node \(operation.subject.prefix(12)) is already removed" : nil
         case .offer, .withdraw, .place, .acknowledge, .end, .evict:
             return "mesh operations are proposed by member nodes"
         }

@@ -20,6 +20,9 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case acknowledge
         /// The consumer ends its claim `subject`: the provider frees it and the capacity returns to the offer.
         case end
+        /// A validator removes the node whose id is `subject` from the mesh (`hypermesh mesh remove`): its offers are
+        /// withdrawn, its placements end, and no operation of it counts any more.
+        case expel
         /// The provider ends a consumer's claim `subject` on its offer (``MeshTerms/acknowledgement(_:)`` names the
         /// consumer and the reason): the owner takes capacity back.
         case evict
@@ -28,7 +31,7 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         public var isMeshOperation: Bool {
             switch self {
             case .offer, .withdraw, .place, .acknowledge, .end, .evict: true
-            case .stake, .offerPool, .claim, .release: false
+            case .stake, .offerPool, .claim, .release, .expel: false
             }
         }
     }

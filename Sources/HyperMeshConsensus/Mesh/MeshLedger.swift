@@ -63,6 +63,8 @@ public struct MeshLedger: Sendable, Equatable {
     public private(set) var ended: [PlacementKey: String] = [:]
     /// Stakes of member nodes, by node id.
     public private(set) var stakes: [String: Int64] = [:]
+    /// Nodes removed from the mesh (``Operation/Kind/expel``): nothing they propose counts.
+    public private(set) var expelled: Set<String> = []
 
     public init() {}
 
@@ -76,6 +78,7 @@ public struct MeshLedger: Sendable, Equatable {
         let node = operation.node
         guard !node.isEmpty else { return "a \(operation.kind.rawValue) operation names no node" }
         guard let terms = operation.terms else { return "the \(operation.kind.rawValue) terms do not decode" }
+        if self.expelled.contains(node) { return "node \(node.prefix(12)) was removed from the mesh" }
         let stake = self.stakes[node] ?? 0
         switch (operation.kind, terms) {
         case (.offer, .offer(let offer)):
@@ -165,6 +168,18 @@ public struct MeshLedger: Sendable, Equatable {
         default:
             break
         }
+    }
+
+    /// `node` leaves the mesh: its offers go (the claims on them end, `ProviderRemoved`), its own placements end
+    /// (`ConsumerRemoved`).
+    mutating func expel(_ node: String) {
+        self.expelled.insert(node)
+        let offered = Set(self.offers.keys.filter { $0.node == node })
+        let ending = self.placements.filter { offered.contains($0.value.offer) || $0.key.consumer == node }
+        for (key, placement) in ending.sorted(by: { $0.key < $1.key }) {
+            self.endPlacement(key, reason: offered.contains(placement.offer) ? "ProviderRemoved" : "ConsumerRemoved")
+        }
+        for key in offered { self.offers[key] = nil }
     }
 
     private mutating func endPlacement(_ key: PlacementKey, reason: String) {

@@ -47,12 +47,14 @@ public enum MeshTerms: Sendable, Hashable {
             let count = try decoder.count("offer allow", limit: Self.maximumAllowEntries, minimumItemBytes: 8)
             var allow: [String] = []
             for _ in 0..<count { allow.append(try decoder.string("offer allow entry", limit: 128)) }
-            terms = .offer(OfferTerms(privacy: privacy, allow: allow, total: try decoder.amounts("offer total"),
-                                      maximumPerClaim: try decoder.amounts("offer maxPerClaim")))
+            let total = try decoder.amounts("offer total")
+            let maximum = try decoder.amounts("offer maxPerClaim")
+            terms = .offer(OfferTerms(privacy: privacy, allow: allow, total: total, maximumPerClaim: maximum))
         case .place:
-            terms = .placement(PlacementTerms(provider: try decoder.string("placement provider", limit: 128),
-                                              pool: try decoder.string("placement pool", limit: ConsensusWire.maximumSubjectBytes),
-                                              amounts: try decoder.amounts("placement amounts")))
+            let provider = try decoder.string("placement provider", limit: 128)
+            let pool = try decoder.string("placement pool", limit: ConsensusWire.maximumSubjectBytes)
+            let amounts = try decoder.amounts("placement amounts")
+            terms = .placement(PlacementTerms(provider: provider, pool: pool, amounts: amounts))
         case .acknowledge, .evict:
             let consumer = try decoder.string("acknowledgement consumer", limit: 128)
             let markerOffset = decoder.offset

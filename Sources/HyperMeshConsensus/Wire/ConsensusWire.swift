@@ -361,6 +361,7 @@ extension Operation.Kind {
         case .acknowledge: 8
         case .end: 9
         case .evict: 10
+        case .expel: 11
         }
     }
 

@@ -101,6 +101,7 @@ extension ClaimController {
             return ("ProviderFailed", "node \(provider.prefix(12)) could not enforce the claim: \(reason.dropFirst("ProviderFailed: ".count))")
         }
         if reason == "OfferWithdrawn" { return ("OfferWithdrawn", "node \(provider.prefix(12)) withdrew the pool's offer") }
+        if reason == "ProviderRemoved" { return ("ProviderRemoved", "node \(provider.prefix(12)) was removed from the mesh") }
         if reason.hasPrefix("Evicted: ") {
             return ("Evicted", "node \(provider.prefix(12)) evicted the claim: \(reason.dropFirst("Evicted: ".count))")
         }
