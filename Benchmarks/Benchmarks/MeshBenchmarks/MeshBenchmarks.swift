@@ -50,15 +50,19 @@ func freePort() -> Int {
 
 /// Two agents in one mesh, B offering `shared` (public) and A holding `own` (private) for the baseline.
 final class TwoNodeMesh {
-    let directory = NSTemporaryDirectory() + "hypermesh-mesh-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    var a: String { self.directory + "/a" }
-    var b: String { self.directory + "/b" }
+    let directory: String
+    let a: String
+    let b: String
     private var agents: [Process] = []
-    let providerID: String
+    var providerID = ""
 
     init() throws {
+        let directory = NSTemporaryDirectory() + "hypermesh-mesh-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        self.directory = directory
+        self.a = directory + "/a"
+        self.b = directory + "/b"
         let (portA, portB) = (freePort(), freePort())
-        try hm(["mesh", "init", "--name", "bench", "--node-name", "a", "--listen", "127.0.0.1:\(portA)"], state: self.directory + "/a")
+        try hm(["mesh", "init", "--name", "bench", "--node-name", "a", "--listen", "127.0.0.1:\(portA)"], state: self.a)
         try self.startAgent(self.a)
         let token = try hm(["mesh", "token"], state: self.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
         try hm(["mesh", "join", "127.0.0.1:\(portA)", "--token", token, "--node-name", "b", "--listen", "127.0.0.1:\(portB)"], state: self.b)
