@@ -126,14 +126,14 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
             let member = self.validators.members[(self.preferred + attempt) % self.validators.members.count]
             do {
                 let sink = MemorySink()
-                _ = try self.connection(to: member).perform(STOQRequest(.call(LedgerSync.request(above: follower.height)), sink: sink),
+                _ = try self.connection(to: member).perform(STOQRequest(.call(LedgerSync.request(above: follower.heldHeight)), sink: sink),
                                                            timeout: .seconds(5))
                 let sync = try LedgerSync(decoding: sink.bytes)
-                let committed = try follower.accept(sync)
+                try follower.accept(sync)
                 let ledger = follower.ledger
                 self.followed.withLock { $0 = (ledger, sync.time ?? $0.time) }
                 // More to fetch: ask again at once.
-                if committed > 0 && sync.blocks.count == LedgerSync.maximumBlocks { return self.pull(into: follower) }
+                if sync.blocks.count == LedgerSync.maximumBlocks { return self.pull(into: follower) }
                 return
             } catch {
                 self.drop(member)

@@ -34,6 +34,11 @@ public final class LedgerFollower {
 
     public var height: UInt64 { self.head.height }
 
+    /// The highest block held, committed or waiting for its proof: what the next request asks above. (Asking
+    /// above ``height`` instead would get the same page again and again once the validator is more than a page
+    /// ahead: the proof is for its newest block, which that page never reaches.)
+    public var heldHeight: UInt64 { (self.pending.last ?? self.head).height }
+
     /// Takes what a validator answered; returns how many blocks became committed. Throws, saying why, for
     /// an answer that does not check out (nothing of it is kept).
     @discardableResult
