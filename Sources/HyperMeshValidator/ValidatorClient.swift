@@ -28,6 +28,13 @@ public enum ValidatorClient {
         }
     }
 
+    /// `operations` as `stoq/1` MESSAGE requests of at most 1,000 each: what a validator takes from a client.
+    public static func messages(carrying operations: [HyperMeshConsensus.Operation]) -> [STOQRequest] {
+        stride(from: 0, to: operations.count, by: 1000).map {
+            STOQRequest(.message(ConsensusWire.encode(.operations(Array(operations[$0..<min($0 + 1000, operations.count)])))))
+        }
+    }
+
     /// Sends `operations` to every validator (in messages of at most 1,000); returns the addresses that
     /// took them and the failures of the others.
     public static func submit(_ operations: [HyperMeshConsensus.Operation], to validators: ValidatorSet, tls: TLSConfiguration,
@@ -36,9 +43,7 @@ public enum ValidatorClient {
         var failures: [String] = []
         var logger = Logger(label: "hypermesh.consensus.submit")
         logger.logLevel = .critical
-        let messages = stride(from: 0, to: operations.count, by: 1000).map {
-            STOQRequest(.message(ConsensusWire.encode(.operations(Array(operations[$0..<min($0 + 1000, operations.count)])))))
-        }
+        let messages = Self.messages(carrying: operations)
         for member in validators.members {
             do {
                 var configuration = STOQClient.Configuration(tls: tls)

@@ -32,25 +32,52 @@ struct MeshLedgerTests {
                 object?["status"])
     }
 
+    /// A mesh of two agents: A ran `mesh init` (the CA and the one validator), B joined; both agents running.
+    final class TwoAgents {
+        let a: String
+        let b: String
+        private(set) var agentA: BackgroundProcess
+        let agentB: BackgroundProcess
+        let nodeB: String
+
+        init(in directory: TemporaryDirectory, nameA: String? = nil, nameB: String) throws {
+            self.a = directory.path + "/a"
+            self.b = directory.path + "/b"
+            let join = MeshJoinTests()
+            let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+            let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+            let initialized = try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA]
+                + (nameA.map { ["--node-name", $0] } ?? []), stateDirectory: self.a)
+            #expect(initialized.status == 0, "\(initialized.standardError)")
+            self.agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.a, "--http", "none"])
+            #expect(try join.waitForReady(self.a))
+            let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: self.a).standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", nameB, "--listen", addressB],
+                                                stateDirectory: self.b).status == 0)
+            self.agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.b, "--http", "none"])
+            #expect(try join.waitForReady(self.b))
+            self.nodeB = try #require(try join.nodeID(self.b))
+        }
+
+        /// A's agent again, on the same state.
+        func restartA() throws {
+            self.agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.a, "--http", "none"])
+            #expect(try MeshJoinTests().waitForReady(self.a))
+        }
+
+        func stop() {
+            _ = self.agentB.stop()
+            _ = self.agentA.stop()
+        }
+    }
+
     @Test func aClaimOnAnotherNodesOfferedPoolIsEnforcedThereAndFreedOnDelete() throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-ledger")
         defer { directory.remove() }
-        let (a, b) = (directory.path + "/a", directory.path + "/b")
-        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
-        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
-        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--node-name", "machine-a", "--listen", addressA],
-                                            stateDirectory: a).status == 0)
-        var agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
-        defer { _ = agentA.stop() }
-        #expect(try self.join.waitForReady(a))
-        let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "machine-b", "--listen", addressB],
-                                            stateDirectory: b).status == 0)
-        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
-        defer { _ = agentB.stop() }
-        #expect(try self.join.waitForReady(b))
-        let nodeB = try #require(try self.join.nodeID(b))
+        let mesh = try TwoAgents(in: directory, nameA: "machine-a", nameB: "machine-b")
+        defer { mesh.stop() }
+        let (a, b, nodeB) = (mesh.a, mesh.b, mesh.nodeB)
 
         // B offers a pool; a private one stays off the ledger.
         let pools = directory.path + "/pools.yaml"
@@ -137,13 +164,12 @@ struct MeshLedgerTests {
         #expect(try self.phase(of: "private", on: a).reason == "OfferNotFound")
 
         // The validator down (A's agent hosts the only one) ends nothing: B keeps enforcing what was placed.
-        _ = agentA.stop()
+        _ = mesh.agentA.stop()
         sleep(3)
         let kept = try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue ?? []
         #expect(kept.count == 2 && kept.allSatisfy { $0.value(atPath: "status.phase") == "Bound" }, "\(kept)")
         if let group = local.value(atPath: "status.cgroups[0]")?.stringValue { #expect(FileManager.default.fileExists(atPath: group)) }
-        agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
-        #expect(try self.join.waitForReady(a))
+        try mesh.restartA()
         for state in [a, b] {
             let audit = try ProcessRunner.hypermesh(["mesh", "audit"], stateDirectory: state)
             #expect(audit.status == 0 && audit.standardOutput.contains("No orphans"), "\(audit.standardOutput)\(audit.standardError)")
@@ -177,20 +203,9 @@ struct MeshLedgerTests {
     @Test func aShrunkPoolEvictsTheNewestClaimAfterItsGrace() throws {
         let directory = try TemporaryDirectory(prefix: "hypermesh-evict")
         defer { directory.remove() }
-        let (a, b) = (directory.path + "/a", directory.path + "/b")
-        let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
-        let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
-        #expect(try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA], stateDirectory: a).status == 0)
-        let agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", a, "--http", "none"])
-        defer { _ = agentA.stop() }
-        #expect(try self.join.waitForReady(a))
-        let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "b", "--listen", addressB],
-                                            stateDirectory: b).status == 0)
-        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
-        defer { _ = agentB.stop() }
-        #expect(try self.join.waitForReady(b))
-        let nodeB = try #require(try self.join.nodeID(b))
+        let mesh = try TwoAgents(in: directory, nameB: "b")
+        defer { mesh.stop() }
+        let (a, b, nodeB) = (mesh.a, mesh.b, mesh.nodeB)
         let pool = directory.path + "/pool.yaml"
         func writePool(_ size: String) throws {
             try """
@@ -236,7 +251,7 @@ struct MeshLedgerTests {
         #expect(try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.isEmpty == true)
         // B, refused by the validator now, cannot see the ledger end it and keeps the allocation (validators out of
         // reach never free one); its owner releases it by hand, here without its agent.
-        _ = agentB.stop()
+        _ = mesh.agentB.stop()
         for name in try ProcessRunner.hypermesh(["get", "claims", "-o", "name"], stateDirectory: b).standardOutput.split(separator: "\n") {
             #expect(try ProcessRunner.hypermesh(["delete", "claim", String(name.dropFirst("claim/".count)), "--timeout", "20s"],
                                                 stateDirectory: b).status == 0)

@@ -149,9 +149,7 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
             return outbox
         }
         guard !operations.isEmpty else { return }
-        let messages = stride(from: 0, to: operations.count, by: 1000).map {
-            STOQRequest(.message(ConsensusWire.encode(.operations(Array(operations[$0..<min($0 + 1000, operations.count)])))))
-        }
+        let messages = ValidatorClient.messages(carrying: operations)
         var reached = 0
         for member in self.validators.members {
             do {
