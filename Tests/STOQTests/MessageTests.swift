@@ -55,6 +55,6 @@ struct MessageTests {
         let connection = try server.connect()
         defer { connection.close() }
         #expect(throws: STOQError.protocolViolation()) { try connection.perform(STOQRequest(.message([1]))) }
-        #expect(try connection.ping() < .seconds(1))
+        _ = try connection.ping()  // still answers (ping throws when it does not)
     }
 }
