@@ -90,6 +90,9 @@ public struct Agent: Sendable {
                 services.append(.init(service: ledger, successTerminationBehavior: .ignore))
                 services.append(.init(service: PlacementKeeper(ledger: ledger, store: store, state: state, logger: self.logger),
                                       successTerminationBehavior: .ignore))
+                let name = try store.objects(of: .mesh).first { $0.deletionRequestedAt == nil }?.spec.value(atPath: "node.name")?.stringValue
+                services.append(.init(service: LedgerHeartbeat(ledger: ledger, name: name ?? "node", address: address, logger: self.logger),
+                                      successTerminationBehavior: .ignore))
             }
             if mesh.authority != nil || mesh.caAddress != nil {
                 services.append(.init(service: MembershipKeeper(stateDirectory: stateDirectory, authority: mesh.authority,

@@ -13,9 +13,15 @@ struct MeshLedgerTests {
     static let other = String(repeating: "c", count: 64)
 
     static func operation(_ kind: HyperMeshConsensus.Operation.Kind, by node: String, _ subject: String, _ terms: MeshTerms,
-                          sequence: UInt64 = 0, amount: Int64 = 0) -> HyperMeshConsensus.Operation {
-        HyperMeshConsensus.Operation(kind: kind, proposer: -1, sequence: sequence, subject: subject, amount: amount, timestampMilliseconds: 0,
+                          sequence: UInt64 = 0, amount: Int64 = 0, at time: Int64 = 0) -> HyperMeshConsensus.Operation {
+        HyperMeshConsensus.Operation(kind: kind, proposer: -1, sequence: sequence, subject: subject, amount: amount, timestampMilliseconds: time,
                                      node: node, payload: terms.bytes)
+    }
+
+    /// `node`'s heartbeat with its clock at `time` (milliseconds).
+    static func heartbeat(_ node: String, _ name: String, at time: Int64) -> HyperMeshConsensus.Operation {
+        self.operation(.heartbeat, by: node, name, .heartbeat(HeartbeatTerms(name: name, address: "10.0.0.1:9292")), sequence: UInt64(time),
+                       at: time)
     }
 
     static let offer = OfferTerms(privacy: "public-network", allow: [], total: LedgerAmounts(cpuMillis: 2000, memoryBytes: 1 << 30),
@@ -194,10 +200,13 @@ struct MeshLedgerTests {
 
     @Test func termsAndMeshOperationsOnTheWireRefuseWhatIsWrong() throws {
         for terms in [MeshTerms.offer(Self.offer), .placement(PlacementTerms(provider: Self.provider, pool: "gpu", amounts: Self.offer.total)),
-                      .acknowledgement(AcknowledgementTerms(consumer: Self.consumer, enforced: false, reason: "full"))] {
+                      .acknowledgement(AcknowledgementTerms(consumer: Self.consumer, enforced: false, reason: "full")),
+                      .heartbeat(HeartbeatTerms(name: "box", address: "[::1]:9292")),
+                      .placement(PlacementTerms(provider: Self.provider, pool: "gpu", amounts: Self.offer.total, leaseMilliseconds: 60_000))] {
             let kind: HyperMeshConsensus.Operation.Kind = switch terms {
             case .offer: .offer
             case .placement: .place
+            case .heartbeat: .heartbeat
             default: .acknowledge
             }
             #expect(try MeshTerms.decode(terms.bytes, for: kind) == terms)
@@ -209,6 +218,14 @@ struct MeshLedgerTests {
         #expect(throws: ConsensusWireError(offset: 9, message: "acknowledgement outcome 7 is neither 0 nor 1")) {
             try MeshTerms.decode(badMarker, for: .acknowledge)
         }
+        var negativeLease = MeshTerms.placement(PlacementTerms(provider: "p", pool: "q", amounts: .zero, leaseMilliseconds: 1)).bytes
+        let leaseOffset = negativeLease.count - 8
+        for index in leaseOffset..<negativeLease.count { negativeLease[index] = 0xff }
+        #expect(throws: ConsensusWireError(offset: leaseOffset, message: "placement lease -1 ms is negative")) {
+            try MeshTerms.decode(negativeLease, for: .place)
+        }
+        let longName = MeshTerms.heartbeat(HeartbeatTerms(name: String(repeating: "n", count: 64), address: "a:1")).bytes
+        #expect(throws: ConsensusWireError.self) { try MeshTerms.decode(longName, for: .heartbeat) }
         #expect(try MeshTerms.decode([], for: .end) == MeshTerms.none)
         #expect(throws: ConsensusWireError.self) { try MeshTerms.decode([0], for: .withdraw) }
 
@@ -225,5 +242,80 @@ struct MeshLedgerTests {
         let stray = HyperMeshConsensus.Operation(kind: .claim, proposer: 0, sequence: 1, subject: "j", amount: 1, timestampMilliseconds: 0,
                                                  payload: [1])
         #expect(throws: ConsensusWireError.self) { try ConsensusWire.decodeMessage(ConsensusWire.encode(.operations([stray]))) }
+    }
+
+    @Test func ledgerTimeIsTheMedianClockOfLiveNodesAndSilentNodesAreLost() {
+        var ledger = LedgerState()
+        let start: Int64 = 1_000_000
+        for (node, name) in [(Self.provider, "a"), (Self.consumer, "b"), (Self.other, "c")] {
+            #expect(Self.apply(Self.heartbeat(node, name, at: start), to: &ledger) == nil)
+        }
+        #expect(ledger.mesh.timeMilliseconds == start && ledger.mesh.members[Self.provider]?.name == "a")
+        #expect(ledger.mesh.node(named: "b") == Self.consumer && ledger.mesh.node(named: "z") == nil)
+        // One clock ten minutes fast moves ledger time no further than the median of the three.
+        #expect(Self.apply(Self.heartbeat(Self.other, "c", at: start + 600_000), to: &ledger) == nil)
+        #expect(ledger.mesh.timeMilliseconds == start)
+        // The provider falls silent; the other two go on.
+        for second in stride(from: Int64(3), through: 12, by: 3) {
+            _ = Self.apply(Self.heartbeat(Self.consumer, "b", at: start + second * 1000), to: &ledger)
+            _ = Self.apply(Self.heartbeat(Self.other, "c", at: start + 600_000 + second * 1000), to: &ledger)
+        }
+        #expect(!ledger.mesh.isLost(Self.provider))
+        _ = Self.apply(Self.heartbeat(Self.consumer, "b", at: start + 13_000), to: &ledger)
+        #expect(ledger.mesh.timeMilliseconds == start + 13_000)
+        #expect(ledger.mesh.isLost(Self.provider) && !ledger.mesh.isLost(Self.consumer) && !ledger.mesh.isLost(Self.other))
+        // Silent nodes stop counting: time goes on with the two live clocks (the faster of two).
+        _ = Self.apply(Self.heartbeat(Self.consumer, "b", at: start + 16_000), to: &ledger)
+        #expect(ledger.mesh.timeMilliseconds > start + 16_000)
+        // Never heard of is not Lost; a heartbeat brings the provider back.
+        #expect(!ledger.mesh.isLost(String(repeating: "d", count: 64)))
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: start + 17_000), to: &ledger)
+        #expect(!ledger.mesh.isLost(Self.provider))
+    }
+
+    @Test func nothingIsPlacedOnALostProviderAndWhatIsPlacedStays() {
+        var ledger = LedgerState()
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 0), to: &ledger)
+        _ = Self.apply(Self.heartbeat(Self.consumer, "b", at: 0), to: &ledger)
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        #expect(Self.apply(Self.place("first"), to: &ledger) == nil)
+        _ = Self.apply(Self.heartbeat(Self.consumer, "b", at: 13_000), to: &ledger)
+        #expect(ledger.mesh.isLost(Self.provider))
+        let refusal = Self.apply(Self.place("second", cpu: 500), to: &ledger)
+        #expect(refusal == "provider node \(Self.provider.prefix(12)) is Lost (silent for 13 s of ledger time)")
+        #expect(ledger.mesh.placements[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "first")] != nil)
+    }
+
+    @Test func heartbeatsNameTheirNodeAndANameHasOneOwner() {
+        var ledger = LedgerState()
+        #expect(Self.apply(Self.heartbeat(Self.provider, "box", at: 0), to: &ledger) == nil)
+        #expect(Self.apply(Self.heartbeat(Self.consumer, "box", at: 1), to: &ledger) == "name box belongs to node \(Self.provider.prefix(12))")
+        let unnamed = Self.operation(.heartbeat, by: Self.consumer, "x", .heartbeat(HeartbeatTerms(name: "", address: "a:1")), at: 2)
+        #expect(Self.apply(unnamed, to: &ledger) == "a heartbeat names its node")
+        let nowhere = Self.operation(.heartbeat, by: Self.consumer, "x", .heartbeat(HeartbeatTerms(name: "x", address: "")), at: 3)
+        #expect(Self.apply(nowhere, to: &ledger) == "a heartbeat says where its node listens")
+        let wrongTerms = Self.operation(.heartbeat, by: Self.consumer, "x", .none, at: 4)
+        #expect(Self.apply(wrongTerms, to: &ledger) != nil)
+        // An expelled node's name is free again.
+        ledger.apply(HyperMeshConsensus.Operation(kind: .expel, proposer: 0, sequence: 1, subject: Self.provider, amount: 0,
+                                                  timestampMilliseconds: 0), minimumStake: 0)
+        #expect(Self.apply(Self.heartbeat(Self.consumer, "box", at: 5), to: &ledger) == nil)
+        #expect(ledger.mesh.node(named: "box") == Self.consumer)
+    }
+
+    @Test func aLeaseEndsByLedgerTime() {
+        var ledger = LedgerState()
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 10_000), to: &ledger)
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        let leased = Self.operation(.place, by: Self.consumer, "job", .placement(PlacementTerms(
+            provider: Self.provider, pool: "gpu", amounts: LedgerAmounts(cpuMillis: 1000, memoryBytes: 0), leaseMilliseconds: 5_000)))
+        #expect(Self.apply(leased, to: &ledger) == nil)
+        let key = MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")
+        #expect(ledger.mesh.placements[key]?.expiresAtMilliseconds == 15_000)
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 14_999), to: &ledger)
+        #expect(ledger.mesh.placements[key] != nil)
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 15_000), to: &ledger)
+        #expect(ledger.mesh.placements[key] == nil && ledger.mesh.ended[key] == "LeaseExpired")
+        #expect(ledger.mesh.offers[MeshLedger.OfferKey(node: Self.provider, pool: "gpu")]?.free == Self.offer.total)
     }
 }

@@ -55,7 +55,7 @@ public struct LedgerState: Sendable, Equatable {
             self.claims[operation.subject]?[operation.proposer] = nil
         case .expel:
             self.mesh.expel(operation.subject)
-        case .offer, .withdraw, .place, .acknowledge, .end, .evict:
+        case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat:
             break
         }
     }
@@ -81,7 +81,7 @@ public struct LedgerState: Sendable, Equatable {
             // Only validators propose it: the replica checks the proposer's signature whatever the mesh requires.
             if operation.subject.utf8.count != 64 { return "expel names a node id (64 hex digits)" }
             return self.mesh.expelled.contains(operation.subject) ? "node \(operation.subject.prefix(12)) is already removed" : nil
-        case .offer, .withdraw, .place, .acknowledge, .end, .evict:
+        case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat:
             return "mesh operations are proposed by member nodes"
         }
     }

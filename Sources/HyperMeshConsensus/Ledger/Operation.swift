@@ -26,11 +26,14 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         /// The provider ends a consumer's claim `subject` on its offer (``MeshTerms/acknowledgement(_:)`` names the
         /// consumer and the reason): the owner takes capacity back.
         case evict
+        /// A member node says it is alive, under which name and at which STOQ address
+        /// (``MeshTerms/heartbeat(_:)``); nodes silent for ``MeshLedger/lostAfterMilliseconds`` of ledger time are `Lost`.
+        case heartbeat
 
         /// Kinds that member nodes propose, signed by their node key (``Operation/node``).
         public var isMeshOperation: Bool {
             switch self {
-            case .offer, .withdraw, .place, .acknowledge, .end, .evict: true
+            case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat: true
             case .stake, .offerPool, .claim, .release, .expel: false
             }
         }

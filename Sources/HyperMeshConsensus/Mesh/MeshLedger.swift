@@ -52,9 +52,25 @@ public struct MeshLedger: Sendable, Equatable {
         public var height: UInt64
         /// The height of the provider's acknowledgement, once enforced.
         public var enforcedHeight: UInt64?
+        /// When its lease ends, in ledger time (``MeshLedger/timeMilliseconds``); `nil`: until it is ended.
+        public var expiresAtMilliseconds: Int64?
 
         public var offer: OfferKey { OfferKey(node: self.terms.provider, pool: self.terms.pool) }
     }
+
+    /// A node as its operations show it: its heartbeats name it and say where it listens.
+    public struct Member: Sendable, Equatable {
+        /// From its heartbeats; empty until the first.
+        public var name: String
+        public var address: String
+        /// Ledger time when its last operation was committed.
+        public var lastSeenMilliseconds: Int64
+        /// What its own clock said in its last heartbeat: what ledger time is made of.
+        var clockMilliseconds: Int64
+    }
+
+    /// Ledger time silent nodes are `Lost` after: with heartbeats every few seconds, missing about four.
+    public static let lostAfterMilliseconds: Int64 = 12_000
 
     public private(set) var offers: [OfferKey: Offer] = [:]
     public private(set) var placements: [PlacementKey: Placement] = [:]
@@ -65,8 +81,27 @@ public struct MeshLedger: Sendable, Equatable {
     public private(set) var stakes: [String: Int64] = [:]
     /// Nodes removed from the mesh (``Operation/Kind/expel``): nothing they propose counts.
     public private(set) var expelled: Set<String> = []
+    /// Every node that committed an operation, by node id.
+    public private(set) var members: [String: Member] = [:]
+    /// Ledger time, in milliseconds since the epoch: the median of the clocks of the nodes heard from within
+    /// ``lostAfterMilliseconds`` (so neither one fast clock nor the silent nodes move it), never going back.
+    /// With fewer than three live nodes it follows the fastest of them.
+    public private(set) var timeMilliseconds: Int64 = 0
+    /// Placements with a lease, and when it ends.
+    private var leaseEnds: [PlacementKey: Int64] = [:]
 
     public init() {}
+
+    /// Whether `node` was heard from but has been silent for longer than ``lostAfterMilliseconds`` of ledger time.
+    public func isLost(_ node: String) -> Bool {
+        guard let member = self.members[node] else { return false }
+        return self.timeMilliseconds - member.lastSeenMilliseconds > Self.lostAfterMilliseconds
+    }
+
+    /// The node id of the member called `name`, if one is.
+    public func node(named name: String) -> String? {
+        self.members.first { $0.value.name == name && !self.expelled.contains($0.key) }?.key
+    }
 
     /// The placements on `node`'s offers.
     public func placements(onProvider node: String) -> [(key: PlacementKey, placement: Placement)] {
@@ -101,6 +136,10 @@ public struct MeshLedger: Sendable, Equatable {
             guard let offer = self.offers[offerKey] else {
                 return "node \(placement.provider.prefix(12)) offers no pool \(placement.pool)"
             }
+            if self.isLost(placement.provider) {
+                let silent = (self.timeMilliseconds - (self.members[placement.provider]?.lastSeenMilliseconds ?? 0)) / 1000
+                return "provider node \(placement.provider.prefix(12)) is Lost (silent for \(silent) s of ledger time)"
+            }
             guard offer.terms.permits(node) else {
                 return "pool \(placement.pool) is \(offer.terms.privacy); node \(node.prefix(12)) may not claim from it"
             }
@@ -127,6 +166,12 @@ public struct MeshLedger: Sendable, Equatable {
             return placement.terms.provider == node ? nil : "only the provider evicts claim \(operation.subject)"
         case (.stake, _):
             return operation.amount > 0 ? nil : "stake amounts are positive"
+        case (.heartbeat, .heartbeat(let heartbeat)):
+            if heartbeat.name.isEmpty { return "a heartbeat names its node" }
+            if let owner = self.node(named: heartbeat.name), owner != node {
+                return "name \(heartbeat.name) belongs to node \(owner.prefix(12))"
+            }
+            return heartbeat.address.isEmpty ? "a heartbeat says where its node listens" : nil
         default:
             return "the \(operation.kind.rawValue) operation carries the terms of another kind"
         }
@@ -135,6 +180,14 @@ public struct MeshLedger: Sendable, Equatable {
     /// Applies a mesh operation that ``problem(with:minimumStake:)`` found nothing wrong with.
     mutating func apply(_ operation: Operation, height: UInt64) {
         let node = operation.node
+        if case .heartbeat(let heartbeat)? = operation.terms, operation.kind == .heartbeat {
+            self.members[node, default: Member(name: "", address: "", lastSeenMilliseconds: 0, clockMilliseconds: 0)].name = heartbeat.name
+            self.members[node]?.address = heartbeat.address
+            self.members[node]?.clockMilliseconds = operation.timestampMilliseconds
+            self.advanceTime(heardFrom: node)
+        }
+        self.members[node, default: Member(name: "", address: "", lastSeenMilliseconds: 0, clockMilliseconds: operation.timestampMilliseconds)]
+            .lastSeenMilliseconds = self.timeMilliseconds
         switch (operation.kind, operation.terms) {
         case (.offer, .offer(let terms)?):
             let key = OfferKey(node: node, pool: operation.subject)
@@ -149,7 +202,9 @@ public struct MeshLedger: Sendable, Equatable {
             let key = PlacementKey(consumer: node, claim: operation.subject)
             let offerKey = OfferKey(node: terms.provider, pool: terms.pool)
             if let claimed = self.offers[offerKey]?.claimed { self.offers[offerKey]?.claimed = claimed.adding(terms.amounts) }
-            self.placements[key] = Placement(terms: terms, state: .placed, height: height)
+            let expiry = terms.leaseMilliseconds > 0 ? self.timeMilliseconds + terms.leaseMilliseconds : nil
+            self.placements[key] = Placement(terms: terms, state: .placed, height: height, expiresAtMilliseconds: expiry)
+            if let expiry { self.leaseEnds[key] = expiry }
             self.ended[key] = nil
         case (.acknowledge, .acknowledgement(let acknowledgement)?):
             let key = PlacementKey(consumer: acknowledgement.consumer, claim: operation.subject)
@@ -182,7 +237,23 @@ public struct MeshLedger: Sendable, Equatable {
         for key in offered { self.offers[key] = nil }
     }
 
+    /// Moves ledger time to the median clock of the nodes heard from lately (with `node`, just heard), and ends
+    /// the leases that time has passed.
+    private mutating func advanceTime(heardFrom node: String) {
+        let clocks = self.members.filter { id, member in
+            id == node || (!self.expelled.contains(id) && self.timeMilliseconds - member.lastSeenMilliseconds <= Self.lostAfterMilliseconds)
+        }.map(\.value.clockMilliseconds).sorted()
+        guard !clocks.isEmpty else { return }
+        let median = clocks[clocks.count / 2]
+        guard median > self.timeMilliseconds else { return }
+        self.timeMilliseconds = median
+        for (key, end) in self.leaseEnds.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) where end <= median {
+            self.endPlacement(key, reason: "LeaseExpired")
+        }
+    }
+
     private mutating func endPlacement(_ key: PlacementKey, reason: String) {
+        self.leaseEnds[key] = nil
         guard let placement = self.placements.removeValue(forKey: key) else { return }
         if let claimed = self.offers[placement.offer]?.claimed {
             self.offers[placement.offer]?.claimed = claimed.subtracting(placement.terms.amounts)

@@ -8,6 +8,8 @@ public enum MeshTerms: Sendable, Hashable {
     /// `acknowledge`: the provider enforced a placed claim, or could not (subject: the claim's name); `evict`: the
     /// provider ends it (`enforced` false, with the reason).
     case acknowledgement(AcknowledgementTerms)
+    /// `heartbeat`: the node's name and STOQ address (subject: empty).
+    case heartbeat(HeartbeatTerms)
     /// `withdraw` and `end` carry nothing but their subject.
     case none
 
@@ -27,6 +29,10 @@ public enum MeshTerms: Sendable, Hashable {
             encoder.append(placement.provider)
             encoder.append(placement.pool)
             encoder.append(placement.amounts)
+            encoder.append(UInt64(bitPattern: placement.leaseMilliseconds))
+        case .heartbeat(let heartbeat):
+            encoder.append(heartbeat.name)
+            encoder.append(heartbeat.address)
         case .acknowledgement(let acknowledgement):
             encoder.append(acknowledgement.consumer)
             encoder.appendByte(acknowledgement.enforced ? 1 : 0)
@@ -54,7 +60,14 @@ public enum MeshTerms: Sendable, Hashable {
             let provider = try decoder.string("placement provider", limit: 128)
             let pool = try decoder.string("placement pool", limit: ConsensusWire.maximumSubjectBytes)
             let amounts = try decoder.amounts("placement amounts")
-            terms = .placement(PlacementTerms(provider: provider, pool: pool, amounts: amounts))
+            let leaseOffset = decoder.offset
+            let lease = Int64(bitPattern: try decoder.uint64("placement lease"))
+            if lease < 0 { throw ConsensusWireError(offset: leaseOffset, message: "placement lease \(lease) ms is negative") }
+            terms = .placement(PlacementTerms(provider: provider, pool: pool, amounts: amounts, leaseMilliseconds: lease))
+        case .heartbeat:
+            let name = try decoder.string("heartbeat name", limit: HeartbeatTerms.maximumNameBytes)
+            let address = try decoder.string("heartbeat address", limit: 256)
+            terms = .heartbeat(HeartbeatTerms(name: name, address: address))
         case .acknowledge, .evict:
             let consumer = try decoder.string("acknowledgement consumer", limit: 128)
             let markerOffset = decoder.offset
@@ -109,11 +122,29 @@ public struct PlacementTerms: Sendable, Hashable {
     public var provider: String
     public var pool: String
     public var amounts: LedgerAmounts
+    /// How long the claim holds, in ledger time (the claim's `duration`); 0: until it is ended.
+    public var leaseMilliseconds: Int64
 
-    public init(provider: String, pool: String, amounts: LedgerAmounts) {
+    public init(provider: String, pool: String, amounts: LedgerAmounts, leaseMilliseconds: Int64 = 0) {
         self.provider = provider
         self.pool = pool
         self.amounts = amounts
+        self.leaseMilliseconds = leaseMilliseconds
+    }
+}
+
+/// What a node's heartbeat says of it.
+public struct HeartbeatTerms: Sendable, Hashable {
+    static let maximumNameBytes = 63
+
+    /// The node's name in the mesh (its certificate's common name): the first node to announce a name keeps it.
+    public var name: String
+    /// Where its STOQ server listens, as `host:port`.
+    public var address: String
+
+    public init(name: String, address: String) {
+        self.name = name
+        self.address = address
     }
 }
 

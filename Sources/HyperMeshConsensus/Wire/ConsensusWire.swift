@@ -362,6 +362,7 @@ extension Operation.Kind {
         case .end: 9
         case .evict: 10
         case .expel: 11
+        case .heartbeat: 12
         }
     }
 

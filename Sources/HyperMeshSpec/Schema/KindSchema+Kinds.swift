@@ -65,8 +65,9 @@ extension KindSchema {
                 Field("memory", .quantity(.bytes), "GPU memory."),
             ], requiresOneOf: ["count", "memory"])), "GPU devices and memory."),
             Field("consumer", .string(.principal), "Who consumes it; this node by default."),
-            Field("node", .string(.nodeID), "The provider: another member's node id. The claim is placed on that node's offered "
-                + "pool through the mesh ledger and enforced there; without it, the pool is this node's."),
+            Field("node", .string(.nodeReference), "The provider: another member's node id or name (as `get nodes` shows it). The "
+                + "claim is placed on that node's offered pool through the mesh ledger and enforced there; without it, the pool is "
+                + "this node's."),
             Field("duration", .duration, "A lease: the claim is released when it ends."),
         ], requiresOneOf: ["cpu", "memory", "storage", "gpu"])
     )

@@ -27,6 +27,9 @@ public struct StringRule: Sendable, Equatable {
     public static let commonName = StringRule(expectation: "a name of 1 to 64 characters", pattern: "^.+$", maximumLength: 64)
     public static let absolutePath = StringRule(expectation: "an absolute path", pattern: "^/.*$", maximumLength: 4096)
     public static let nodeID = StringRule(expectation: "a node id (64 lowercase hex digits)", pattern: "^[0-9a-f]{64}$")
+    public static let nodeReference = StringRule(
+        expectation: "a node id (64 lowercase hex digits) or a node's name (a DNS label)",
+        pattern: "^([0-9a-f]{64}|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", maximumLength: 64)
     public static let principal = StringRule(
         expectation: "a node id (64 hex digits) or group:NAME",
         pattern: "^([0-9a-f]{64}|group:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$", maximumLength: 70)
