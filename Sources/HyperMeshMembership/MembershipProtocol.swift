@@ -84,6 +84,15 @@ public struct MeshMember: Codable, Sendable, Equatable {
     /// When the CA node last heard from it (RFC 3339); `nil` for never since the CA node's agent started.
     public var lastSeen: String?
     public var status: Status
+
+    public init(nodeID: String, name: String, address: String?, validator: Bool, lastSeen: String?, status: Status) {
+        self.nodeID = nodeID
+        self.name = name
+        self.address = address
+        self.validator = validator
+        self.lastSeen = lastSeen
+        self.status = status
+    }
 }
 
 /// What a joiner learns of the mesh besides its certificate.

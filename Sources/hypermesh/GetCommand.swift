@@ -15,7 +15,7 @@ struct GetCommand: ParsableCommand {
               hypermesh get claim batch -o yaml
               hypermesh get mesh -o json | jq -r '.items[0].status.nodeId'
               hypermesh get sync                 # the agent's watched directories: revision, result, errors
-              hypermesh get nodes                # the mesh's members: Ready, Lost (silent 10 s) or Revoked
+              hypermesh get nodes                # the mesh's members: Ready, Lost (silent 12 s) or Revoked
               hypermesh get offers               # pools offered on the mesh ledger: free/total, height
               hypermesh get allocations          # other nodes' claims placed on this node's pools
             """

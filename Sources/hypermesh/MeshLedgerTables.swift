@@ -23,14 +23,15 @@ struct MeshLedgerTables {
                     "node": .string(key.node), "pool": .string(key.pool), "privacy": .string(offer.terms.privacy),
                     "allow": .array(offer.terms.allow.map { .string($0) }), "total": ResourceAmounts(offer.terms.total).json,
                     "maxPerClaim": ResourceAmounts(offer.terms.maximumPerClaim).json, "free": ResourceAmounts(offer.free).json,
-                    "placements": .integer(Int64(ledger.mesh.placements.values.filter { $0.offer == key }.count)),
+                    "placements": .integer(Int64(offer.placementCount)),
                     "height": .integer(Int64(offer.height)),
+                    "providerStatus": .string(ledger.mesh.isLost(key.node) ? "Lost" : "Ready"),
                 ])
             })]).prettyJSON())
         case .name:
             for (key, _) in offers { Output.line("offer/\(key.node.prefix(16))/\(key.pool)") }
         case .table, .yaml:
-            var table = TextTable(headers: ["NODE", "POOL", "PRIVACY", "CPU", "MEMORY", "STORAGE", "GPU", "CLAIMS", "HEIGHT"])
+            var table = TextTable(headers: ["NODE", "POOL", "PRIVACY", "CPU", "MEMORY", "STORAGE", "GPU", "CLAIMS", "HEIGHT", "PROVIDER"])
             for (key, offer) in offers {
                 let total = ResourceAmounts(offer.terms.total), free = ResourceAmounts(offer.free)
                 func column(_ free: Quantity, _ total: Quantity) -> String { total == .zero ? "-" : "\(free)/\(total)" }
@@ -38,7 +39,8 @@ struct MeshLedgerTables {
                 table.append([key.node == nodeID ? "\(key.node.prefix(16)) (this node)" : String(key.node.prefix(16)), key.pool,
                               offer.terms.privacy, column(free.cpu, total.cpu), column(free.memory, total.memory),
                               column(free.storage, total.storage), gpu,
-                              "\(ledger.mesh.placements.values.filter { $0.offer == key }.count)", "\(offer.height)"])
+                              "\(offer.placementCount)", "\(offer.height)",
+                              ledger.mesh.isLost(key.node) ? "Lost (nothing placed)" : "Ready"])
             }
             Output.line(offers.isEmpty ? "No pools offered on the mesh ledger (height \(ledger.height))." : table.rendered)
         }

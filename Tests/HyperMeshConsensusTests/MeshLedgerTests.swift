@@ -50,6 +50,7 @@ struct MeshLedgerTests {
         #expect(ledger.mesh.placements[placement]?.state == .placed && ledger.mesh.placements[placement]?.height == 2)
         #expect(ledger.mesh.offers[key]?.free.cpuMillis == 1000)
         #expect(ledger.mesh.placements(onProvider: Self.provider).map(\.key) == [placement])
+        #expect(ledger.mesh.offers[key]?.placementCount == 1)
 
         let acknowledge = Self.operation(.acknowledge, by: Self.provider, "job", .acknowledgement(
             AcknowledgementTerms(consumer: Self.consumer, enforced: true)))
@@ -64,6 +65,7 @@ struct MeshLedgerTests {
 
         #expect(Self.apply(Self.operation(.end, by: Self.consumer, "job", .none), to: &ledger) == nil)
         #expect(ledger.mesh.placements.isEmpty && ledger.mesh.ended[placement] == "Ended")
+        #expect(ledger.mesh.offers[key]?.placementCount == 0)
         #expect(ledger.mesh.offers[key]?.free.cpuMillis == 4000)
 
         // A provider that cannot enforce ends the placement with its reason.

@@ -39,12 +39,15 @@ struct MeshLedgerTests {
         private(set) var agentA: BackgroundProcess
         let agentB: BackgroundProcess
         let nodeB: String
+        /// Where A's agent listens: what others join.
+        let addressA: String
 
         init(in directory: TemporaryDirectory, nameA: String? = nil, nameB: String) throws {
             self.a = directory.path + "/a"
             self.b = directory.path + "/b"
             let join = MeshJoinTests()
             let addressA = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+            self.addressA = addressA
             let addressB = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
             let initialized = try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA]
                 + (nameA.map { ["--node-name", $0] } ?? []), stateDirectory: self.a)
@@ -291,5 +294,106 @@ struct MeshLedgerTests {
         #expect(audit.status == 1 && audit.standardOutput.contains("OrphanAllocation") && audit.standardOutput.contains("stray"),
                 "\(audit.standardOutput)")
         #expect(try ProcessRunner.hypermesh(["delete", "-f", spec, "--timeout", "20s"], stateDirectory: a).status == 0)
+    }
+
+    /// Liveness and leases by ledger time, across three agents (A: the CA and validator, B: the provider, C: a
+    /// third member): a claim names its provider by name; a lease ends by itself; B stopped is Lost on A and on
+    /// C within 20 s, nothing more is placed on it while what was placed stays; B back frees what ended meanwhile.
+    @Test func aSilentProviderIsLostEverywhereAndFreesWhatEndedWhenItReturns() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-lost")
+        defer { directory.remove() }
+        let mesh = try TwoAgents(in: directory, nameA: "machine-a", nameB: "machine-b")
+        defer { mesh.stop() }
+        let (a, b) = (mesh.a, mesh.b)
+        let c = directory.path + "/c"
+        let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: a).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let addressA = mesh.addressA
+        let addressC = "127.0.0.1:\(try freeLoopbackPort(Int32(SOCK_DGRAM.rawValue)))"
+        #expect(try ProcessRunner.hypermesh(["mesh", "join", addressA, "--token", token, "--node-name", "machine-c", "--listen", addressC],
+                                            stateDirectory: c).status == 0)
+        let agentC = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", c, "--http", "none"])
+        defer { _ = agentC.stop() }
+        #expect(try self.join.waitForReady(c))
+        let everyone = ["machine-a": "Ready", "machine-b": "Ready", "machine-c": "Ready"]
+        for state in [a, b, c] {
+            #expect(self.join.waitForNodes(on: state, everyone, timeout: 15), "\((try? self.join.nodes(on: state)) ?? [:])")
+        }
+        let nodes = try #require(try self.json(["get", "nodes"], on: c))
+        #expect(nodes["source"] == "ledger", "\(nodes)")
+
+        let pool = directory.path + "/pool.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: public-network, memory: {size: 64Mi}}
+            """.write(toFile: pool, atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: c)?["items"]?.arrayValue?.count == 1 })
+        // By name, and one with a lease of 4 s of ledger time.
+        let claims = directory.path + "/claims.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: kept}
+            spec: {node: machine-b, pool: shared, memory: 8Mi}
+            ---
+            apiVersion: hypermesh/v1
+            kind: Claim
+            metadata: {name: leased}
+            spec: {node: machine-b, pool: shared, memory: 8Mi, duration: 4s}
+            """.write(toFile: claims, atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", claims], stateDirectory: c).status == 0)
+        #expect(self.eventually(timeout: 20) { try self.phase(of: "kept", on: c).phase == "Bound" },
+                "\(String(describing: try? self.phase(of: "kept", on: c)))")
+        #expect(try self.phase(of: "kept", on: c).status?["provider"]?.stringValue == mesh.nodeB)
+        #expect(self.eventually(timeout: 20) { try self.phase(of: "leased", on: c).phase == "Released" },
+                "\(String(describing: try? self.phase(of: "leased", on: c)))")
+        #expect(try self.phase(of: "leased", on: c).reason == "LeaseExpired")
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
+
+        // B's agent is killed: Lost on A and on C, by the same ledger.
+        _ = mesh.agentB.stop(signal: SIGKILL)
+        let stopped = Date()
+        var lostAfter: [String: TimeInterval] = [:]
+        while lostAfter.count < 2 && Date().timeIntervalSince(stopped) < 25 {
+            for (name, state) in [("A", a), ("C", c)] where lostAfter[name] == nil {
+                if (try? self.join.nodes(on: state))?["machine-b"] == "Lost" { lostAfter[name] = Date().timeIntervalSince(stopped) }
+            }
+            usleep(200_000)
+        }
+        print("stopped provider Lost after: " + lostAfter.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value)) s" }
+            .joined(separator: ", "))
+        #expect(lostAfter.count == 2 && lostAfter.values.allSatisfy { $0 <= 20 }, "\(lostAfter)")
+        let offers = try #require(try self.json(["get", "offers"], on: c)?["items"]?.arrayValue)
+        #expect(offers.first?["providerStatus"] == "Lost")
+        // Nothing more is placed on it; what is placed stays, and says so.
+        try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: late}\nspec: {node: machine-b, pool: shared, memory: 8Mi}\n"
+            .write(toFile: directory.path + "/late.yaml", atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/late.yaml"], stateDirectory: c).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.phase(of: "late", on: c).reason == "LedgerRefused" })
+        #expect(try self.phase(of: "late", on: c).status?.value(atPath: "conditions[0].message")?.stringValue?.contains("is Lost") == true)
+        #expect(self.eventually(timeout: 10) { try self.phase(of: "kept", on: c).status?["providerStatus"] == "Lost" })
+        let kept = try self.phase(of: "kept", on: c)
+        #expect(kept.phase == "Bound", "\(String(describing: kept.status))")
+        #expect(kept.status?["conditions"]?.arrayValue?.contains { $0["reason"] == "ProviderLost" } == true, "\(String(describing: kept.status))")
+
+        // Meanwhile its consumer deletes the kept claim: the end is committed without B.
+        let deleted = try ProcessRunner.hypermesh(["delete", "-f", claims, "-f", directory.path + "/late.yaml", "--timeout", "20s"],
+                                                  stateDirectory: c)
+        #expect(deleted.status == 0, "\(deleted.standardError)")
+        // B back: Ready again, and it frees what ended while it was away; no orphans anywhere.
+        let agentB = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", b, "--http", "none"])
+        defer { _ = agentB.stop() }
+        #expect(try self.join.waitForReady(b))
+        #expect(self.join.waitForNodes(on: c, everyone, timeout: 15), "\((try? self.join.nodes(on: c)) ?? [:])")
+        #expect(self.eventually(timeout: 15) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        for state in [a, b, c] {
+            let audit = try ProcessRunner.hypermesh(["mesh", "audit", "-o", "json"], stateDirectory: state)
+            #expect(audit.status == 0 && (try? JSONValue(parsingJSON: audit.standardOutput))?["findings"]?.arrayValue?.isEmpty == true,
+                    "\(audit.standardOutput)")
+        }
+        _ = agentB.stop()
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", pool, "--timeout", "20s"], stateDirectory: b).status == 0)
     }
 }

@@ -34,6 +34,8 @@ public struct MeshLedger: Sendable, Equatable {
         public var claimed: LedgerAmounts
         /// The height of the block that committed the current terms.
         public var height: UInt64
+        /// How many placements hold some of it.
+        public var placementCount = 0
 
         public var free: LedgerAmounts { self.terms.total.subtracting(self.claimed) }
     }
@@ -191,7 +193,8 @@ public struct MeshLedger: Sendable, Equatable {
         switch (operation.kind, operation.terms) {
         case (.offer, .offer(let terms)?):
             let key = OfferKey(node: node, pool: operation.subject)
-            self.offers[key] = Offer(terms: terms, claimed: self.offers[key]?.claimed ?? .zero, height: height)
+            self.offers[key] = Offer(terms: terms, claimed: self.offers[key]?.claimed ?? .zero, height: height,
+                                     placementCount: self.offers[key]?.placementCount ?? 0)
         case (.withdraw, _):
             let key = OfferKey(node: node, pool: operation.subject)
             self.offers[key] = nil
@@ -201,7 +204,10 @@ public struct MeshLedger: Sendable, Equatable {
         case (.place, .placement(let terms)?):
             let key = PlacementKey(consumer: node, claim: operation.subject)
             let offerKey = OfferKey(node: terms.provider, pool: terms.pool)
-            if let claimed = self.offers[offerKey]?.claimed { self.offers[offerKey]?.claimed = claimed.adding(terms.amounts) }
+            if let claimed = self.offers[offerKey]?.claimed {
+                self.offers[offerKey]?.claimed = claimed.adding(terms.amounts)
+                self.offers[offerKey]?.placementCount += 1
+            }
             let expiry = terms.leaseMilliseconds > 0 ? self.timeMilliseconds + terms.leaseMilliseconds : nil
             self.placements[key] = Placement(terms: terms, state: .placed, height: height, expiresAtMilliseconds: expiry)
             if let expiry { self.leaseEnds[key] = expiry }
@@ -257,6 +263,7 @@ public struct MeshLedger: Sendable, Equatable {
         guard let placement = self.placements.removeValue(forKey: key) else { return }
         if let claimed = self.offers[placement.offer]?.claimed {
             self.offers[placement.offer]?.claimed = claimed.subtracting(placement.terms.amounts)
+            self.offers[placement.offer]?.placementCount -= 1
         }
         self.ended[key] = reason
     }

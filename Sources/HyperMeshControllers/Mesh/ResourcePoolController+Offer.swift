@@ -26,7 +26,7 @@ extension ResourcePoolController {
         }
         if let current, current.terms == terms {
             return (["state": "Offered", "height": .integer(Int64(current.height)), "claimedByMesh": ResourceAmounts(current.claimed).json,
-                     "placements": .integer(Int64(committed.mesh.placements.values.filter { $0.offer == key }.count))], .seconds(30))
+                     "placements": .integer(Int64(current.placementCount))], .seconds(30))
         }
         if let previous, let reason = previous.refusal(in: committed) {
             return (["state": "Refused", "reason": .string(reason), "submitted": previous.json], .minutes(1))
