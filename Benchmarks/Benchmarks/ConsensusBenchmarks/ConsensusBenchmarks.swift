@@ -7,6 +7,7 @@ import HyperMeshConsensus
 // and the cost of making and checking each proof type.
 let benchmarks: @Sendable () -> Void = {
     commitLatencyBenchmarks()
+    followerCatchUpBenchmarks()
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(20), maxIterations: 10)
 
     for admission in [false, true] {
@@ -179,5 +180,80 @@ let commitLatencyBenchmarks: @Sendable () -> Void = {
                 benchmark.stopMeasurement()
             }
         }
+    }
+}
+
+/// A follower (a member that is not a validator) catching up: 100,000 mesh operations committed by 4 validators
+/// with P-256 node keys (made once, not timed), then served the way an agent's validator serves
+/// `hm-ledger-sync/1`: pages of 256 blocks with the commit proof, encoded to wire bytes. Timed: decoding every
+/// page, checking the certificates, applying the operations and storing the blocks in a new SQLite ledger file.
+let followerCatchUpBenchmarks: @Sendable () -> Void = {
+    final class Chain: @unchecked Sendable {
+        let store: LedgerStore
+        let nodeIDs: [String]
+        let proof: LedgerSync.CommitProof?
+        let operations: Int
+
+        init(operations count: Int) throws {
+            let keys = (0..<4).map { _ in P256.Signing.PrivateKey() }
+            let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
+            let configurations = keys.map { key in
+                var configuration = ReplicaConfiguration(validators: 4, signer: NodeKeySigner(nodeIDs: nodeIDs, privateKey: key))
+                configuration.workBits = 2
+                configuration.requirements.time = false
+                configuration.workAdmissionThreshold = 1_000_000
+                return configuration
+            }
+            let store = try LedgerStore()
+            let cluster = try LocalCluster(configurations: configurations, stores: [store, nil, nil, nil])
+            let members = (0..<16).map { _ in P256.Signing.PrivateKey() }
+            let offer = OfferTerms(privacy: "public-network", allow: [], total: LedgerAmounts(cpuMillis: 1_000_000),
+                                   maximumPerClaim: LedgerAmounts(cpuMillis: 1_000_000))
+            var now: UInt64 = 0
+            for sequence in 0..<UInt64(count) {
+                let member = members[Int(sequence) % members.count]
+                var operation = HyperMeshConsensus.Operation(kind: .offer, proposer: -1, sequence: sequence, subject: "pool-\(sequence % 5000)", amount: 0,
+                                          timestampMilliseconds: 0, node: NodeKeySigner.nodeID(of: member.publicKey),
+                                          payload: MeshTerms.offer(offer).bytes)
+                operation.work = WorkProof.solve(digest: operation.digest, bits: 2)
+                operation.signature = NodeKeySigner.sign(operation.digest.bytes, with: member)
+                cluster.submit(operation, now: now)
+                if sequence % 2000 == 1999 {
+                    for _ in 0..<20 {
+                        now += 50
+                        cluster.deliverAll(now: now)
+                        cluster.fireTimers(now: now)
+                    }
+                }
+            }
+            for _ in 0..<400 where cluster.replicas[0].ledger.appliedCount < count {
+                now += 50
+                cluster.deliverAll(now: now)
+                cluster.fireTimers(now: now)
+            }
+            precondition(cluster.replicas[0].ledger.appliedCount == count, "only \(cluster.replicas[0].ledger.appliedCount) of \(count) committed")
+            self.store = store
+            self.nodeIDs = nodeIDs
+            self.proof = cluster.replicas[0].commitProof
+            self.operations = count
+        }
+    }
+    nonisolated(unsafe) var chain: Chain?
+    Benchmark("Follower: catch up 100,000 committed operations (pages of 256 blocks decoded, QCs checked, applied, stored in SQLite)",
+              configuration: .init(metrics: [.wallClock], maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
+        if chain == nil { chain = try Chain(operations: 100_000) }
+        let made = chain!
+        let directory = NSTemporaryDirectory() + "follower-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pages = try stride(from: UInt64(0), to: made.store.blocks().last?.height ?? 0, by: LedgerSync.maximumBlocks).map { above in
+            LedgerSync(blocks: try made.store.blocks(above: above, limit: LedgerSync.maximumBlocks), proof: made.proof, time: nil).bytes
+        }
+        benchmark.startMeasurement()
+        let follower = try LedgerFollower(validatorNodeIDs: made.nodeIDs, minimumStake: 0,
+                                          store: try LedgerStore(path: directory + "/ledger.sqlite"))
+        for page in pages { _ = try follower.accept(try LedgerSync(decoding: page)) }
+        benchmark.stopMeasurement()
+        precondition(follower.ledger.appliedCount == made.operations, "the follower applied \(follower.ledger.appliedCount)")
     }
 }

@@ -48,50 +48,66 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Two agents in one mesh, B offering `shared` (public) and A holding `own` (private) for the baseline.
-final class TwoNodeMesh {
+/// Agents in one mesh on loopback: the first ran `mesh init` (the CA and the one validator), the others joined.
+/// Every node but the first offers `shared` (public, 1Gi of memory); the first holds `own` (private) for the baseline.
+final class BenchMesh {
     let directory: String
-    let a: String
-    let b: String
+    /// State directories, first the CA node's.
+    let states: [String]
+    /// Node ids, in the same order.
+    private(set) var ids: [String] = []
     private var agents: [Process] = []
-    var providerID = ""
 
-    init() throws {
+    var a: String { self.states[0] }
+    var b: String { self.states[1] }
+    var providerID: String { self.ids[1] }
+
+    init(nodes: Int = 2, offerOnFirst: Bool = false) throws {
         let directory = NSTemporaryDirectory() + "hypermesh-mesh-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.directory = directory
-        self.a = directory + "/a"
-        self.b = directory + "/b"
-        let (portA, portB) = (freePort(), freePort())
-        try hm(["mesh", "init", "--name", "bench", "--node-name", "a", "--listen", "127.0.0.1:\(portA)"], state: self.a)
-        try self.startAgent(self.a)
-        let token = try hm(["mesh", "token"], state: self.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
-        try hm(["mesh", "join", "127.0.0.1:\(portA)", "--token", token, "--node-name", "b", "--listen", "127.0.0.1:\(portB)"], state: self.b)
-        try self.startAgent(self.b)
-        let mesh = try hm(["get", "mesh", "-o", "json"], state: self.b, output: true)
-        guard let id = try (JSONSerialization.jsonObject(with: Data(mesh.utf8)) as? [String: Any]).flatMap({
-            (($0["items"] as? [[String: Any]])?.first?["status"] as? [String: Any])?["nodeId"] as? String
-        }) else { throw BenchmarkFailure(description: "no node id for b") }
-        self.providerID = id
+        self.states = (0..<nodes).map { directory + "/n\($0)" }
+        let ports = (0..<nodes).map { _ in freePort() }
+        try hm(["mesh", "init", "--name", "bench", "--node-name", "n0", "--listen", "127.0.0.1:\(ports[0])"], state: self.states[0])
+        try self.startAgent(self.states[0])
+        for index in 1..<nodes {
+            let token = try hm(["mesh", "token"], state: self.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            try hm(["mesh", "join", "127.0.0.1:\(ports[0])", "--token", token, "--node-name", "n\(index)", "--listen",
+                    "127.0.0.1:\(ports[index])"], state: self.states[index])
+            try self.startAgent(self.states[index])
+        }
+        for state in self.states {
+            let mesh = try hm(["get", "mesh", "-o", "json"], state: state, output: true)
+            guard let id = try (JSONSerialization.jsonObject(with: Data(mesh.utf8)) as? [String: Any]).flatMap({
+                (($0["items"] as? [[String: Any]])?.first?["status"] as? [String: Any])?["nodeId"] as? String
+            }) else { throw BenchmarkFailure(description: "no node id for \(state)") }
+            self.ids.append(id)
+        }
         try self.write("""
             apiVersion: hypermesh/v1
             kind: ResourcePool
             metadata: {name: shared}
             spec: {privacy: public-network, memory: {size: 1Gi, maxPerClaim: 64Mi}}
             """, to: "shared.yaml")
-        try hm(["apply", "-f", self.directory + "/shared.yaml", "--wait=30s"], state: self.b)
+        for state in self.states.dropFirst(offerOnFirst ? 0 : 1) {
+            try hm(["apply", "-f", self.directory + "/shared.yaml", "--wait=30s"], state: state)
+        }
         try self.write("""
             apiVersion: hypermesh/v1
             kind: ResourcePool
             metadata: {name: own}
             spec: {privacy: private, memory: {size: 1Gi}}
             """, to: "own.yaml")
-        try hm(["apply", "-f", self.directory + "/own.yaml", "--wait=30s"], state: self.a)
-        // The offer must be on A's view of the ledger before the first claim.
-        for _ in 0..<200 {
-            if try hm(["get", "offers", "-o", "json"], state: self.a, output: true).contains("shared") { return }
+        if !offerOnFirst { try hm(["apply", "-f", self.directory + "/own.yaml", "--wait=30s"], state: self.a) }
+        // Every offer must be on every node's view of the ledger before the first claim.
+        let offered = offerOnFirst ? nodes : nodes - 1
+        for _ in 0..<400 {
+            let counts = self.states.map { state in
+                (try? hm(["get", "offers", "-o", "name"], state: state, output: true))?.split(separator: "\n").count ?? 0
+            }
+            if counts.allSatisfy({ $0 == offered }) { return }
             usleep(50_000)
         }
-        throw BenchmarkFailure(description: "b's offer never reached a")
+        throw BenchmarkFailure(description: "the offers never reached every node")
     }
 
     func write(_ text: String, to name: String) throws {
@@ -100,10 +116,16 @@ final class TwoNodeMesh {
 
     /// `count` claims of 1Mi each, on B's offer (`placed`) or A's own pool.
     func claims(_ count: Int, placed: Bool, prefix: String) throws -> String {
+        try self.claims(count, prefix: prefix, providers: placed ? [self.providerID] : [])
+    }
+
+    /// `count` claims of 1Mi each, spread round robin over the offers of `providers` (node ids), or on the own pool.
+    func claims(_ count: Int, prefix: String, providers: [String]) throws -> String {
         let name = "\(prefix).yaml"
         try self.write((0..<count).map { index in
             "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: \(prefix)-\(index)}\nspec: "
-                + (placed ? "{node: \(self.providerID), pool: shared, memory: 1Mi}\n" : "{pool: own, memory: 1Mi}\n")
+                + (providers.isEmpty ? "{pool: own, memory: 1Mi}\n"
+                    : "{node: \(providers[index % providers.count]), pool: shared, memory: 1Mi}\n")
         }.joined(separator: "---\n"), to: name)
         return self.directory + "/" + name
     }
@@ -132,6 +154,23 @@ final class TwoNodeMesh {
     }
 }
 
+/// Runs `hypermesh` with each argument list at once; returns when all have, throwing if one failed.
+func hmConcurrently(_ runs: [(arguments: [String], state: String)]) throws {
+    let processes = try runs.map { run -> Process in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = run.arguments + ["--state-dir", run.state]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+    for process in processes { process.waitUntilExit() }
+    if let failed = processes.first(where: { $0.terminationStatus != 0 }) {
+        throw BenchmarkFailure(description: "hypermesh \(failed.arguments?.joined(separator: " ") ?? "") failed")
+    }
+}
+
 /// Seconds of each claim, for the percentiles printed at the end of a benchmark.
 func percentiles(_ name: String, _ samples: [Double]) {
     guard !samples.isEmpty else { return }
@@ -147,8 +186,8 @@ let benchmarks: @Sendable () -> Void = {
     for (placed, title) in [(false, "Local (baseline): claim on this node's pool, apply --wait until Bound"),
                             (true, "Mesh: claim on another node's offer, apply --wait until Bound (placed, enforced there, acknowledged)")] {
         Benchmark(title) { benchmark in
-            let mesh: TwoNodeMesh
-            do { mesh = try TwoNodeMesh() } catch { fatalError("\(error)") }
+            let mesh: BenchMesh
+            do { mesh = try BenchMesh() } catch { fatalError("\(error)") }
             defer { mesh.stop() }
             var samples: [Double] = []
             for iteration in benchmark.scaledIterations {
@@ -170,8 +209,8 @@ let benchmarks: @Sendable () -> Void = {
     for (placed, title) in [(false, "Local (baseline): 200 claims at once, apply --wait until all Bound"),
                             (true, "Mesh: 200 claims at once on another node's offer, apply --wait until all Bound")] {
         Benchmark(title, configuration: .init(maxIterations: 3)) { benchmark in
-            let mesh: TwoNodeMesh
-            do { mesh = try TwoNodeMesh() } catch { fatalError("\(error)") }
+            let mesh: BenchMesh
+            do { mesh = try BenchMesh() } catch { fatalError("\(error)") }
             defer { mesh.stop() }
             for iteration in benchmark.scaledIterations {
                 do {
@@ -183,5 +222,74 @@ let benchmarks: @Sendable () -> Void = {
                 } catch { fatalError("\(error)") }
             }
         }
+    }
+
+    // The issue's figure: 1,000 claims from 3 consumers onto 4 providers. Five agents: n0 holds the CA and the
+    // validator, n1…n4 each offer `shared`; n1, n2, n3 each apply 333 or 334 claims spread over the other
+    // providers, all three `apply --wait` at once, timed until the last returns with every claim Bound.
+    Benchmark("Mesh: 1,000 claims from 3 consumers onto 4 providers at once, apply --wait until all Bound",
+              configuration: .init(maxIterations: 3)) { benchmark in
+        let mesh: BenchMesh
+        do { mesh = try BenchMesh(nodes: 5) } catch { fatalError("\(error)") }
+        defer { mesh.stop() }
+        let providers = Array(mesh.ids[1...4])
+        for iteration in benchmark.scaledIterations {
+            do {
+                let runs = try (1...3).map { consumer -> (file: String, state: String) in
+                    let others = providers.filter { $0 != mesh.ids[consumer] }
+                    let file = try mesh.claims(consumer == 3 ? 334 : 333, prefix: "c\(consumer)-\(iteration)", providers: others)
+                    return (file, mesh.states[consumer])
+                }
+                let start = ContinuousClock.now
+                benchmark.startMeasurement()
+                try hmConcurrently(runs.map { (["apply", "-f", $0.file, "--wait=120s"], $0.state) })
+                benchmark.stopMeasurement()
+                print("1,000 claims from 3 consumers onto 4 providers, all Bound: \(ContinuousClock.now - start)")
+                try hmConcurrently(runs.map { (["delete", "-f", $0.file, "--timeout", "120s"], $0.state) })
+            } catch { fatalError("\(error)") }
+        }
+    }
+
+    // Join of a new machine: token made on the CA node, `mesh join` (CSR over STOQ, certificate, root, CRL,
+    // validators), its agent started, until its copy of the ledger has every offer (following the ledger).
+    Benchmark("Mesh: join a new machine (token -> node certificate -> agent following the ledger)",
+              configuration: .init(maxIterations: 5)) { benchmark in
+        let mesh: BenchMesh
+        do { mesh = try BenchMesh(nodes: 2) } catch { fatalError("\(error)") }
+        defer { mesh.stop() }
+        var joined: [Process] = []
+        defer { for agent in joined { agent.terminate(); agent.waitUntilExit() } }
+        var samples: [Double] = []
+        for iteration in benchmark.scaledIterations {
+            do {
+                let state = mesh.directory + "/joiner\(iteration)"
+                let address = try hm(["get", "mesh", "-o", "json"], state: mesh.a, output: true)
+                guard let listen = try (JSONSerialization.jsonObject(with: Data(address.utf8)) as? [String: Any]).flatMap({
+                    ((($0["items"] as? [[String: Any]])?.first?["spec"] as? [String: Any])?["node"] as? [String: Any])?["listen"] as? String
+                }) else { throw BenchmarkFailure(description: "no listen address for n0") }
+                let start = ContinuousClock.now
+                benchmark.startMeasurement()
+                let token = try hm(["mesh", "token"], state: mesh.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
+                try hm(["mesh", "join", listen, "--token", token, "--node-name", "joiner\(iteration)", "--listen",
+                        "127.0.0.1:\(freePort())"], state: state)
+                let agent = Process()
+                agent.executableURL = URL(fileURLWithPath: binary)
+                agent.arguments = ["agent", "--state-dir", state, "--http", "none", "--log-level", "warning"]
+                agent.standardOutput = FileHandle.nullDevice
+                agent.standardError = FileHandle.nullDevice
+                try agent.run()
+                joined.append(agent)
+                var following = false
+                for _ in 0..<1000 where !following {
+                    following = (try? hm(["get", "offers", "-o", "name"], state: state, output: true))?.contains("shared") == true
+                    if !following { usleep(20_000) }
+                }
+                benchmark.stopMeasurement()
+                guard following else { throw BenchmarkFailure(description: "the joiner never followed the ledger") }
+                let elapsed = (ContinuousClock.now - start).components
+                samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+            } catch { fatalError("\(error)") }
+        }
+        percentiles("join -> following the ledger", samples)
     }
 }
