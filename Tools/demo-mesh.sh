@@ -49,10 +49,12 @@ for n in 1 2 3 4; do
   ip -n $ns link set lo up
 done
 
-hm() { local n=$1; shift; ip netns exec ${PREFIX}-$n "$BIN" --state-dir "$DIR/n$n" "$@"; }
+# nsenter enters only the network namespace: `ip netns exec` also remounts /sys, which hides the cgroup
+# hierarchies, and a provider there could enforce nothing.
+hm() { local n=$1; shift; nsenter --net=/run/netns/${PREFIX}-$n "$BIN" --state-dir "$DIR/n$n" "$@"; }
 start_agent() {
   local n=$1
-  ip netns exec ${PREFIX}-$n "$BIN" agent --state-dir "$DIR/n$n" --http none > "$DIR/agent-$n.log" 2>&1 &
+  nsenter --net=/run/netns/${PREFIX}-$n "$BIN" agent --state-dir "$DIR/n$n" --http none > "$DIR/agent-$n.log" 2>&1 &
   echo $! > "$DIR/agent-$n.pid"
   for _ in $(seq 1 100); do
     hm "$n" agent status 2>/dev/null | grep -q '^ready' && return 0

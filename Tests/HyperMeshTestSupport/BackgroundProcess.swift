@@ -42,6 +42,13 @@ public final class BackgroundProcess: @unchecked Sendable {
         return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
     }
 
+    /// Waits up to `timeout` seconds for it to exit by itself; returns the exit status, or `nil` while it runs.
+    public func wait(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while self.process.isRunning && Date() < deadline { usleep(10_000) }
+        return self.process.isRunning ? nil : self.process.terminationStatus
+    }
+
     /// Sends `signal` and waits up to `timeout` seconds; returns the exit status, or `nil` if it had to be killed.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 10) -> Int32? {
