@@ -56,6 +56,7 @@ struct MeshLedgerTests {
             AcknowledgementTerms(consumer: Self.consumer, enforced: true)))
         #expect(Self.apply(acknowledge, to: &ledger, height: 3) == nil)
         #expect(ledger.mesh.placements[placement]?.state == .enforced && ledger.mesh.placements[placement]?.enforcedHeight == 3)
+        #expect(ledger.mesh.placements[placement]?.enforcementNote == "")
 
         // The owner changes the terms: what is claimed stays.
         var bigger = Self.offer
@@ -319,5 +320,16 @@ struct MeshLedgerTests {
         _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 15_000), to: &ledger)
         #expect(ledger.mesh.placements[key] == nil && ledger.mesh.ended[key] == "LeaseExpired")
         #expect(ledger.mesh.offers[MeshLedger.OfferKey(node: Self.provider, pool: "gpu")]?.free == Self.offer.total)
+    }
+
+    @Test func aProviderThatCannotEnforceEverythingSaysSoInItsAcknowledgement() {
+        var ledger = LedgerState()
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        #expect(Self.apply(Self.place("job"), to: &ledger) == nil)
+        let note = "EnforcementUnavailable: cgroups unavailable: no cgroup filesystem is mounted"
+        #expect(Self.apply(Self.operation(.acknowledge, by: Self.provider, "job", .acknowledgement(
+            AcknowledgementTerms(consumer: Self.consumer, enforced: true, reason: note))), to: &ledger) == nil)
+        let placement = ledger.mesh.placements[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")]
+        #expect(placement?.state == .enforced && placement?.enforcementNote == note)
     }
 }

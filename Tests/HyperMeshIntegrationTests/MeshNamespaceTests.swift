@@ -212,6 +212,9 @@ struct MeshNamespaceTests {
                     let quota = try String(contentsOfFile: group + "/cpu.cfs_quota_us", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
                     let period = try String(contentsOfFile: group + "/cpu.cfs_period_us", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
                     #expect(quota == period, "quota \(quota) for period \(period)")
+                    // Enforced in full: the consumer's claim carries no ProviderDegraded.
+                    let conditions = lab.json(winner, ["get", "claim", name])?["status"]?["conditions"]?.arrayValue ?? []
+                    #expect(!conditions.contains { $0["reason"] == "ProviderDegraded" }, "\(conditions)")
                 } else if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") {
                     Issue.record("the provider's allocation names no cpu cgroup: \(String(describing: allocation))")
                 } else {

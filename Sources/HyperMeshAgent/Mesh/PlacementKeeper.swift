@@ -93,7 +93,10 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
             let terms: AcknowledgementTerms
             switch fields["phase"]?.stringValue {
             case "Bound":
-                terms = AcknowledgementTerms(consumer: key.consumer, enforced: true)
+                // Bound but not (fully) enforced here, e.g. no cgroup hierarchy: the consumer learns it from the ledger.
+                let degraded = local.status?.condition(Condition.degraded).flatMap { $0.status == .true ? $0 : nil }
+                terms = AcknowledgementTerms(consumer: key.consumer, enforced: true,
+                                             reason: degraded.map { "\($0.reason): \($0.message)" } ?? "")
             case "Failed":
                 terms = AcknowledgementTerms(consumer: key.consumer, enforced: false,
                                              reason: "\(condition?.reason ?? "Failed"): \(condition?.message ?? "")")

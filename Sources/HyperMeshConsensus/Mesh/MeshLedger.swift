@@ -56,6 +56,9 @@ public struct MeshLedger: Sendable, Equatable {
         public var enforcedHeight: UInt64?
         /// When its lease ends, in ledger time (``MeshLedger/timeMilliseconds``); `nil`: until it is ended.
         public var expiresAtMilliseconds: Int64?
+        /// What the provider said when it acknowledged: empty when it enforces everything, else what it cannot
+        /// (e.g. `EnforcementUnavailable: …`).
+        public var enforcementNote = ""
 
         public var offer: OfferKey { OfferKey(node: self.terms.provider, pool: self.terms.pool) }
     }
@@ -217,6 +220,7 @@ public struct MeshLedger: Sendable, Equatable {
             if acknowledgement.enforced {
                 self.placements[key]?.state = .enforced
                 self.placements[key]?.enforcedHeight = height
+                self.placements[key]?.enforcementNote = acknowledgement.reason
             } else {
                 self.endPlacement(key, reason: "ProviderFailed: \(acknowledgement.reason)")
             }

@@ -69,6 +69,11 @@ extension ClaimController {
                 }
                 var status = ObjectStatus.ready(.true, reason: "Bound", message: "enforced by node \(provider.prefix(12)) on its pool "
                     + "\(request.pool)", generation: generation, fields: fields)
+                if !placement.enforcementNote.isEmpty {
+                    status.setCondition(Condition(type: Condition.degraded, status: .true, reason: "ProviderDegraded",
+                                                  message: "node \(provider.prefix(12)) holds the claim but does not enforce all of it: "
+                                                      + placement.enforcementNote, observedGeneration: generation))
+                }
                 if committed.mesh.isLost(provider) {
                     // The allocation stays: only its consumer, its lease or its provider's owner ends it.
                     status.setCondition(Condition(type: Condition.degraded, status: .true, reason: "ProviderLost",
