@@ -332,4 +332,19 @@ struct MeshLedgerTests {
         let placement = ledger.mesh.placements[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "job")]
         #expect(placement?.state == .enforced && placement?.enforcementNote == note)
     }
+
+    @Test func aClosingOfferTakesNoNewClaimsAndKeepsWhatItHas() {
+        var ledger = LedgerState()
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 5_000), to: &ledger)
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(Self.offer)), to: &ledger) == nil)
+        #expect(Self.apply(Self.place("first"), to: &ledger) == nil)
+        _ = Self.apply(Self.heartbeat(Self.provider, "a", at: 8_000), to: &ledger)
+        var closing = Self.offer
+        closing.maximumPerClaim = .zero
+        #expect(Self.apply(Self.operation(.offer, by: Self.provider, "gpu", .offer(closing), sequence: 1), to: &ledger) == nil)
+        let offer = ledger.mesh.offers[MeshLedger.OfferKey(node: Self.provider, pool: "gpu")]
+        #expect(offer?.isClosing == true && offer?.termsTimeMilliseconds == 8_000 && offer?.placementCount == 1)
+        #expect(Self.apply(Self.place("second", cpu: 500), to: &ledger) == "pool gpu of node \(Self.provider.prefix(12)) is being withdrawn")
+        #expect(ledger.mesh.placements[MeshLedger.PlacementKey(consumer: Self.consumer, claim: "first")] != nil)
+    }
 }

@@ -210,12 +210,12 @@ struct MeshLedgerTests {
         defer { mesh.stop() }
         let (a, b, nodeB) = (mesh.a, mesh.b, mesh.nodeB)
         let pool = directory.path + "/pool.yaml"
-        func writePool(_ size: String) throws {
+        func writePool(_ size: String, privacy: String = "public-network") throws {
             try """
                 apiVersion: hypermesh/v1
                 kind: ResourcePool
                 metadata: {name: shared}
-                spec: {privacy: public-network, memory: {size: \(size)}, evictionGrace: 2s}
+                spec: {privacy: \(privacy), memory: {size: \(size)}, evictionGrace: 2s}
                 """.write(toFile: pool, atomically: true, encoding: .utf8)
         }
         try writePool("64Mi")
@@ -245,6 +245,31 @@ struct MeshLedgerTests {
         #expect(self.eventually(timeout: 10) {
             try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?.value(atPath: "free.memory") == "8Mi"
         })
+        // Made private, the pool closes to new claims at once and is withdrawn after the grace: A's claim ends then.
+        try writePool("24Mi", privacy: "private")
+        let closed = Date()
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Closing" })
+        try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: late}\nspec: {node: \(nodeB), pool: shared, memory: 1Mi}\n"
+            .write(toFile: directory.path + "/late.yaml", atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/late.yaml"], stateDirectory: a).status == 0)
+        #expect(self.eventually(timeout: 10) { try self.phase(of: "late", on: a).reason == "LedgerRefused" })
+        #expect(try self.phase(of: "late", on: a).status?.value(atPath: "conditions[0].message")?.stringValue?.contains("being withdrawn") == true)
+        #expect(self.eventually(timeout: 15) { try self.phase(of: "older", on: a).reason == "OfferWithdrawn" },
+                "\(String(describing: try? self.phase(of: "older", on: a)))")
+        let withdrawn = Date().timeIntervalSince(closed)
+        print("pool made private -> the claim on it ended on the consumer: \(String(format: "%.1f", withdrawn)) s (grace 2 s)")
+        #expect(withdrawn >= 2)
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", directory.path + "/late.yaml", "-f", directory.path + "/older.yaml",
+                                             "--timeout", "20s"], stateDirectory: a).status == 0)
+        // Offered again, claimed again.
+        try writePool("24Mi")
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/older.yaml"], stateDirectory: a).status == 0)
+        #expect(self.eventually(timeout: 20) { try self.phase(of: "older", on: a).phase == "Bound" },
+                "\(String(describing: try? self.phase(of: "older", on: a)))")
+
         // B removed from the mesh: on the ledger too, so its offer goes and A's claim on it ends.
         let removed = try ProcessRunner.hypermesh(["mesh", "remove", "b"], stateDirectory: a)
         #expect(removed.status == 0 && removed.standardOutput.contains("ledger: expel submitted to 1 of 1 validators"),

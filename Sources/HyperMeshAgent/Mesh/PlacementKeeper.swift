@@ -34,8 +34,6 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
     private var overcommittedSince: [MeshLedger.OfferKey: Date] = [:]
     /// Evictions handed in, by placement.
     private var evicted: [MeshLedger.PlacementKey: Date] = [:]
-    /// How long other nodes' claims keep a pool that shrank below them, when its spec does not say (`evictionGrace`).
-    static let defaultEvictionGrace: TimeInterval = 30
 
     init(ledger: any MeshLedgerAccess, store: StateStore, state: AgentState, logger: Logger) {
         self.ledger = ledger
@@ -123,7 +121,7 @@ public final class PlacementKeeper: Service, @unchecked Sendable {
             self.overcommittedSince[key] = since
             let pool = try self.store.object(ResourceKey(kind: .resourcePool, name: key.pool))
             let grace = pool?.spec["evictionGrace"]?.stringValue.flatMap { try? TimeSpan(parsing: $0) }.map(\.timeInterval)
-                ?? Self.defaultEvictionGrace
+                ?? ResourcePoolController.defaultEvictionGrace.timeInterval
             guard now.timeIntervalSince(since) >= grace else { continue }
             // Newest first, until what stays fits.
             var claimed = offer.claimed

@@ -36,6 +36,12 @@ public struct MeshLedger: Sendable, Equatable {
         public var height: UInt64
         /// How many placements hold some of it.
         public var placementCount = 0
+        /// Ledger time when the current terms were committed (a closing offer's grace counts from it).
+        public var termsTimeMilliseconds: Int64 = 0
+
+        /// Closed to new claims (``OfferTerms/maximumPerClaim`` zero): its owner is withdrawing it once the
+        /// claims on it had their grace.
+        public var isClosing: Bool { self.terms.maximumPerClaim.isZero }
 
         public var free: LedgerAmounts { self.terms.total.subtracting(self.claimed) }
     }
@@ -149,6 +155,7 @@ public struct MeshLedger: Sendable, Equatable {
                 return "pool \(placement.pool) is \(offer.terms.privacy); node \(node.prefix(12)) may not claim from it"
             }
             if placement.amounts.hasNegative || placement.amounts.isZero { return "a claim takes something, and nothing negative" }
+            if offer.isClosing { return "pool \(placement.pool) of node \(placement.provider.prefix(12)) is being withdrawn" }
             let overLimit = placement.amounts.exceeding(offer.terms.maximumPerClaim)
             if !overLimit.isEmpty { return "\(overLimit.joined(separator: ", ")) above the pool's maxPerClaim" }
             let short = placement.amounts.exceeding(offer.free)
@@ -197,7 +204,7 @@ public struct MeshLedger: Sendable, Equatable {
         case (.offer, .offer(let terms)?):
             let key = OfferKey(node: node, pool: operation.subject)
             self.offers[key] = Offer(terms: terms, claimed: self.offers[key]?.claimed ?? .zero, height: height,
-                                     placementCount: self.offers[key]?.placementCount ?? 0)
+                                     placementCount: self.offers[key]?.placementCount ?? 0, termsTimeMilliseconds: self.timeMilliseconds)
         case (.withdraw, _):
             let key = OfferKey(node: node, pool: operation.subject)
             self.offers[key] = nil
