@@ -8,29 +8,47 @@ import TrustChain
 struct STOQBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure one connection, one stream over loopback: a `stoq serve` child process and this client.",
+        abstract: "Measure STOQ over loopback against TCP, interleaved: a `stoq serve` child process and this client.",
         discussion: """
+            Each round moves --size bytes over STOQ (QUIC, one stream per connection), then the same bytes over
+            TCP with iperf3 (the baseline, unless --no-baseline), so both see the same machine in the same
+            minutes. Prints every run, the median and spread (max − min over the median) of each, the ratio of
+            the medians and the lowest ratio of a round, and the load average before and after; warns when a
+            spread is over 25 % (the numbers then say more about the machine than about the transport).
+            With --connections N, N connections (and iperf3 -P N) run at once and the aggregate counts.
             Without --cert/--key/--ca it makes a throwaway CA and certificate in a temporary directory.
-            --baseline also runs iperf3 (TCP, one stream, same byte count) and prints the ratio.
 
             Examples:
-              hypermesh stoq bench --size 1Gi --baseline
-              hypermesh stoq bench --size 256Mi --max-udp-payload 65000 -o json
+              hypermesh stoq bench --size 1Gi                    # 7 rounds, STOQ and TCP interleaved
+              hypermesh stoq bench --size 1Gi --connections 4
+              hypermesh stoq bench --size 256Mi --rounds 3 --max-udp-payload 65000 -o json
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Bytes to move (a quantity: 1Gi, 256Mi).") var size = "1Gi"
-    @Flag(help: "Also measure iperf3 TCP over loopback with the same byte count.") var baseline = false
+    @Option(help: "Bytes to move per connection and run (a quantity: 1Gi, 256Mi).") var size = "1Gi"
+    @Option(help: "Rounds of STOQ then TCP.") var rounds = 7
+    @Option(help: "Connections at once (iperf3 -P for the baseline).") var connections = 1
+    @Flag(inversion: .prefixedNo, help: "Run the iperf3 TCP baseline in every round.") var baseline = true
     @Option(help: ArgumentHelp("Certificate chain (default: a throwaway CA's).", valueName: "FILE")) var cert: String?
     @Option(help: ArgumentHelp("Private key.", valueName: "FILE")) var key: String?
     @Option(help: ArgumentHelp("Mesh root.", valueName: "FILE")) var ca: String?
     @OptionGroup var transport: STOQTransportOptions
     @Option(name: .shortAndLong, help: "Output format: table or json.") var output: OutputFormat = .table
 
+    static let spreadWarning = 0.25
+
+    func validate() throws {
+        guard (1...100).contains(self.rounds) else { throw ValidationError("--rounds must be 1 to 100") }
+        guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1 to 64") }
+    }
+
     func run() throws {
         let bytes: Int64
         do { bytes = try Quantity(parsing: self.size).wholeValue } catch { throw ValidationError("--size: \(error)") }
         guard bytes > 0 else { throw ValidationError("--size must be positive") }
+        if self.baseline && !FileManager.default.isExecutableFile(atPath: "/usr/bin/iperf3") {
+            throw ValidationError("the TCP baseline needs /usr/bin/iperf3 (Packaging/install-deps.sh installs it); --no-baseline skips it")
+        }
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hypermesh-stoq-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("root"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -43,33 +61,89 @@ struct STOQBenchCommand: ParsableCommand {
         var configuration = STOQClient.Configuration(tls: tls)
         configuration.tuning = self.transport.tuning
         let client = try STOQClient(configuration: configuration)
-        let clock = ContinuousClock()
-        let connection = try client.connect(to: server.address)
-        let sink = DiscardingSink()
-        let start = clock.now
-        let received = try connection.perform(STOQRequest(.fetch(path: "bench.bin"), sink: sink))
-        let elapsed = clock.now - start
-        connection.close()
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let stoqGbps = Double(received) * 8 / seconds / 1e9
-        var report: [String: JSONValue] = [
-            "bytes": .integer(Int64(received)), "microseconds": .integer(Int64(seconds * 1e6)),
-            "stoqMbitPerSecond": .integer(Int64(stoqGbps * 1000)),
-            "maxUdpPayload": .integer(Int64(self.transport.maxUdpPayload)),
-        ]
-        var lines = [String(format: "STOQ (QUIC, 1 stream):  %d bytes in %.3f s = %.2f Gbit/s", received, seconds, stoqGbps)]
-        if self.baseline {
-            let tcp = try IPerf3.tcpLoopback(bytes: bytes)
-            report["iperf3TCPMbitPerSecond"] = .integer(Int64(tcp * 1000))
-            report["ratioPerMille"] = .integer(Int64(stoqGbps / tcp * 1000))
-            lines.append(String(format: "iperf3 TCP (1 stream):  %.2f Gbit/s", tcp))
-            lines.append(String(format: "ratio STOQ / TCP:       %.3f", stoqGbps / tcp))
+        let loadBefore = LoadAverage.read()
+        var stoq: [Double] = [], tcp: [Double] = [], moved: Int64 = 0
+        let table = self.output != .json
+        if table {
+            Output.line("\(self.rounds) rounds of \(self.size) × \(self.connections) connection(s) over loopback; load average \(loadBefore ?? "unknown")")
+        }
+        for round in 1...self.rounds {
+            let (received, gbps) = try Self.measureSTOQ(client: client, address: server.address, connections: self.connections)
+            moved = received
+            stoq.append(gbps)
+            var line = String(format: "round %d: STOQ %6.2f Gbit/s", round, gbps)
+            if self.baseline {
+                let tcpGbps = try IPerf3.tcpLoopback(bytes: bytes, streams: self.connections)
+                tcp.append(tcpGbps)
+                line += String(format: "   TCP %6.2f Gbit/s   ratio %.3f", tcpGbps, gbps / tcpGbps)
+            }
+            if table { Output.line(line) }
+        }
+        let loadAfter = LoadAverage.read()
+        let stoqRuns = RunStatistics(values: stoq), tcpRuns = RunStatistics(values: tcp)
+        let ratios = zip(stoq, tcp).map { $0 / $1 }
+        var warnings: [String] = []
+        for (name, runs) in [("STOQ", stoqRuns), ("TCP", tcpRuns)] where runs.spread > Self.spreadWarning {
+            warnings.append(String(format: "%@ runs spread %.0f %% (over %.0f %%): the machine is noisy; measure again on a quiet one",
+                                   name, runs.spread * 100, Self.spreadWarning * 100))
         }
         if self.output == .json {
+            var report: [String: JSONValue] = [
+                "bytesPerRun": .integer(moved), "rounds": .integer(Int64(self.rounds)), "connections": .integer(Int64(self.connections)),
+                "maxUdpPayload": .integer(Int64(self.transport.maxUdpPayload)),
+                "stoqMbitPerSecond": Self.json(stoqRuns),
+                "loadAverageBefore": loadBefore.map { .string($0) } ?? .null, "loadAverageAfter": loadAfter.map { .string($0) } ?? .null,
+                "warnings": .array(warnings.map { .string($0) }),
+            ]
+            if self.baseline {
+                report["tcpMbitPerSecond"] = Self.json(tcpRuns)
+                report["ratioOfMediansPerMille"] = .integer(Int64(stoqRuns.median / tcpRuns.median * 1000))
+                report["lowestRatioPerMille"] = .integer(Int64((ratios.min() ?? 0) * 1000))
+            }
             Output.line(JSONValue.object(report).prettyJSON())
-        } else {
-            lines.forEach(Output.line)
+            return
         }
+        Output.line(String(format: "STOQ: median %.2f Gbit/s (%.2f–%.2f, spread %.0f %%)", stoqRuns.median, stoqRuns.minimum,
+                           stoqRuns.maximum, stoqRuns.spread * 100))
+        if self.baseline {
+            Output.line(String(format: "TCP:  median %.2f Gbit/s (%.2f–%.2f, spread %.0f %%)", tcpRuns.median, tcpRuns.minimum,
+                               tcpRuns.maximum, tcpRuns.spread * 100))
+            Output.line(String(format: "ratio of medians STOQ / TCP: %.3f; lowest ratio of a round: %.3f", stoqRuns.median / tcpRuns.median,
+                               ratios.min() ?? 0))
+        }
+        Output.line("load average before: \(loadBefore ?? "unknown"); after: \(loadAfter ?? "unknown")")
+        for warning in warnings { Output.error("warning: \(warning)") }
+    }
+
+    /// Gbit/s values as whole Mbit/s, the spread in per mille (JSON numbers here are integers).
+    static func json(_ runs: RunStatistics) -> JSONValue {
+        func mbit(_ gbps: Double) -> JSONValue { .integer(Int64((gbps * 1000).rounded())) }
+        return .object(["runs": .array(runs.values.map(mbit)), "median": mbit(runs.median), "min": mbit(runs.minimum),
+                        "max": mbit(runs.maximum), "spreadPerMille": .integer(Int64((runs.spread * 1000).rounded()))])
+    }
+
+    /// `connections` connections at once, each fetching the test file on its own thread; the bytes of one and the
+    /// aggregate rate of all (every byte over the wall time from the first request to the last answer).
+    static func measureSTOQ(client: STOQClient, address: SocketAddress, connections count: Int) throws -> (Int64, Double) {
+        let open = try (0..<count).map { _ in try client.connect(to: address) }
+        defer { for connection in open { connection.close() } }
+        let results = LockedResults(count: count)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let group = DispatchGroup()
+        for (index, connection) in open.enumerated() {
+            group.enter()
+            let handed = HandedToOneThread(connection)
+            Thread {
+                defer { group.leave() }
+                results.set(index, Result { Int64(try handed.value.perform(STOQRequest(.fetch(path: "bench.bin"), sink: DiscardingSink()))) })
+            }.start()
+        }
+        group.wait()
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let received = try results.values.map { try $0.get() }
+        return (received.first ?? 0, Double(received.reduce(0, +)) * 8 / seconds / 1e9)
     }
 
     private func tlsFiles(in scratch: URL) throws -> TLSConfiguration {
@@ -147,7 +221,8 @@ struct STOQBenchServer {
 
 /// The TCP baseline: `iperf3` server and client over loopback, one stream.
 enum IPerf3 {
-    static func tcpLoopback(bytes: Int64) throws -> Double {
+    /// Gbit/s of `streams` TCP streams at once, each moving `bytes` (`-n` counts the total, so it is multiplied).
+    static func tcpLoopback(bytes: Int64, streams: Int = 1) throws -> Double {
         let port = String(Int.random(in: 20_000...40_000))
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/iperf3")
@@ -162,7 +237,7 @@ enum IPerf3 {
         Thread.sleep(forTimeInterval: 0.3)
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/iperf3")
-        client.arguments = ["-c", "127.0.0.1", "-p", port, "-n", String(bytes), "-J"]
+        client.arguments = ["-c", "127.0.0.1", "-p", port, "-n", String(bytes * Int64(streams)), "-P", String(streams), "-J"]
         let pipe = Pipe()
         client.standardOutput = pipe
         try client.run()
@@ -174,4 +249,23 @@ enum IPerf3 {
         else { throw ValidationError("iperf3 gave no result") }
         return bitsPerSecond / 1e9
     }
+}
+
+/// What each of a bench's client threads got.
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<Int64, any Error>]
+
+    init(count: Int) {
+        self.results = Array(repeating: .failure(STOQError.timedOut("no answer")), count: count)
+    }
+
+    func set(_ index: Int, _ result: Result<Int64, any Error>) { self.lock.withLock { self.results[index] = result } }
+    var values: [Result<Int64, any Error>] { self.lock.withLock { self.results } }
+}
+
+/// A connection handed to the one thread that uses it from then on (the caller waits for that thread to finish).
+struct HandedToOneThread<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

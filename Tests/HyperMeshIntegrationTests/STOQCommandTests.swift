@@ -1,4 +1,5 @@
 import Foundation
+import HyperMeshCore
 import HyperMeshTestSupport
 import Testing
 
@@ -152,8 +153,32 @@ struct STOQCommandTests {
     }
 
     @Test func benchMeasuresBothEndsInSeparateProcesses() throws {
-        let result = try ProcessRunner.run(PackageLayout.binary, ["stoq", "bench", "--size", "8Mi", "-o", "json"])
+        let result = try ProcessRunner.run(PackageLayout.binary, ["stoq", "bench", "--size", "8Mi", "--rounds", "3", "--no-baseline",
+                                                                  "-o", "json"])
         #expect(result.status == 0, "\(result.standardError)")
-        #expect(result.standardOutput.contains("\"bytes\": 8388608"))
+        let report = try #require(try? JSONValue(parsingJSON: result.standardOutput))
+        #expect(report["bytesPerRun"]?.integerValue == 8_388_608 && report["rounds"]?.integerValue == 3)
+        let runs = report.value(atPath: "stoqMbitPerSecond.runs")?.arrayValue ?? []
+        #expect(runs.count == 3 && runs.allSatisfy { ($0.integerValue ?? 0) > 0 }, "\(result.standardOutput)")
+        #expect(report["loadAverageBefore"]?.stringValue != nil && report["tcpMbitPerSecond"] == nil)
+    }
+
+    /// STOQ and iperf3 interleaved, round by round, with the medians, the spread and the ratio.
+    @Test func benchInterleavesTheTCPBaselineAndReportsMediansAndSpread() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/iperf3") else {
+            print("skipped: no /usr/bin/iperf3")
+            return
+        }
+        let result = try ProcessRunner.run(PackageLayout.binary, ["stoq", "bench", "--size", "8Mi", "--rounds", "2", "--connections", "2"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("round ") && $0.contains("STOQ") && $0.contains("TCP") && $0.contains("ratio") }.count == 2,
+                "\(result.standardOutput)")
+        #expect(lines.contains { $0.hasPrefix("STOQ: median") && $0.contains("spread") })
+        #expect(lines.contains { $0.hasPrefix("TCP:  median") })
+        #expect(lines.contains { $0.hasPrefix("ratio of medians STOQ / TCP") })
+        #expect(lines.contains { $0.hasPrefix("load average before") })
+        let refused = try ProcessRunner.run(PackageLayout.binary, ["stoq", "bench", "--rounds", "0"])
+        #expect(refused.status != 0 && refused.standardError.contains("--rounds must be 1 to 100"))
     }
 }
