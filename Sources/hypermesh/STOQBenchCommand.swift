@@ -112,7 +112,7 @@ struct STOQBenchCommand: ParsableCommand {
                                ratios.min() ?? 0))
         }
         Output.line("load average before: \(loadBefore ?? "unknown"); after: \(loadAfter ?? "unknown")")
-        for warning in warnings { Output.error("warning: \(warning)") }
+        for warning in warnings { Output.warning(warning) }
     }
 
     /// Gbit/s values as whole Mbit/s, the spread in per mille (JSON numbers here are integers).
