@@ -46,8 +46,20 @@ public struct Agent: Sendable {
         let validator = try stoqAddress.flatMap {
             try ValidatorHost.make(store: store, stateDirectory: stateDirectory, listenAddress: $0, logger: self.logger)
         }
-        let ledger = try stoqAddress == nil ? nil
-            : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, logger: self.logger)
+        // The one STOQ socket of this node: it serves, and it carries what this node dials (the ledger, the CA node).
+        let shards = try stoqAddress.map { address in
+            var messages: (@Sendable ([UInt8], String?) -> Void)?
+            var ledgerSync: (@Sendable (UInt64) -> [UInt8])?
+            if let validator {
+                messages = { bytes, peer in validator.deliver(bytes, from: peer) }
+                ledgerSync = { height in (try? validator.node.sync(above: height).bytes) ?? [] }
+            }
+            return try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
+                                   messages: messages, ledgerSync: ledgerSync, logger: self.logger)
+        }
+        let ledger = try shards == nil ? nil
+            : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, dialFrom: shards?.stoqServer,
+                               logger: self.logger)
         let loop = ReconcileLoop(store: store, notifier: notifier, state: state, resyncPeriod: self.configuration.resyncPeriod,
                                  logger: self.logger, ledger: ledger) {
             // The node identity must be loadable before READY: a corrupt key stops the start here.
@@ -64,15 +76,7 @@ public struct Agent: Sendable {
                                                                      registry: registry, logger: self.logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        if let address = stoqAddress {
-            var messages: (@Sendable ([UInt8], String?) -> Void)?
-            var ledgerSync: (@Sendable (UInt64) -> [UInt8])?
-            if let validator {
-                messages = { bytes, peer in validator.deliver(bytes, from: peer) }
-                ledgerSync = { height in (try? validator.node.sync(above: height).bytes) ?? [] }
-            }
-            let shards = try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
-                                         messages: messages, ledgerSync: ledgerSync, logger: self.logger)
+        if let address = stoqAddress, let shards {
             if let validator {
                 self.logger.info("Hosting this node's validator", metadata: [
                     "index": "\(validator.node.configuration.index)", "validators": "\(validator.node.configuration.validators.members.count)",

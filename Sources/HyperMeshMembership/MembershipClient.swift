@@ -12,11 +12,15 @@ import X509
 public struct MembershipClient: Sendable {
     public let tls: TLSConfiguration
     public let caAddress: SocketAddress
+    /// This node's STOQ server, when the call should leave from its one socket (an agent's); `nil`: a socket of its own.
+    public let dialFrom: STOQServer?
     private let logger: Logger
 
-    public init(tls: TLSConfiguration, caAddress: SocketAddress, logger: Logger = Logger(label: "hypermesh.membership")) {
+    public init(tls: TLSConfiguration, caAddress: SocketAddress, dialFrom: STOQServer? = nil,
+                logger: Logger = Logger(label: "hypermesh.membership")) {
         self.tls = tls
         self.caAddress = caAddress
+        self.dialFrom = dialFrom
         self.logger = logger
     }
 
@@ -59,7 +63,11 @@ public struct MembershipClient: Sendable {
         let client = try STOQClient(configuration: STOQClient.Configuration(tls: self.tls), logger: self.logger)
         let connection: STOQClientConnection
         do {
-            connection = try client.connect(to: self.caAddress, timeout: timeout)
+            if let server = self.dialFrom, server.localAddress.family == self.caAddress.family {
+                connection = try client.connect(to: self.caAddress, from: server, timeout: timeout)
+            } else {
+                connection = try client.connect(to: self.caAddress, timeout: timeout)
+            }
         } catch let error as STOQError {
             throw HyperMeshError.io("cannot reach the mesh CA node at \(self.caAddress): \(error.message)")
         }

@@ -27,6 +27,8 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
     private let hosted: ValidatorNode?
     private let stateDirectory: URL
     private let tls: TLSConfiguration
+    /// This node's STOQ server, whose socket carries the connections to the validators too.
+    private let dialFrom: STOQServer?
     private let logger: Logger
     private let followed = Mutex<(ledger: LedgerState, time: TimeReference?)>((LedgerState(), nil))
     private let outbox = Mutex<[HyperMeshConsensus.Operation]>([])
@@ -34,7 +36,8 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
 
     init(privateKey: P256.Signing.PrivateKey, validators: ValidatorSet, hosted: ValidatorNode?, stateDirectory: URL,
-         tls: TLSConfiguration, logger: Logger) {
+         tls: TLSConfiguration, dialFrom: STOQServer? = nil, logger: Logger) {
+        self.dialFrom = dialFrom
         self.privateKey = privateKey
         self.nodeID = NodeKeySigner.nodeID(of: privateKey.publicKey)
         self.validators = validators
@@ -50,13 +53,15 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
 
     /// The ledger access of this node's agent: `nil` without a Mesh listing validators, or without the node's
     /// mesh credentials.
-    static func make(store: StateStore, stateDirectory: URL, hosted: ValidatorNode?, logger: Logger) throws -> AgentLedger? {
+    static func make(store: StateStore, stateDirectory: URL, hosted: ValidatorNode?, dialFrom: STOQServer? = nil, logger: Logger) throws
+        -> AgentLedger?
+    {
         guard let mesh = try store.objects(of: .mesh).first(where: { $0.deletionRequestedAt == nil }),
               mesh.spec["validators"]?.arrayValue?.isEmpty == false, NodeTLS.missingFiles(stateDirectory).isEmpty else { return nil }
         let validators = try ValidatorSet(meshSpec: mesh.spec, meshName: mesh.key.name)
         let identity = try NodeIdentity.loadOrCreate(in: stateDirectory).identity
         return AgentLedger(privateKey: identity.privateKey, validators: validators, hosted: hosted, stateDirectory: stateDirectory,
-                           tls: try NodeTLS.configuration(stateDirectory), logger: logger)
+                           tls: try NodeTLS.configuration(stateDirectory), dialFrom: dialFrom, logger: logger)
     }
 
     func committed() -> LedgerState {
@@ -172,8 +177,11 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
         configuration.expectedPeerNodeID = member.nodeID
         var quiet = self.logger
         quiet.logLevel = .critical
-        let connection = try STOQClient(configuration: configuration, logger: quiet)
-            .connect(to: try SocketAddress(parsing: member.address), timeout: .seconds(3))
+        let client = try STOQClient(configuration: configuration, logger: quiet)
+        let address = try SocketAddress(parsing: member.address)
+        let connection = try self.dialFrom.flatMap { $0.localAddress.family == address.family ? $0 : nil }
+            .map { try client.connect(to: address, from: $0, timeout: .seconds(3)) }
+            ?? client.connect(to: address, timeout: .seconds(3))
         self.connections[member.nodeID] = connection
         return connection
     }

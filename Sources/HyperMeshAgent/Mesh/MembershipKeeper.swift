@@ -67,7 +67,8 @@ final class MembershipKeeper: Service, @unchecked Sendable {
             if let authority {
                 pem = try authority.revocationList().pem
             } else if let caAddress {
-                pem = try MembershipClient(tls: NodeTLS.configuration(self.stateDirectory), caAddress: caAddress, logger: self.logger)
+                pem = try MembershipClient(tls: NodeTLS.configuration(self.stateDirectory), caAddress: caAddress,
+                                     dialFrom: self.server.stoqServer, logger: self.logger)
                     .revocationList(listen: self.listen)
             } else {
                 return
@@ -129,7 +130,8 @@ final class MembershipKeeper: Service, @unchecked Sendable {
             } else if let caAddress {
                 let root = try Certificate(pemEncoded: String(contentsOf: self.tlsDirectory.appendingPathComponent("root.pem"),
                                                               encoding: .utf8))
-                let client = MembershipClient(tls: NodeTLS.configuration(self.stateDirectory), caAddress: caAddress, logger: self.logger)
+                let client = MembershipClient(tls: NodeTLS.configuration(self.stateDirectory), caAddress: caAddress,
+                                     dialFrom: self.server.stoqServer, logger: self.logger)
                 let key = identity.privateKey
                 let renewed = try blockingAwait { try await client.renew(nodeKey: key, root: root) }
                 (credentials, serial) = (renewed.credentials, renewed.serial)

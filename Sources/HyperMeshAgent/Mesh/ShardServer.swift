@@ -54,6 +54,9 @@ final class ShardServer: Service {
 
     var localAddress: SocketAddress { self.server.localAddress }
 
+    /// The server, for connections this node dials from its one socket (``STOQClient/connect(to:from:timeout:)``).
+    var stoqServer: STOQServer { self.server }
+
     /// Loads the files in `STATE/stoq/` again (a renewed certificate, a new CRL) and drops the peers whose
     /// certificate serial is in `revoked`.
     func reload(stateDirectory: URL, revoked: Set<String>) throws {

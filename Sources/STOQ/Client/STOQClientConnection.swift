@@ -8,17 +8,24 @@ public final class STOQClientConnection {
     private let interop: Bool
     private let receiveBuffer: UnsafeMutablePointer<UInt8>
     private static let receiveCapacity = 65_536
+    /// Set when the connection dials from a server's socket: its packets come through this inbox.
+    private let routing: SharedSocketRouting?
 
-    init(_ connection: QUICConnection, interop: Bool) {
+    init(_ connection: QUICConnection, interop: Bool, routing: SharedSocketRouting? = nil) {
         self.connection = connection
         self.interop = interop
+        self.routing = routing
         self.receiveBuffer = .allocate(capacity: Self.receiveCapacity)
     }
 
     deinit {
         self.close()
+        self.routing?.release()
         self.receiveBuffer.deallocate()
     }
+
+    /// Whether it dials from a server's socket (``STOQClient/connect(to:from:timeout:)``).
+    public var sharesServerSocket: Bool { self.routing != nil }
 
     /// The server's node id from its certificate (`hm://NODE-ID`), if it has one.
     public var peerNodeID: String? { self.connection.peerNodeID }
@@ -67,6 +74,7 @@ public final class STOQClientConnection {
 
     /// Closes with CONNECTION_CLOSE (no error).
     public func close() {
+        defer { self.routing?.release() }
         guard self.connection.state == .active else { return }
         self.connection.close()
     }
@@ -79,7 +87,7 @@ public final class STOQClientConnection {
     /// Drives the connection until `done()` or the deadline.
     func run(until done: () -> Bool, deadline: UInt64) throws {
         while !done() {
-            if self.connection.socket.peerRefused {
+            if self.routing == nil && self.connection.socket.peerRefused {
                 // ICMP port unreachable: nothing listens there any more (the peer's process is gone), so the
                 // requests in flight fail now rather than at their timeout.
                 throw STOQError.connectionClosed("nothing listens at \(self.connection.remoteAddress) (port unreachable)")
@@ -100,15 +108,32 @@ public final class STOQClientConnection {
             guard now < deadline else { throw STOQError.timedOut("no answer from \(self.connection.remoteAddress)") }
             let until = min(self.connection.expiry, deadline)
             let waitMilliseconds = more || until <= now ? 0 : Int32(min((until - now + 999_999) / 1_000_000, 1000))
-            var descriptor = pollfd(fd: self.connection.socket.descriptor,
-                                    events: Int16(POLLIN) | (self.connection.isSendBlocked ? Int16(POLLOUT) : 0),
-                                    revents: 0)
-            _ = poll(&descriptor, 1, waitMilliseconds)
-            self.readAvailable()
+            if let routing {
+                // The server's loop reads the socket; wait for what it routes here (or for room to send).
+                var descriptors = [pollfd(fd: routing.inbox.descriptor, events: Int16(POLLIN), revents: 0),
+                                   pollfd(fd: self.connection.socket.descriptor, events: Int16(POLLOUT), revents: 0)]
+                _ = poll(&descriptors, self.connection.isSendBlocked ? 2 : 1, waitMilliseconds)
+                self.readInbox(routing.inbox)
+            } else {
+                var descriptor = pollfd(fd: self.connection.socket.descriptor,
+                                        events: Int16(POLLIN) | (self.connection.isSendBlocked ? Int16(POLLOUT) : 0),
+                                        revents: 0)
+                _ = poll(&descriptor, 1, waitMilliseconds)
+                self.readAvailable()
+            }
             let after = cngtcp2_timestamp()
             if self.connection.expiry <= after { self.connection.handleExpiry(now: after) }
         }
         _ = self.connection.write(now: cngtcp2_timestamp())
+    }
+
+    private func readInbox(_ inbox: DatagramInbox) {
+        let now = cngtcp2_timestamp()
+        for var datagram in inbox.drain() {
+            datagram.bytes.withUnsafeMutableBufferPointer { buffer in
+                self.connection.receive(buffer.baseAddress!, count: buffer.count, from: datagram.source, ecn: datagram.ecn, now: now)
+            }
+        }
     }
 
     private func readAvailable() {

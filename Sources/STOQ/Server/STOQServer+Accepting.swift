@@ -58,6 +58,10 @@ extension STOQServer {
             connection.receive(bytes, count: count, from: source, ecn: ecn, now: now)
             return
         }
+        if let inbox = self.sharedRoutes.inbox(for: destination) {
+            inbox.push(bytes, count: count, source: source, ecn: ecn)
+            return
+        }
         var header = ngtcp2_pkt_hd()
         guard ngtcp2_accept(&header, bytes, count) == 0 else {
             self.statistics.undecodableDatagrams += 1

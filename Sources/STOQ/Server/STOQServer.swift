@@ -3,6 +3,8 @@ import Foundation
 import Logging
 
 /// A STOQ server: one UDP socket, many QUIC connections with mutual TLS, answering `stoq/1` and `hq-interop`.
+/// The same socket also carries the connections this node dials (``STOQClient/connect(to:from:timeout:)``):
+/// packets are told apart by destination connection ID, so peers see one address and port per node.
 ///
 /// ``run()`` drives every connection from the calling thread until ``stop()`` is called from any thread.
 ///
@@ -72,6 +74,9 @@ public final class STOQServer: @unchecked Sendable {
     private let stopRequested = ManagedAtomicFlag()
     var connections: [ObjectIdentifier: QUICConnection] = [:]
     var routes: [ConnectionID: QUICConnection] = [:]
+    /// Client connections dialled from this server's socket (``STOQClient/connect(to:from:timeout:)``): their
+    /// packets arrive here and go to the threads that drive them.
+    let sharedRoutes = SharedSocketRoutes()
     var connectionsPerHost: [[UInt8]: Int] = [:]
     private let receiveBuffer: UnsafeMutablePointer<UInt8>
     private static let receiveCapacity = 65_536
