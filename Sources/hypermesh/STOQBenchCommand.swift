@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HyperMeshCommands
 import HyperMeshCore
+import Logging
 import STOQ
 import TrustChain
 
@@ -21,6 +22,7 @@ struct STOQBenchCommand: ParsableCommand {
             Examples:
               hypermesh stoq bench --size 1Gi                    # 7 rounds, STOQ and TCP interleaved
               hypermesh stoq bench --size 1Gi --connections 4
+              hypermesh stoq bench --size 1Gi --shared-socket      # dialling from a server's socket, as agents do
               hypermesh stoq bench --size 256Mi --rounds 3 --max-udp-payload 65000 -o json
             """)
 
@@ -29,6 +31,7 @@ struct STOQBenchCommand: ParsableCommand {
     @Option(help: "Rounds of STOQ then TCP.") var rounds = 7
     @Option(help: "Connections at once (iperf3 -P for the baseline).") var connections = 1
     @Flag(inversion: .prefixedNo, help: "Run the iperf3 TCP baseline in every round.") var baseline = true
+    @Flag(help: "Dial from a STOQ server's own socket, as an agent does (one UDP socket per node).") var sharedSocket = false
     @Option(help: ArgumentHelp("Certificate chain (default: a throwaway CA's).", valueName: "FILE")) var cert: String?
     @Option(help: ArgumentHelp("Private key.", valueName: "FILE")) var key: String?
     @Option(help: ArgumentHelp("Mesh root.", valueName: "FILE")) var ca: String?
@@ -61,6 +64,14 @@ struct STOQBenchCommand: ParsableCommand {
         var configuration = STOQClient.Configuration(tls: tls)
         configuration.tuning = self.transport.tuning
         let client = try STOQClient(configuration: configuration)
+        // As an agent dials: from the socket its own server listens on, whose loop routes the replies.
+        var quiet = Logger(label: "stoq.bench.local")
+        quiet.logLevel = .warning
+        let local = try self.sharedSocket ? STOQServer(configuration: STOQServer.Configuration(
+            listenAddress: SocketAddress(host: "127.0.0.1", port: 0), tls: tls, root: scratch.appendingPathComponent("root")),
+            logger: quiet) : nil
+        if let local { Thread { local.run() }.start() }
+        defer { local?.stop() }
         let loadBefore = LoadAverage.read()
         var stoq: [Double] = [], tcp: [Double] = [], moved: Int64 = 0
         let table = self.output != .json
@@ -68,7 +79,8 @@ struct STOQBenchCommand: ParsableCommand {
             Output.line("\(self.rounds) rounds of \(self.size) × \(self.connections) connection(s) over loopback; load average \(loadBefore ?? "unknown")")
         }
         for round in 1...self.rounds {
-            let (received, gbps) = try Self.measureSTOQ(client: client, address: server.address, connections: self.connections)
+            let (received, gbps) = try Self.measureSTOQ(client: client, address: server.address, connections: self.connections,
+                                                        from: local)
             moved = received
             stoq.append(gbps)
             var line = String(format: "round %d: STOQ %6.2f Gbit/s", round, gbps)
@@ -90,7 +102,7 @@ struct STOQBenchCommand: ParsableCommand {
         if self.output == .json {
             var report: [String: JSONValue] = [
                 "bytesPerRun": .integer(moved), "rounds": .integer(Int64(self.rounds)), "connections": .integer(Int64(self.connections)),
-                "maxUdpPayload": .integer(Int64(self.transport.maxUdpPayload)),
+                "maxUdpPayload": .integer(Int64(self.transport.maxUdpPayload)), "sharedSocket": .bool(self.sharedSocket),
                 "stoqMbitPerSecond": Self.json(stoqRuns),
                 "loadAverageBefore": loadBefore.map { .string($0) } ?? .null, "loadAverageAfter": loadAfter.map { .string($0) } ?? .null,
                 "warnings": .array(warnings.map { .string($0) }),
@@ -124,8 +136,10 @@ struct STOQBenchCommand: ParsableCommand {
 
     /// `connections` connections at once, each fetching the test file on its own thread; the bytes of one and the
     /// aggregate rate of all (every byte over the wall time from the first request to the last answer).
-    static func measureSTOQ(client: STOQClient, address: SocketAddress, connections count: Int) throws -> (Int64, Double) {
-        let open = try (0..<count).map { _ in try client.connect(to: address) }
+    static func measureSTOQ(client: STOQClient, address: SocketAddress, connections count: Int, from server: STOQServer?) throws
+        -> (Int64, Double)
+    {
+        let open = try (0..<count).map { _ in try server.map { try client.connect(to: address, from: $0) } ?? client.connect(to: address) }
         defer { for connection in open { connection.close() } }
         let results = LockedResults(count: count)
         let clock = ContinuousClock()

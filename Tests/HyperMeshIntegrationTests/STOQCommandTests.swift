@@ -161,6 +161,12 @@ struct STOQCommandTests {
         let runs = report.value(atPath: "stoqMbitPerSecond.runs")?.arrayValue ?? []
         #expect(runs.count == 3 && runs.allSatisfy { ($0.integerValue ?? 0) > 0 }, "\(result.standardOutput)")
         #expect(report["loadAverageBefore"]?.stringValue != nil && report["tcpMbitPerSecond"] == nil)
+        // Dialling from a server's own socket, as agents do.
+        let shared = try ProcessRunner.run(PackageLayout.binary, ["stoq", "bench", "--size", "8Mi", "--rounds", "2", "--no-baseline",
+                                                                  "--shared-socket", "-o", "json"])
+        #expect(shared.status == 0, "\(shared.standardError)")
+        let sharedReport = try? JSONValue(parsingJSON: shared.standardOutput)
+        #expect(sharedReport?["sharedSocket"] == .bool(true) && sharedReport?["bytesPerRun"]?.integerValue == 8_388_608)
     }
 
     /// STOQ and iperf3 interleaved, round by round, with the medians, the spread and the ratio.
