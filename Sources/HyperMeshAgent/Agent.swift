@@ -57,6 +57,7 @@ public struct Agent: Sendable {
             return try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
                                    messages: messages, ledgerSync: ledgerSync, logger: self.logger)
         }
+        if let shards { validator?.node.dialPeers(from: shards.stoqServer) }
         let ledger = try shards == nil ? nil
             : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, dialFrom: shards?.stoqServer,
                                logger: self.logger)

@@ -21,6 +21,8 @@ final class PeerLink: @unchecked Sendable {
     /// Messages dropped because the queue was full or the peer unreachable.
     let dropped = Atomic<Int>(0)
     let sent = Atomic<Int>(0)
+    /// The server whose socket the connection leaves from (the agent's, hosting this validator); `nil`: its own.
+    private let dialFrom = Mutex<STOQServer?>(nil)
     static let queueLimit = 8192
     static let batchLimit = 64
 
@@ -33,6 +35,11 @@ final class PeerLink: @unchecked Sendable {
         quiet.logLevel = .critical
         self.client = try STOQClient(configuration: configuration, logger: quiet)
         self.logger = logger
+    }
+
+    /// Dial from `server`'s socket from the next connection on (before ``start()``: from the first).
+    func dial(from server: STOQServer) {
+        self.dialFrom.withLock { $0 = server }
     }
 
     func start() {
@@ -72,7 +79,13 @@ final class PeerLink: @unchecked Sendable {
                 }
                 guard !batch.isEmpty else { break }
                 do {
-                    if connection == nil { connection = try self.client.connect(to: self.address, timeout: .seconds(2)) }
+                    if connection == nil {
+                        if let server = self.dialFrom.withLock({ $0 }), server.localAddress.family == self.address.family {
+                            connection = try self.client.connect(to: self.address, from: server, timeout: .seconds(2))
+                        } else {
+                            connection = try self.client.connect(to: self.address, timeout: .seconds(2))
+                        }
+                    }
                     let responses = try connection!.perform(batch.map { STOQRequest(.message($0)) }, timeout: .seconds(10))
                     if let error = responses.compactMap(\.error).first {
                         self.logger.warning("Validator refused a message", metadata: ["peer": "\(self.peer.address)",

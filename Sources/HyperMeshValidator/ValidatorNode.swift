@@ -94,6 +94,14 @@ public final class ValidatorNode: @unchecked Sendable {
             links[index] = try PeerLink(peer: member, tls: configuration.tls, logger: logger)
         }
         self.links = links
+        // One socket per node: a validator with a server of its own dials the others from it too.
+        if let server = self.server { for link in links.values { link.dial(from: server) } }
+    }
+
+    /// Makes the links to the other validators leave from `server`'s socket (the agent's one STOQ socket, when it
+    /// hosts this validator and delivers its messages); call before ``run()``.
+    public func dialPeers(from server: STOQServer) {
+        for link in self.links.values { link.dial(from: server) }
     }
 
     /// The address the STOQ server is bound to (the shared server's, when it binds none of its own).

@@ -113,6 +113,11 @@ struct ConsensusValidatorTests {
         #expect(ledgers.map { $0["operations"] as? Int } == [1000, 1000, 1000, 1000])
         #expect(Set(ledgers.map { $0["head"] as? String ?? "" }).count == 1, "\(ledgers)")
         #expect((ledgers[0]["stakes"] as? [String: Int])?[lab.nodeIDs[3]] == 1000)
+        // One UDP socket per validator: its links to the other three leave from the port it listens on.
+        for index in 0..<4 {
+            let pid = try #require(lab.validators[index]).process.processIdentifier
+            #expect(try ProcessSockets.udpPorts(of: pid) == [UInt16(lab.ports[index])], "validator \(index)")
+        }
 
         // Validator 2 is killed; the other three go on without it.
         lab.validators[2]?.stop(signal: SIGKILL)

@@ -32,26 +32,6 @@ struct MeshLedgerTests {
                 object?["status"])
     }
 
-    /// The local ports of the UDP sockets process `pid` holds (its fds' socket inodes, looked up in /proc/net/udp).
-    static func udpPorts(of pid: Int32) throws -> [UInt16] {
-        var inodes = Set<String>()
-        for fd in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") {
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), target.hasPrefix("socket:[") {
-                inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
-            }
-        }
-        var ports: [UInt16] = []
-        for table in ["/proc/net/udp", "/proc/net/udp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count > 9, inodes.contains(String(fields[9])), let port = fields[1].split(separator: ":").last else { continue }
-                ports.append(UInt16(port, radix: 16) ?? 0)
-            }
-        }
-        return ports.sorted()
-    }
-
     /// A mesh of two agents: A ran `mesh init` (the CA and the one validator), B joined; both agents running.
     final class TwoAgents {
         let a: String
@@ -130,7 +110,7 @@ struct MeshLedgerTests {
         // B follows the ledger from A and keeps its CRL from A, all from its one STOQ socket: one UDP port.
         let portB = try #require(try self.json(["get", "mesh"], on: b)?["items"]?.arrayValue?.first?
             .value(atPath: "spec.node.listen")?.stringValue?.split(separator: ":").last.flatMap { UInt16($0) })
-        #expect(try Self.udpPorts(of: mesh.agentB.process.processIdentifier) == [portB])
+        #expect(try ProcessSockets.udpPorts(of: mesh.agentB.process.processIdentifier) == [portB])
 
         // A claims 16Mi of it: placed, enforced by B, then Bound on A.
         let claims = directory.path + "/claims.yaml"
