@@ -131,4 +131,33 @@ struct STOQNetworkTests {
         #expect(limitedSeconds > 5.0)
         print("64 MiB under tbf 100 Mbit/s: \(String(format: "%.2f", limitedSeconds)) s")
     }
+
+    /// 256 MiB across a veth pair with 1 % of packets dropped each way arrives byte-identical; the time beside the
+    /// lossless transfer on the same path, in the same run, is printed (a figure, not a bound).
+    @Test func aQuarterGigabyteUnderOnePercentLossIsByteIdentical() throws {
+        guard let pair = try NamespacePair.make() else { return }
+        defer { pair.tearDown() }
+        let mesh = try STOQCommandTests.Mesh()
+        defer { mesh.directory.remove() }
+        let file = try mesh.writeFile("quarter.bin", megabytes: 256)
+        let (server, address) = try mesh.serve(listen: pair.serverAddress + ":0", namespace: pair.server)
+        defer { server.stop() }
+        func fetch(_ name: String) throws -> (ProcessResult, TimeInterval) {
+            let start = Date()
+            let result = try ProcessRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, PackageLayout.binary.path, "stoq",
+                                                                  "get", "stoq://\(address)/quarter.bin", "-o", mesh.directory.path + "/" + name,
+                                                                  "--timeout", "5m"] + mesh.tls("client"))
+            return (result, Date().timeIntervalSince(start))
+        }
+        let (clean, cleanSeconds) = try fetch("clean.out")
+        #expect(clean.status == 0, "\(clean.standardError)")
+        try pair.dropPackets(probability: 0.01)
+        let (lossy, lossySeconds) = try fetch("lossy.out")
+        #expect(lossy.status == 0, "\(lossy.standardError)")
+        #expect(try mesh.same(file, mesh.directory.path + "/lossy.out"), "the bytes differ after 1 % loss")
+        let dropped = try pair.droppedPackets()
+        #expect(dropped > 100, "the loss rules dropped only \(dropped) packets")
+        print(String(format: "256 MiB over veth: lossless %.2f s, 1 %% loss each way %.2f s (%d packets dropped): %.2f of the lossless rate",
+                     cleanSeconds, lossySeconds, dropped, cleanSeconds / lossySeconds))
+    }
 }
