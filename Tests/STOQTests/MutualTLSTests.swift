@@ -56,6 +56,13 @@ struct MutualTLSTests {
             if !closed { usleep(20_000) }
         }
         #expect(closed, "the revoked peer's connection stayed open")
+        // It is told why: the reason phrase travels in CONNECTION_CLOSE.
+        do {
+            _ = try revoked.ping()
+            Issue.record("a closed connection answered")
+        } catch let error as STOQError {
+            #expect(error.message.contains("certificate revoked"), "\(error.message)")
+        }
         _ = try good.ping()  // still answers (ping throws when it does not)
         #expect(throws: STOQError.handshakeRefused()) {
             try server.connect(tls: TestPKI.shared.revokedClient).ping()

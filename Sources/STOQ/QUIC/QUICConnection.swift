@@ -53,6 +53,8 @@ final class QUICConnection {
     var deferredShutdowns: [(id: Int64, errorCode: UInt64)] = []
     var lastError = ngtcp2_ccerr()
     private var closePacket: [UInt8] = []
+    /// The reason phrase of our CONNECTION_CLOSE, alive as long as the connection (``close(errorCode:reason:now:)``).
+    private var closeReasonPhrase: UnsafeMutablePointer<UInt8>?
     var blockedTransmit: (bytes: [UInt8], to: SocketAddress, segmentSize: Int, ecn: UInt32)?
     private var packetsSinceCloseResend = 0
 
@@ -132,6 +134,7 @@ final class QUICConnection {
 
     deinit {
         if let conn { ngtcp2_conn_del(conn) }
+        self.closeReasonPhrase?.deallocate()
         if let session { gnutls_deinit(session) }
         self.reference.deallocate()
         self.pathStorage.deallocate()
@@ -438,7 +441,13 @@ final class QUICConnection {
     /// Closes the connection with an application error code (0: no error), sending CONNECTION_CLOSE once.
     func close(errorCode: UInt64 = 0, reason: String = "", now: UInt64 = cngtcp2_timestamp()) {
         guard self.state == .active else { return }
-        ngtcp2_ccerr_set_application_error(&self.lastError, errorCode, nil, 0)
+        // The reason phrase travels in CONNECTION_CLOSE, so the peer can say why; ngtcp2 keeps only the pointer, so
+        // the bytes live as long as the connection (close runs once: only an active connection gets here).
+        let phrase = Array(reason.utf8.prefix(512))
+        let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: max(phrase.count, 1))
+        storage.initialize(from: phrase, count: phrase.count)
+        self.closeReasonPhrase = storage
+        ngtcp2_ccerr_set_application_error(&self.lastError, errorCode, storage, phrase.count)
         self.closeReason = self.closeReason ?? "closed locally"
         self.startClosingPeriod(now: now)
     }
