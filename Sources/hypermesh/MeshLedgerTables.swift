@@ -26,6 +26,7 @@ struct MeshLedgerTables {
                     "placements": .integer(Int64(offer.placementCount)),
                     "height": .integer(Int64(offer.height)),
                     "providerStatus": .string(ledger.mesh.isLost(key.node) ? "Lost" : "Ready"),
+                    "closing": .bool(offer.isClosing),
                 ])
             })]).prettyJSON())
         case .name:
@@ -36,7 +37,8 @@ struct MeshLedgerTables {
                 let total = ResourceAmounts(offer.terms.total), free = ResourceAmounts(offer.free)
                 func column(_ free: Quantity, _ total: Quantity) -> String { total == .zero ? "-" : "\(free)/\(total)" }
                 let gpu = total.gpuCount == 0 && total.gpuMemory == .zero ? "-" : "\(free.gpuCount)/\(total.gpuCount) \(column(free.gpuMemory, total.gpuMemory))"
-                table.append([key.node == nodeID ? "\(key.node.prefix(16)) (this node)" : String(key.node.prefix(16)), key.pool,
+                table.append([key.node == nodeID ? "\(key.node.prefix(16)) (this node)" : String(key.node.prefix(16)),
+                              offer.isClosing ? "\(key.pool) (closing)" : key.pool,
                               offer.terms.privacy, column(free.cpu, total.cpu), column(free.memory, total.memory),
                               column(free.storage, total.storage), gpu,
                               "\(offer.placementCount)", "\(offer.height)",

@@ -254,6 +254,8 @@ struct MeshLedgerTests {
         let closed = Date()
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
         #expect(self.eventually(timeout: 10) { try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Closing" })
+        // Closed on the ledger (committed, as A sees it) before the next claim tries.
+        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?["closing"] == .bool(true) })
         try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: late}\nspec: {node: \(nodeB), pool: shared, memory: 1Mi}\n"
             .write(toFile: directory.path + "/late.yaml", atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/late.yaml"], stateDirectory: a).status == 0)

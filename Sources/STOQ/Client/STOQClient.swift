@@ -49,12 +49,12 @@ public final class STOQClient {
     public func connect(to address: SocketAddress, timeout: Duration = .seconds(10)) throws -> STOQClientConnection {
         let wildcard = try SocketAddress(host: address.family == AF_INET6 ? "::" : "0.0.0.0", port: 0)
         let socket = try UDPSocket(bindingTo: wildcard, connectingTo: address)
-        return try self.handshake(try self.connection(to: address, socket: socket, routing: nil), timeout: timeout)
+        return try self.handshake(try self.connection(to: address, socket: socket, server: nil), timeout: timeout)
     }
 
     /// Connects from `server`'s own socket, so the peer sees this node's one address and port (what NAT traversal
     /// needs: a hole punched for the listening port is the one the dialled connection uses). The server's loop
-    /// hands the connection's packets to the calling thread, which drives it as any client connection.
+    /// drives the connection like its own; the calling thread hands it each request and waits for the answer.
     ///
     /// - Throws: as ``connect(to:timeout:)``; ``STOQError`` `invalidAddress` when the address family is not the
     ///   server's.
@@ -64,19 +64,17 @@ public final class STOQClient {
         guard address.family == server.localAddress.family else {
             throw STOQError.invalidAddress("\(address) is not reachable from the server's socket on \(server.localAddress)")
         }
-        let routing = SharedSocketRouting(routes: server.sharedRoutes)
-        return try self.handshake(try self.connection(to: address, socket: server.socket, routing: routing), timeout: timeout)
+        return try self.handshake(try self.connection(to: address, socket: server.socket, server: server), timeout: timeout)
     }
 
-    private func connection(to address: SocketAddress, socket: UDPSocket, routing: SharedSocketRouting?) throws -> STOQClientConnection {
+    private func connection(to address: SocketAddress, socket: UDPSocket, server: STOQServer?) throws -> STOQClientConnection {
         var parameters = QUICConnection.Parameters(
             role: .client, socket: socket, remoteAddress: address, credentials: self.credentials,
             alpnProtocols: [self.configuration.alpn], tuning: self.configuration.tuning, logger: self.logger,
             serverName: self.configuration.serverName)
         if self.configuration.tls == nil { parameters.peerVerification = .deferredToCaller }
-        let quic = try QUICConnection(parameters, owner: routing)
-        routing?.start(with: quic.sourceConnectionIDs)
-        return STOQClientConnection(quic, interop: self.configuration.alpn == STOQDefaults.interopALPN, routing: routing)
+        let quic = try QUICConnection(parameters, owner: server)
+        return STOQClientConnection(quic, interop: self.configuration.alpn == STOQDefaults.interopALPN, server: server)
     }
 
     private func handshake(_ connection: STOQClientConnection, timeout: Duration) throws -> STOQClientConnection {

@@ -8,24 +8,23 @@ public final class STOQClientConnection {
     private let interop: Bool
     private let receiveBuffer: UnsafeMutablePointer<UInt8>
     private static let receiveCapacity = 65_536
-    /// Set when the connection dials from a server's socket: its packets come through this inbox.
-    private let routing: SharedSocketRouting?
+    /// Set when the connection dials from a server's socket: that server's loop drives it.
+    private let server: STOQServer?
 
-    init(_ connection: QUICConnection, interop: Bool, routing: SharedSocketRouting? = nil) {
+    init(_ connection: QUICConnection, interop: Bool, server: STOQServer? = nil) {
         self.connection = connection
         self.interop = interop
-        self.routing = routing
+        self.server = server
         self.receiveBuffer = .allocate(capacity: Self.receiveCapacity)
     }
 
     deinit {
         self.close()
-        self.routing?.release()
         self.receiveBuffer.deallocate()
     }
 
     /// Whether it dials from a server's socket (``STOQClient/connect(to:from:timeout:)``).
-    public var sharesServerSocket: Bool { self.routing != nil }
+    public var sharesServerSocket: Bool { self.server != nil }
 
     /// The server's node id from its certificate (`hm://NODE-ID`), if it has one.
     public var peerNodeID: String? { self.connection.peerNodeID }
@@ -74,9 +73,27 @@ public final class STOQClientConnection {
 
     /// Closes with CONNECTION_CLOSE (no error).
     public func close() {
-        defer { self.routing?.release() }
+        if let server {
+            // On the loop that drives it; nothing to do when that loop has stopped (it closed everything).
+            let connection = self.connection
+            try? server.drive(connection, until: {
+                if connection.state == .active { connection.close() }
+                return true
+            }, deadline: cngtcp2_timestamp() + 1_000_000_000)
+            return
+        }
         guard self.connection.state == .active else { return }
         self.connection.close()
+    }
+
+    /// Why a connection that is no longer active ended, as the error of the request waiting on it.
+    static func failure(of connection: QUICConnection) -> STOQError {
+        let reason = connection.closeReason ?? "closed"
+        if !connection.handshakeCompleted && reason == "ERR_HANDSHAKE_TIMEOUT" {
+            return .timedOut("no QUIC server answered at \(connection.remoteAddress)")
+        }
+        if connection.peerRefusal != nil || reason.contains("handshake") { return .handshakeRefused(reason) }
+        return .connectionClosed(reason)
     }
 
     func waitForHandshake(timeout: Duration) throws {
@@ -86,54 +103,29 @@ public final class STOQClientConnection {
 
     /// Drives the connection until `done()` or the deadline.
     func run(until done: () -> Bool, deadline: UInt64) throws {
+        if let server { return try server.drive(self.connection, until: done, deadline: deadline) }
         while !done() {
-            if self.routing == nil && self.connection.socket.peerRefused {
+            if self.connection.socket.peerRefused {
                 // ICMP port unreachable: nothing listens there any more (the peer's process is gone), so the
                 // requests in flight fail now rather than at their timeout.
                 throw STOQError.connectionClosed("nothing listens at \(self.connection.remoteAddress) (port unreachable)")
             }
-            guard self.connection.state == .active else {
-                let reason = self.connection.closeReason ?? "closed"
-                if !self.connection.handshakeCompleted && reason == "ERR_HANDSHAKE_TIMEOUT" {
-                    throw STOQError.timedOut("no QUIC server answered at \(self.connection.remoteAddress)")
-                }
-                if self.connection.peerRefusal != nil || reason.contains("handshake") {
-                    throw STOQError.handshakeRefused(reason)
-                }
-                throw STOQError.connectionClosed(reason)
-            }
+            guard self.connection.state == .active else { throw Self.failure(of: self.connection) }
             // Send what `done()` or the handlers just queued before waiting.
             let more = self.connection.write(now: cngtcp2_timestamp())
             let now = cngtcp2_timestamp()
             guard now < deadline else { throw STOQError.timedOut("no answer from \(self.connection.remoteAddress)") }
             let until = min(self.connection.expiry, deadline)
             let waitMilliseconds = more || until <= now ? 0 : Int32(min((until - now + 999_999) / 1_000_000, 1000))
-            if let routing {
-                // The server's loop reads the socket; wait for what it routes here (or for room to send).
-                var descriptors = [pollfd(fd: routing.inbox.descriptor, events: Int16(POLLIN), revents: 0),
-                                   pollfd(fd: self.connection.socket.descriptor, events: Int16(POLLOUT), revents: 0)]
-                _ = poll(&descriptors, self.connection.isSendBlocked ? 2 : 1, waitMilliseconds)
-                self.readInbox(routing.inbox)
-            } else {
-                var descriptor = pollfd(fd: self.connection.socket.descriptor,
-                                        events: Int16(POLLIN) | (self.connection.isSendBlocked ? Int16(POLLOUT) : 0),
-                                        revents: 0)
-                _ = poll(&descriptor, 1, waitMilliseconds)
-                self.readAvailable()
-            }
+            var descriptor = pollfd(fd: self.connection.socket.descriptor,
+                                    events: Int16(POLLIN) | (self.connection.isSendBlocked ? Int16(POLLOUT) : 0),
+                                    revents: 0)
+            _ = poll(&descriptor, 1, waitMilliseconds)
+            self.readAvailable()
             let after = cngtcp2_timestamp()
             if self.connection.expiry <= after { self.connection.handleExpiry(now: after) }
         }
         _ = self.connection.write(now: cngtcp2_timestamp())
-    }
-
-    private func readInbox(_ inbox: DatagramInbox) {
-        let now = cngtcp2_timestamp()
-        for var datagram in inbox.drain() {
-            datagram.bytes.withUnsafeMutableBufferPointer { buffer in
-                self.connection.receive(buffer.baseAddress!, count: buffer.count, from: datagram.source, ecn: datagram.ecn, now: now)
-            }
-        }
     }
 
     private func readAvailable() {

@@ -12,8 +12,9 @@ extension STOQServer: QUICConnectionOwner {
     }
 
     func connection(_ connection: QUICConnection, didOpenRemoteStream stream: QUICStream) {
-        guard connection.peerIsAdmitted else {
-            // Not reachable through the handshake; a second lock on the door all the same.
+        guard connection.role == .server, connection.peerIsAdmitted else {
+            // A peer this node dialled may not open streams (its stream limit is zero); nothing is served to a peer
+            // that was not admitted (not reachable through the handshake: a second lock on the door).
             stream.reset(errorCode: 0x2)
             return
         }
@@ -56,10 +57,6 @@ extension STOQServer {
         let destination = ConnectionID(pointer: versionCID.dcid, count: versionCID.dcidlen)
         if let connection = self.routes[destination] {
             connection.receive(bytes, count: count, from: source, ecn: ecn, now: now)
-            return
-        }
-        if let inbox = self.sharedRoutes.inbox(for: destination) {
-            inbox.push(bytes, count: count, source: source, ecn: ecn)
             return
         }
         var header = ngtcp2_pkt_hd()

@@ -1,10 +1,11 @@
 import CNGTCP2
 import Foundation
 import Logging
+import Synchronization
 
 /// A STOQ server: one UDP socket, many QUIC connections with mutual TLS, answering `stoq/1` and `hq-interop`.
-/// The same socket also carries the connections this node dials (``STOQClient/connect(to:from:timeout:)``):
-/// packets are told apart by destination connection ID, so peers see one address and port per node.
+/// The same socket also carries the connections this node dials (``STOQClient/connect(to:from:timeout:)``), driven
+/// by the same loop: packets are told apart by destination connection ID, so peers see one address and port per node.
 ///
 /// ``run()`` drives every connection from the calling thread until ``stop()`` is called from any thread.
 ///
@@ -59,6 +60,9 @@ public final class STOQServer: @unchecked Sendable {
         public var handshakesRefused = 0
         /// Connections closed and forgotten (by either side, or idle).
         public var connectionsClosed = 0
+        /// Connections this node dialled from the server's socket, and how many of them are closed and forgotten.
+        public var connectionsDialled = 0
+        public var dialledConnectionsClosed = 0
     }
 
     public let configuration: Configuration
@@ -71,12 +75,19 @@ public final class STOQServer: @unchecked Sendable {
     let blobs: BlobDirectory
     let staticSecret: [UInt8]
     private let wakeDescriptor: Int32
+    var wakeDescriptorForDialling: Int32 { self.wakeDescriptor }
     private let stopRequested = ManagedAtomicFlag()
     var connections: [ObjectIdentifier: QUICConnection] = [:]
     var routes: [ConnectionID: QUICConnection] = [:]
-    /// Client connections dialled from this server's socket (``STOQClient/connect(to:from:timeout:)``): their
-    /// packets arrive here and go to the threads that drive them.
-    let sharedRoutes = SharedSocketRoutes()
+    /// Waits of threads that dialled from this server's socket (``STOQClient/connect(to:from:timeout:)``), handed
+    /// to the loop, which drives those connections like its own.
+    let dialling = DiallingQueue()
+    var dialledWork: [DialledWork] = []
+    /// Which of ``connections`` this node dialled (they count against no per-address limit).
+    var dialledConnections: Set<ObjectIdentifier> = []
+    /// The thread in ``run()``, while it runs.
+    private let loopThread = Mutex<pthread_t?>(nil)
+    var isLoopThread: Bool { self.loopThread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false } }
     var connectionsPerHost: [[UInt8]: Int] = [:]
     private let receiveBuffer: UnsafeMutablePointer<UInt8>
     private static let receiveCapacity = 65_536
@@ -149,10 +160,13 @@ public final class STOQServer: @unchecked Sendable {
 
     /// Serves until ``stop()``, then closes every connection with CONNECTION_CLOSE.
     public func run() {
+        self.loopThread.withLock { $0 = pthread_self() }
+        defer { self.loopThread.withLock { $0 = nil } }
         self.logger.info("STOQ server listening", metadata: ["address": "\(self.localAddress)"])
         while !self.stopRequested.isSet {
             let now = cngtcp2_timestamp()
-            let nextExpiry = self.connections.values.map(\.expiry).min() ?? UInt64.max
+            let nextExpiry = min(self.connections.values.map(\.expiry).min() ?? UInt64.max,
+                                 self.dialledWork.map(\.deadline).min() ?? UInt64.max)
             let waitMilliseconds = nextExpiry <= now ? 0 : Int32(min((nextExpiry - now + 999_999) / 1_000_000, 1000))
             let sendBlocked = self.connections.values.contains { $0.isSendBlocked }
             var descriptors = [
@@ -165,8 +179,11 @@ public final class STOQServer: @unchecked Sendable {
                 _ = read(self.wakeDescriptor, &value, 8)
             }
             self.applyPendingReload()
+            self.adoptDialledWork()
             self.serviceOnce()
+            self.progressDialledWork()
         }
+        self.abandonDialledWork()
         let now = cngtcp2_timestamp()
         for connection in self.connections.values { connection.close(now: now) }
         self.logger.info("STOQ server stopped", metadata: ["address": "\(self.localAddress)"])
@@ -205,6 +222,10 @@ public final class STOQServer: @unchecked Sendable {
         self.routes = self.routes.filter { closed[ObjectIdentifier($0.value)] == nil }
         for (key, connection) in closed {
             self.connections[key] = nil
+            if self.dialledConnections.remove(key) != nil {
+                self.statistics.dialledConnectionsClosed += 1
+                continue
+            }
             let host = connection.remoteAddress.hostBytes
             self.connectionsPerHost[host, default: 1] -= 1
             if self.connectionsPerHost[host] == 0 { self.connectionsPerHost[host] = nil }
