@@ -62,7 +62,7 @@ public struct Agent: Sendable {
             : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, dialFrom: shards?.stoqServer,
                                logger: self.logger)
         let loop = ReconcileLoop(store: store, notifier: notifier, state: state, resyncPeriod: self.configuration.resyncPeriod,
-                                 logger: self.logger, ledger: ledger) {
+                                 logger: self.logger, ledger: ledger, dialFrom: shards?.stoqServer) {
             // The node identity must be loadable before READY: a corrupt key stops the start here.
             _ = try NodeIdentity.loadOrCreate(in: stateDirectory)
         }
@@ -108,7 +108,8 @@ public struct Agent: Sendable {
         }
         services.append(.init(service: MirrorSourceWatcher(store: store, state: state, logger: self.logger),
                               successTerminationBehavior: .ignore))
-        services.append(.init(service: MirrorPeerWatcher(store: store, state: state, stateDirectory: stateDirectory, logger: self.logger),
+        services.append(.init(service: MirrorPeerWatcher(store: store, state: state, stateDirectory: stateDirectory,
+                                                               dialFrom: shards?.stoqServer, logger: self.logger),
                               successTerminationBehavior: .ignore))
         services.append(.init(service: watcher, successTerminationBehavior: .ignore))
         services.append(.init(service: reloader, successTerminationBehavior: .ignore))

@@ -1,4 +1,5 @@
 import Foundation
+import STOQ
 import HyperMeshCore
 import HyperMeshReconciler
 import HyperMeshStore
@@ -62,7 +63,7 @@ extension MirrorPolicyController {
     /// least once per grace period (a peer that could not be asked is asked again then). Nothing is deleted or
     /// given up when a manifest cannot be read.
     static func collectGarbage(state: URL, shards: ChunkStore, store: StateStore, force: Bool = false, settled: [String: Bool] = [:],
-                               now: Date = Date()) throws -> (collected: Int, released: [PeerShardCollector.Outcome]) {
+                               dialFrom: STOQServer? = nil, now: Date = Date()) throws -> (collected: Int, released: [PeerShardCollector.Outcome]) {
         let addresses = try Self.meshAddresses(store)
         let own = try NodeIdentity.loadOrCreate(in: state).identity.nodeID
         guard let keeping = try Self.keeping(state: state, store: store, addresses: addresses, own: own, settled: settled) else {
@@ -75,7 +76,7 @@ extension MirrorPolicyController {
         }
         let tls = NodeTLS.configuration(state)
         let peers = addresses.sorted { $0.key < $1.key }.filter { $0.key != own }.compactMap {
-            try? ShardPeer(address: $0.value, nodeID: $0.key, tls: tls)
+            try? ShardPeer(address: $0.value, nodeID: $0.key, tls: tls, dialFrom: dialFrom)
         }
         defer { for peer in peers { peer.close() } }
         let targets = peers.map { PeerShardCollector.Target(peer: $0, keep: keeping.byPeer[$0.name, default: []].union(keeping.unsettled)) }

@@ -100,14 +100,16 @@ extension MirrorPolicyController {
 
     /// The peers a policy may use (`placement`), reached with the node's STOQ certificate in `STATE/stoq/`,
     /// and the node ids it names that no Mesh gives an address for.
-    public static func peers(for specValue: JSONValue, stateDirectory: URL, store: StateStore) throws -> ([ShardPeer], [String]) {
+    public static func peers(for specValue: JSONValue, stateDirectory: URL, store: StateStore, dialFrom: STOQServer? = nil) throws
+        -> ([ShardPeer], [String])
+    {
         let addresses = try Self.meshAddresses(store)
         let own = try NodeIdentity.loadOrCreate(in: stateDirectory).identity.nodeID
         let tls = NodeTLS.configuration(stateDirectory)
         var peers: [ShardPeer] = []
         var unknown: [String] = []
         for id in Self.allowedPeerIDs(MirrorSpec(specValue), addresses: addresses, own: own) {
-            guard let address = addresses[id], let peer = try? ShardPeer(address: address, nodeID: id, tls: tls) else {
+            guard let address = addresses[id], let peer = try? ShardPeer(address: address, nodeID: id, tls: tls, dialFrom: dialFrom) else {
                 unknown.append(id)
                 continue
             }

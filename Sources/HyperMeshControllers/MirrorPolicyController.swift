@@ -32,7 +32,12 @@ import STOQData
 /// peer a Mesh lists; the other levels only the listed ones. STOQ uses the node's certificate in
 /// `STATE/stoq/` (`chain.pem`, `key.pem`, `root.pem`, optional `crl.pem`).
 public struct MirrorPolicyController: Controller {
-    public init() {}
+    /// The agent's STOQ server: shards go to peers from its socket (one UDP port per node); `nil` in the CLI.
+    let dialFrom: STOQServer?
+
+    public init(dialFrom: STOQServer? = nil) {
+        self.dialFrom = dialFrom
+    }
 
     public var kind: Kind { .mirrorPolicy }
 
@@ -74,7 +79,8 @@ public struct MirrorPolicyController: Controller {
             let state = context.stateDirectory
             try Self.forgetVersions(state: state, name: object.key.name)
             let shards = try ChunkStore(directory: Self.directory(state).appendingPathComponent("shards"))
-            Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store, force: true), of: object.key, context: context)
+            Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store, force: true, dialFrom: self.dialFrom),
+                        of: object.key, context: context)
         }
     }
 
@@ -87,7 +93,7 @@ public struct MirrorPolicyController: Controller {
         let previous = try? MirrorManifest.decode([UInt8](Data(contentsOf: manifestURL)), source: manifestURL.path)
 
         // The peers first: new stripes go out to those answering while the rest of the source is read.
-        let (peers, unknown) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store)
+        let (peers, unknown) = try Self.peers(for: object.spec, stateDirectory: state, store: context.store, dialFrom: self.dialFrom)
         defer { for peer in peers { peer.close() } }
         let answering = zip(peers, concurrentMap(peers.count) { peers[$0].isAlive() }).filter(\.1).map(\.0)
         let placer = ShardPlacer(peers: answering, shards: shards)
@@ -135,7 +141,8 @@ public struct MirrorPolicyController: Controller {
         // After placement, and only once this policy is fully replicated: a peer that left the placement gives
         // up its copies when the peers now allowed hold enough of their own.
         Self.report(try Self.collectGarbage(state: state, shards: shards, store: context.store,
-                                            settled: [object.key.name: health.underReplicated == 0 && lost.isEmpty]),
+                                            settled: [object.key.name: health.underReplicated == 0 && lost.isEmpty],
+                                            dialFrom: self.dialFrom),
                     of: object.key, context: context)
 
         var placement = Dictionary(uniqueKeysWithValues: held.map { ($0.key, JSONValue.integer(Int64($0.value.count))) })

@@ -85,6 +85,21 @@ struct ShardPeerTests {
         for peer in peers { peer.close() }
     }
 
+    /// An agent's shard traffic leaves from its own STOQ server's socket: PUT, WANT and GET through a peer dialled that way.
+    @Test func shardsGoToAPeerFromTheNodesOwnServerSocket() throws {
+        let node = try RunningServer(), holder = try RunningServer()
+        defer { node.stop(); holder.stop() }
+        let peer = try ShardPeer(address: "\(holder.address)", nodeID: TestPKI.shared.serverNodeID, tls: TestPKI.shared.client,
+                                 dialFrom: node.server)
+        defer { peer.close() }
+        let shards = (0..<20).map { RunningServer.pseudoRandom(count: 50_000 + $0, seed: UInt64($0 + 1)) }
+        let ids = shards.map { ContentID(of: $0) }
+        try peer.put(Array(zip(ids, shards)))
+        #expect(try peer.held(ids) == Set(ids))
+        #expect(peer.shards(ids).mapValues { $0 } == Dictionary(uniqueKeysWithValues: zip(ids, shards)))
+        #expect(node.server.statistics.connectionsDialled == 1, "the connection did not leave from the node's socket")
+    }
+
     @Test func wantAnswersWithABitmapAndMalformedWantsAreRefused() throws {
         let server = try RunningServer()
         defer { server.stop() }

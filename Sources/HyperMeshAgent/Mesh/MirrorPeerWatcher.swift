@@ -4,6 +4,7 @@ import HyperMeshCore
 import HyperMeshStore
 import Logging
 import ServiceLifecycle
+import STOQ
 import STOQData
 
 /// Keeps a connection to every peer a `MirrorPolicy` places shards on and PINGs each every few seconds; when
@@ -15,9 +16,12 @@ final class MirrorPeerWatcher: Service {
     private let store: StateStore
     private let state: AgentState
     private let stateDirectory: URL
+    /// The agent's STOQ server: PINGs leave from its socket.
+    private let dialFrom: STOQServer?
     private let logger: Logger
 
-    init(store: StateStore, state: AgentState, stateDirectory: URL, logger: Logger) {
+    init(store: StateStore, state: AgentState, stateDirectory: URL, dialFrom: STOQServer? = nil, logger: Logger) {
+        self.dialFrom = dialFrom
         self.store = store
         self.state = state
         self.stateDirectory = stateDirectory
@@ -37,7 +41,7 @@ final class MirrorPeerWatcher: Service {
             var users: [String: [ResourceKey]] = [:]
             for policy in (try? self.store.objects(of: .mirrorPolicy)) ?? [] where policy.deletionRequestedAt == nil {
                 guard let (wanted, _) = try? MirrorPolicyController.peers(for: policy.spec, stateDirectory: self.stateDirectory,
-                                                                         store: self.store) else { continue }
+                                                                         store: self.store, dialFrom: self.dialFrom) else { continue }
                 for peer in wanted {
                     let key = "\(peer.name)@\(peer.address)"
                     if peers[key] == nil { peers[key] = peer } else { peer.close() }

@@ -5,6 +5,7 @@ import HyperMeshCore
 import HyperMeshReconciler
 import HyperMeshStore
 import Logging
+import STOQ
 import Metrics
 import ServiceLifecycle
 
@@ -30,9 +31,9 @@ final class ReconcileLoop: Service {
     private let beforeFirstPass: @Sendable () throws -> Void
 
     init(store: StateStore, notifier: SystemdNotifier, state: AgentState, resyncPeriod: Duration, logger: Logger,
-         ledger: (any MeshLedgerAccess)? = nil, beforeFirstPass: @escaping @Sendable () throws -> Void = {}) {
+         ledger: (any MeshLedgerAccess)? = nil, dialFrom: STOQServer? = nil, beforeFirstPass: @escaping @Sendable () throws -> Void = {}) {
         self.store = store
-        self.reconciler = Reconciler(store: store, controllers: StandardControllers.all(ledger: ledger), logger: logger)
+        self.reconciler = Reconciler(store: store, controllers: StandardControllers.all(ledger: ledger, dialFrom: dialFrom), logger: logger)
         self.notifier = notifier
         self.state = state
         self.resyncPeriod = resyncPeriod

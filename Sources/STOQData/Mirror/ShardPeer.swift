@@ -11,10 +11,14 @@ public final class ShardPeer: ShardSource {
     public let nodeID: String?
     private let client: STOQClient
     private var connection: STOQClientConnection?
+    /// The server whose socket connections leave from (an agent's: one UDP port per node); `nil`: a socket of its own.
+    private let dialFrom: STOQServer?
 
-    public init(address: String, nodeID: String?, tls: TLSConfiguration) throws {
-        self.address = try SocketAddress(parsing: address)
+    public init(address: String, nodeID: String?, tls: TLSConfiguration, dialFrom: STOQServer? = nil) throws {
+        let parsed = try SocketAddress(parsing: address)
+        self.address = parsed
         self.nodeID = nodeID
+        self.dialFrom = dialFrom.flatMap { $0.localAddress.family == parsed.family ? $0 : nil }
         var configuration = STOQClient.Configuration(tls: tls)
         configuration.expectedPeerNodeID = nodeID
         var logger = Logger(label: "hypermesh.shards")
@@ -56,7 +60,8 @@ public final class ShardPeer: ShardSource {
             }
         }
         do {
-            self.connection = try self.client.connect(to: self.address, timeout: .seconds(5))
+            self.connection = try self.dialFrom.map { try self.client.connect(to: self.address, from: $0, timeout: .seconds(5)) }
+                ?? self.client.connect(to: self.address, timeout: .seconds(5))
             let result = try body(self.connection!)
             self.unreachableSince = nil
             return result
