@@ -145,7 +145,14 @@ final class BenchMesh {
         throw BenchmarkFailure(description: "the agent in \(state) did not become ready")
     }
 
+    /// Pools deleted through the agents (their cgroups go with them), then the agents stopped and the files removed.
     func stop() {
+        for (index, state) in self.states.enumerated() {
+            try? hm(["delete", "-f", self.directory + (index == 0 ? "/own.yaml" : "/shared.yaml"), "--timeout", "30s"], state: state)
+        }
+        if FileManager.default.fileExists(atPath: self.directory + "/shared.yaml") {
+            try? hm(["delete", "-f", self.directory + "/shared.yaml", "--timeout", "30s"], state: self.a)
+        }
         for agent in self.agents {
             agent.terminate()
             agent.waitUntilExit()
