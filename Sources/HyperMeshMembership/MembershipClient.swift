@@ -63,11 +63,7 @@ public struct MembershipClient: Sendable {
         let client = try STOQClient(configuration: STOQClient.Configuration(tls: self.tls), logger: self.logger)
         let connection: STOQClientConnection
         do {
-            if let server = self.dialFrom, server.localAddress.family == self.caAddress.family {
-                connection = try client.connect(to: self.caAddress, from: server, timeout: timeout)
-            } else {
-                connection = try client.connect(to: self.caAddress, timeout: timeout)
-            }
+            connection = try client.connect(to: self.caAddress, preferringSocketOf: self.dialFrom, timeout: timeout)
         } catch let error as STOQError {
             throw HyperMeshError.io("cannot reach the mesh CA node at \(self.caAddress): \(error.message)")
         }

@@ -80,11 +80,8 @@ final class PeerLink: @unchecked Sendable {
                 guard !batch.isEmpty else { break }
                 do {
                     if connection == nil {
-                        if let server = self.dialFrom.withLock({ $0 }), server.localAddress.family == self.address.family {
-                            connection = try self.client.connect(to: self.address, from: server, timeout: .seconds(2))
-                        } else {
-                            connection = try self.client.connect(to: self.address, timeout: .seconds(2))
-                        }
+                        connection = try self.client.connect(to: self.address, preferringSocketOf: self.dialFrom.withLock { $0 },
+                                                             timeout: .seconds(2))
                     }
                     let responses = try connection!.perform(batch.map { STOQRequest(.message($0)) }, timeout: .seconds(10))
                     if let error = responses.compactMap(\.error).first {

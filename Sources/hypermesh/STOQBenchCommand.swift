@@ -139,7 +139,7 @@ struct STOQBenchCommand: ParsableCommand {
     static func measureSTOQ(client: STOQClient, address: SocketAddress, connections count: Int, from server: STOQServer?) throws
         -> (Int64, Double)
     {
-        let open = try (0..<count).map { _ in try server.map { try client.connect(to: address, from: $0) } ?? client.connect(to: address) }
+        let open = try (0..<count).map { _ in try client.connect(to: address, preferringSocketOf: server) }
         defer { for connection in open { connection.close() } }
         let results = LockedResults(count: count)
         let clock = ContinuousClock()

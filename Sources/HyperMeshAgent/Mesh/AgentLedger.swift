@@ -179,9 +179,7 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
         quiet.logLevel = .critical
         let client = try STOQClient(configuration: configuration, logger: quiet)
         let address = try SocketAddress(parsing: member.address)
-        let connection = try self.dialFrom.flatMap { $0.localAddress.family == address.family ? $0 : nil }
-            .map { try client.connect(to: address, from: $0, timeout: .seconds(3)) }
-            ?? client.connect(to: address, timeout: .seconds(3))
+        let connection = try client.connect(to: address, preferringSocketOf: self.dialFrom, timeout: .seconds(3))
         self.connections[member.nodeID] = connection
         return connection
     }

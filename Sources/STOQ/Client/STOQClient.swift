@@ -67,6 +67,15 @@ public final class STOQClient {
         return try self.handshake(try self.connection(to: address, socket: server.socket, server: server), timeout: timeout)
     }
 
+    /// Connects from `server`'s socket when there is one of the address's family (an agent's one port), else from a
+    /// socket of its own: what every caller that may or may not run beside a server wants.
+    public func connect(to address: SocketAddress, preferringSocketOf server: STOQServer?, timeout: Duration = .seconds(10)) throws
+        -> STOQClientConnection
+    {
+        if let server, server.localAddress.family == address.family { return try self.connect(to: address, from: server, timeout: timeout) }
+        return try self.connect(to: address, timeout: timeout)
+    }
+
     private func connection(to address: SocketAddress, socket: UDPSocket, server: STOQServer?) throws -> STOQClientConnection {
         var parameters = QUICConnection.Parameters(
             role: .client, socket: socket, remoteAddress: address, credentials: self.credentials,

@@ -44,7 +44,7 @@ extension STOQServer {
                 throw STOQError.connectionClosed("the STOQ server at \(self.localAddress) is stopped")
             }
             var one: UInt64 = 1
-            _ = write(self.wakeDescriptorForDialling, &one, 8)
+            _ = write(self.wakeDescriptor, &one, 8)
             work.finished.wait()
             if case .some(.some(let error)) = work.outcome { throw error }
         }

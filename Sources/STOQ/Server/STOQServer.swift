@@ -74,8 +74,8 @@ public final class STOQServer: @unchecked Sendable {
     let root: ServedRoot
     let blobs: BlobDirectory
     let staticSecret: [UInt8]
-    private let wakeDescriptor: Int32
-    var wakeDescriptorForDialling: Int32 { self.wakeDescriptor }
+    /// An eventfd that wakes the loop: ``stop()``, ``reload(tls:closingPeersWithSerials:)`` and dialling threads.
+    let wakeDescriptor: Int32
     private let stopRequested = ManagedAtomicFlag()
     var connections: [ObjectIdentifier: QUICConnection] = [:]
     var routes: [ConnectionID: QUICConnection] = [:]

@@ -15,10 +15,9 @@ public final class ShardPeer: ShardSource {
     private let dialFrom: STOQServer?
 
     public init(address: String, nodeID: String?, tls: TLSConfiguration, dialFrom: STOQServer? = nil) throws {
-        let parsed = try SocketAddress(parsing: address)
-        self.address = parsed
+        self.address = try SocketAddress(parsing: address)
         self.nodeID = nodeID
-        self.dialFrom = dialFrom.flatMap { $0.localAddress.family == parsed.family ? $0 : nil }
+        self.dialFrom = dialFrom
         var configuration = STOQClient.Configuration(tls: tls)
         configuration.expectedPeerNodeID = nodeID
         var logger = Logger(label: "hypermesh.shards")
@@ -60,8 +59,7 @@ public final class ShardPeer: ShardSource {
             }
         }
         do {
-            self.connection = try self.dialFrom.map { try self.client.connect(to: self.address, from: $0, timeout: .seconds(5)) }
-                ?? self.client.connect(to: self.address, timeout: .seconds(5))
+            self.connection = try self.client.connect(to: self.address, preferringSocketOf: self.dialFrom, timeout: .seconds(5))
             let result = try body(self.connection!)
             self.unreachableSince = nil
             return result
