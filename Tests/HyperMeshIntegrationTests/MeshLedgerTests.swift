@@ -17,15 +17,6 @@ struct MeshLedgerTests {
         return try? JSONValue(parsingJSON: result.standardOutput)
     }
 
-    func eventually(timeout: TimeInterval, _ condition: () throws -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? condition()) == true { return true }
-            usleep(100_000)
-        }
-        return false
-    }
-
     func phase(of claim: String, on state: String) throws -> (phase: String?, reason: String?, status: JSONValue?) {
         let object = try self.json(["get", "claim", claim], on: state)
         return (object?.value(atPath: "status.phase")?.stringValue, object?.value(atPath: "status.conditions[0].reason")?.stringValue,
@@ -98,11 +89,11 @@ struct MeshLedgerTests {
         let offered = try ProcessRunner.hypermesh(["apply", "-f", pools, "--wait=20s"], stateDirectory: b)
         #expect(offered.status == 0, "\(offered.standardError)")
         func offers(on state: String) throws -> [JSONValue] { try self.json(["get", "offers"], on: state)?["items"]?.arrayValue ?? [] }
-        #expect(self.eventually(timeout: 10) { try offers(on: a).count == 1 }, "\((try? offers(on: a)) ?? [])")
+        #expect(eventually(timeout: 10) { try offers(on: a).count == 1 }, "\((try? offers(on: a)) ?? [])")
         let offer = try #require(try offers(on: a).first)
         #expect(offer["node"]?.stringValue == nodeB && offer["pool"] == "shared" && offer["privacy"] == "public-network")
         #expect(offer.value(atPath: "total.memory") == "64Mi" && offer.value(atPath: "maxPerClaim.memory") == "32Mi")
-        #expect(self.eventually(timeout: 10) {
+        #expect(eventually(timeout: 10) {
             try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Offered"
         })
         let table = try ProcessRunner.hypermesh(["get", "offers"], stateDirectory: b).standardOutput
@@ -122,7 +113,7 @@ struct MeshLedgerTests {
             """.write(toFile: claims, atomically: true, encoding: .utf8)
         let started = Date()
         #expect(try ProcessRunner.hypermesh(["apply", "-f", claims], stateDirectory: a).status == 0)
-        #expect(self.eventually(timeout: 20) { try self.phase(of: "job", on: a).phase == "Bound" }, "\(String(describing: try? self.phase(of: "job", on: a)))")
+        #expect(eventually(timeout: 20) { try self.phase(of: "job", on: a).phase == "Bound" }, "\(String(describing: try? self.phase(of: "job", on: a)))")
         print("claim applied on A -> enforced on B -> Bound on A: \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         let bound = try self.phase(of: "job", on: a).status
         #expect(bound?["provider"]?.stringValue == nodeB && bound?["providerPool"] == "shared")
@@ -159,7 +150,7 @@ struct MeshLedgerTests {
             spec: {node: \(nodeB), pool: mine, memory: 1Mi}
             """.write(toFile: directory.path + "/race.yaml", atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/race.yaml"], stateDirectory: a).status == 0)
-        #expect(self.eventually(timeout: 20) {
+        #expect(eventually(timeout: 20) {
             let phases = try ["left", "right"].map { try self.phase(of: $0, on: a).phase }
             return phases.sorted { ($0 ?? "") < ($1 ?? "") } == ["Bound", "Failed"]
         }, "\(["left", "right"].map { (try? self.phase(of: $0, on: a))?.reason ?? "-" })")
@@ -186,17 +177,17 @@ struct MeshLedgerTests {
         let deleted = try ProcessRunner.hypermesh(["delete", "-f", claims, "-f", directory.path + "/race.yaml", "--timeout", "20s"],
                                                   stateDirectory: a)
         #expect(deleted.status == 0, "\(deleted.standardError)")
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        #expect(eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
         if let group = local.value(atPath: "status.cgroups[0]")?.stringValue {
-            #expect(self.eventually(timeout: 10) { !FileManager.default.fileExists(atPath: group) }, "\(group) left behind")
+            #expect(eventually(timeout: 10) { !FileManager.default.fileExists(atPath: group) }, "\(group) left behind")
         }
-        #expect(self.eventually(timeout: 10) { try offers(on: a).first?.value(atPath: "free.memory") == "64Mi" })
+        #expect(eventually(timeout: 10) { try offers(on: a).first?.value(atPath: "free.memory") == "64Mi" })
 
         // Made private, the pool is withdrawn from the ledger.
         try String(contentsOfFile: pools, encoding: .utf8).replacingOccurrences(of: "public-network", with: "private")
             .write(toFile: pools, atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pools], stateDirectory: b).status == 0)
-        #expect(self.eventually(timeout: 10) { try offers(on: a).isEmpty }, "\((try? offers(on: a)) ?? [])")
+        #expect(eventually(timeout: 10) { try offers(on: a).isEmpty }, "\((try? offers(on: a)) ?? [])")
         #expect(try ProcessRunner.hypermesh(["delete", "-f", pools, "--timeout", "20s"], stateDirectory: b).status == 0)
         for state in [a, b] {
             let audit = try ProcessRunner.hypermesh(["mesh", "audit", "-o", "json"], stateDirectory: state)
@@ -224,17 +215,17 @@ struct MeshLedgerTests {
         }
         try writePool("64Mi")
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.count == 1 })
+        #expect(eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.count == 1 })
         for name in ["older", "newer"] {
             try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: \(name)}\nspec: {node: \(nodeB), pool: shared, memory: 16Mi}\n"
                 .write(toFile: directory.path + "/\(name).yaml", atomically: true, encoding: .utf8)
             #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/\(name).yaml"], stateDirectory: a).status == 0)
-            #expect(self.eventually(timeout: 20) { try self.phase(of: name, on: a).phase == "Bound" })
+            #expect(eventually(timeout: 20) { try self.phase(of: name, on: a).phase == "Bound" })
         }
         try writePool("24Mi")
         let shrunk = Date()
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
-        #expect(self.eventually(timeout: 15) { try self.phase(of: "newer", on: a).reason == "Evicted" },
+        #expect(eventually(timeout: 15) { try self.phase(of: "newer", on: a).reason == "Evicted" },
                 "\(String(describing: try? self.phase(of: "newer", on: a)))")
         let waited = Date().timeIntervalSince(shrunk)
         print("shrunk pool -> newest claim evicted on the consumer: \(String(format: "%.1f", waited)) s (grace 2 s)")
@@ -245,42 +236,42 @@ struct MeshLedgerTests {
         #expect(try self.phase(of: "older", on: a).phase == "Bound")
         let events = try ProcessRunner.hypermesh(["describe", "claim", "newer"], stateDirectory: a).standardOutput
         #expect(events.contains("Evicted"), "\(events)")
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
-        #expect(self.eventually(timeout: 10) {
+        #expect(eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
+        #expect(eventually(timeout: 10) {
             try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?.value(atPath: "free.memory") == "8Mi"
         })
         // Made private, the pool closes to new claims at once and is withdrawn after the grace: A's claim ends then.
         try writePool("24Mi", privacy: "private")
         let closed = Date()
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Closing" })
+        #expect(eventually(timeout: 10) { try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Closing" })
         // Closed on the ledger (committed, as A sees it) before the next claim tries.
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?["closing"] == .bool(true) })
+        #expect(eventually(timeout: 10) { try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.first?["closing"] == .bool(true) })
         try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: late}\nspec: {node: \(nodeB), pool: shared, memory: 1Mi}\n"
             .write(toFile: directory.path + "/late.yaml", atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/late.yaml"], stateDirectory: a).status == 0)
-        #expect(self.eventually(timeout: 10) { try self.phase(of: "late", on: a).reason == "LedgerRefused" })
+        #expect(eventually(timeout: 10) { try self.phase(of: "late", on: a).reason == "LedgerRefused" })
         #expect(try self.phase(of: "late", on: a).status?.value(atPath: "conditions[0].message")?.stringValue?.contains("being withdrawn") == true)
-        #expect(self.eventually(timeout: 15) { try self.phase(of: "older", on: a).reason == "OfferWithdrawn" },
+        #expect(eventually(timeout: 15) { try self.phase(of: "older", on: a).reason == "OfferWithdrawn" },
                 "\(String(describing: try? self.phase(of: "older", on: a)))")
         let withdrawn = Date().timeIntervalSince(closed)
         print("pool made private -> the claim on it ended on the consumer: \(String(format: "%.1f", withdrawn)) s (grace 2 s)")
         #expect(withdrawn >= 2)
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        #expect(eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
         #expect(try ProcessRunner.hypermesh(["delete", "-f", directory.path + "/late.yaml", "-f", directory.path + "/older.yaml",
                                              "--timeout", "20s"], stateDirectory: a).status == 0)
         // Offered again, claimed again.
         try writePool("24Mi")
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/older.yaml"], stateDirectory: a).status == 0)
-        #expect(self.eventually(timeout: 20) { try self.phase(of: "older", on: a).phase == "Bound" },
+        #expect(eventually(timeout: 20) { try self.phase(of: "older", on: a).phase == "Bound" },
                 "\(String(describing: try? self.phase(of: "older", on: a)))")
 
         // B removed from the mesh: on the ledger too, so its offer goes and A's claim on it ends.
         let removed = try ProcessRunner.hypermesh(["mesh", "remove", "b"], stateDirectory: a)
         #expect(removed.status == 0 && removed.standardOutput.contains("ledger: expel submitted to 1 of 1 validators"),
                 "\(removed.standardOutput)\(removed.standardError)")
-        #expect(self.eventually(timeout: 10) { try self.phase(of: "older", on: a).reason == "ProviderRemoved" },
+        #expect(eventually(timeout: 10) { try self.phase(of: "older", on: a).reason == "ProviderRemoved" },
                 "\(String(describing: try? self.phase(of: "older", on: a)))")
         #expect(try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.isEmpty == true)
         // B, refused by the validator now, cannot see the ledger end it and keeps the allocation (validators out of
@@ -360,7 +351,7 @@ struct MeshLedgerTests {
             spec: {privacy: public-network, memory: {size: 64Mi}}
             """.write(toFile: pool, atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", pool, "--wait=20s"], stateDirectory: b).status == 0)
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "offers"], on: c)?["items"]?.arrayValue?.count == 1 })
+        #expect(eventually(timeout: 10) { try self.json(["get", "offers"], on: c)?["items"]?.arrayValue?.count == 1 })
         // By name, and one with a lease of 4 s of ledger time.
         let claims = directory.path + "/claims.yaml"
         try """
@@ -375,13 +366,13 @@ struct MeshLedgerTests {
             spec: {node: machine-b, pool: shared, memory: 8Mi, duration: 4s}
             """.write(toFile: claims, atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", claims], stateDirectory: c).status == 0)
-        #expect(self.eventually(timeout: 20) { try self.phase(of: "kept", on: c).phase == "Bound" },
+        #expect(eventually(timeout: 20) { try self.phase(of: "kept", on: c).phase == "Bound" },
                 "\(String(describing: try? self.phase(of: "kept", on: c)))")
         #expect(try self.phase(of: "kept", on: c).status?["provider"]?.stringValue == mesh.nodeB)
-        #expect(self.eventually(timeout: 20) { try self.phase(of: "leased", on: c).phase == "Released" },
+        #expect(eventually(timeout: 20) { try self.phase(of: "leased", on: c).phase == "Released" },
                 "\(String(describing: try? self.phase(of: "leased", on: c)))")
         #expect(try self.phase(of: "leased", on: c).reason == "LeaseExpired")
-        #expect(self.eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
+        #expect(eventually(timeout: 10) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.count == 1 })
 
         // B's agent is killed: Lost on A and on C, by the same ledger.
         _ = mesh.agentB.stop(signal: SIGKILL)
@@ -402,9 +393,9 @@ struct MeshLedgerTests {
         try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: late}\nspec: {node: machine-b, pool: shared, memory: 8Mi}\n"
             .write(toFile: directory.path + "/late.yaml", atomically: true, encoding: .utf8)
         #expect(try ProcessRunner.hypermesh(["apply", "-f", directory.path + "/late.yaml"], stateDirectory: c).status == 0)
-        #expect(self.eventually(timeout: 10) { try self.phase(of: "late", on: c).reason == "LedgerRefused" })
+        #expect(eventually(timeout: 10) { try self.phase(of: "late", on: c).reason == "LedgerRefused" })
         #expect(try self.phase(of: "late", on: c).status?.value(atPath: "conditions[0].message")?.stringValue?.contains("is Lost") == true)
-        #expect(self.eventually(timeout: 10) { try self.phase(of: "kept", on: c).status?["providerStatus"] == "Lost" })
+        #expect(eventually(timeout: 10) { try self.phase(of: "kept", on: c).status?["providerStatus"] == "Lost" })
         let kept = try self.phase(of: "kept", on: c)
         #expect(kept.phase == "Bound", "\(String(describing: kept.status))")
         #expect(kept.status?["conditions"]?.arrayValue?.contains { $0["reason"] == "ProviderLost" } == true, "\(String(describing: kept.status))")
@@ -418,7 +409,7 @@ struct MeshLedgerTests {
         defer { _ = agentB.stop() }
         #expect(try self.join.waitForReady(b))
         #expect(self.join.waitForNodes(on: c, everyone, timeout: 15), "\((try? self.join.nodes(on: c)) ?? [:])")
-        #expect(self.eventually(timeout: 15) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
+        #expect(eventually(timeout: 15) { try self.json(["get", "allocations"], on: b)?["items"]?.arrayValue?.isEmpty == true })
         for state in [a, b, c] {
             let audit = try ProcessRunner.hypermesh(["mesh", "audit", "-o", "json"], stateDirectory: state)
             #expect(audit.status == 0 && (try? JSONValue(parsingJSON: audit.standardOutput))?["findings"]?.arrayValue?.isEmpty == true,

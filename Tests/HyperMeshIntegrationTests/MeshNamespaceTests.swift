@@ -147,15 +147,6 @@ final class MeshLab {
 /// timing falls.
 @Suite(.serialized)
 struct MeshNamespaceTests {
-    func eventually(timeout: TimeInterval, _ condition: () throws -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? condition()) == true { return true }
-            usleep(100_000)
-        }
-        return false
-    }
-
     /// C and D race for the last core of A's pool twenty times, applying at the same moment from their own
     /// machines: each time exactly one is Bound (A's kernel holds its CFS quota) and the other is refused by
     /// the ledger with the reason; the core comes back before the next round; no orphans at the end.
@@ -165,7 +156,7 @@ struct MeshNamespaceTests {
         try #require(try lab.formMesh())
         let everyone = Dictionary(uniqueKeysWithValues: (1...4).map { ("machine-\($0)", "Ready") })
         for node in 1...4 {
-            #expect(self.eventually(timeout: 20) {
+            #expect(eventually(timeout: 20) {
                 let items = lab.json(node, ["get", "nodes"])?["items"]?.arrayValue ?? []
                 return Dictionary(uniqueKeysWithValues: items.compactMap { item in
                     item["name"]?.stringValue.map { ($0, item["status"]?.stringValue ?? "") }
@@ -183,7 +174,7 @@ struct MeshNamespaceTests {
         func freeCPU(on node: Int) -> String? {
             lab.json(node, ["get", "offers"])?["items"]?.arrayValue?.first?.value(atPath: "free.cpu")?.stringValue
         }
-        for node in [3, 4] { #expect(self.eventually(timeout: 15) { freeCPU(on: node) == "1" }, "node \(node): \(String(describing: freeCPU(on: node)))") }
+        for node in [3, 4] { #expect(eventually(timeout: 15) { freeCPU(on: node) == "1" }, "node \(node): \(String(describing: freeCPU(on: node)))") }
 
         var winners: [Int: Int] = [:]
         for round in 1...20 {
@@ -198,7 +189,7 @@ struct MeshNamespaceTests {
                 return (status?["phase"]?.stringValue, status?.value(atPath: "conditions[0].reason")?.stringValue,
                         status?.value(atPath: "conditions[0].message")?.stringValue)
             }
-            let settled = self.eventually(timeout: 20) { Set([phase(3).0, phase(4).0]) == ["Bound", "Failed"] }
+            let settled = eventually(timeout: 20) { Set([phase(3).0, phase(4).0]) == ["Bound", "Failed"] }
             #expect(settled, "round \(round): C \(phase(3)), D \(phase(4))")
             guard settled else { break }
             let winner = phase(3).0 == "Bound" ? 3 : 4
@@ -222,11 +213,11 @@ struct MeshNamespaceTests {
                 }
             }
             for node in [3, 4] { #expect(try lab.hypermesh(node, ["delete", "-f", file, "--timeout", "20s"]).status == 0) }
-            #expect(self.eventually(timeout: 15) { freeCPU(on: 3) == "1" && freeCPU(on: 4) == "1" }, "round \(round): the core did not come back")
+            #expect(eventually(timeout: 15) { freeCPU(on: 3) == "1" && freeCPU(on: 4) == "1" }, "round \(round): the core did not come back")
         }
         print("winners of 20 races: C \(winners[3] ?? 0), D \(winners[4] ?? 0)")
         #expect(winners.values.reduce(0, +) == 20)
-        #expect(self.eventually(timeout: 10) { lab.json(1, ["get", "allocations"])?["items"]?.arrayValue?.isEmpty == true })
+        #expect(eventually(timeout: 10) { lab.json(1, ["get", "allocations"])?["items"]?.arrayValue?.isEmpty == true })
         for node in 1...4 {
             let audit = lab.json(node, ["mesh", "audit"])
             #expect(audit?["findings"]?.arrayValue?.isEmpty == true, "node \(node): \(String(describing: audit))")

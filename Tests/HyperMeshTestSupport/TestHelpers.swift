@@ -40,3 +40,14 @@ extension Date {
     /// the window in which their stamps are not trusted (2 s).
     public static var afterQuietPeriod: Date { Date(timeIntervalSinceNow: 1.5) }
 }
+
+/// Whether `condition` holds within `timeout` seconds, asked again every `interval` (a throw counts as "not yet"):
+/// how tests wait for what other processes or threads do, without a bound on how fast they do it.
+public func eventually(timeout: TimeInterval, every interval: TimeInterval = 0.1, _ condition: () throws -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if (try? condition()) == true { return true }
+        usleep(useconds_t(interval * 1_000_000))
+    }
+    return false
+}

@@ -1,4 +1,5 @@
 import Foundation
+import HyperMeshTestSupport
 import Logging
 import Testing
 @testable import STOQ
@@ -23,15 +24,6 @@ struct SharedSocketTests {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             return fields.count > 1 && fields[1].hasSuffix(":" + hex)
         }.count
-    }
-
-    static func eventually(_ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return false
     }
 
     @Test func aServerDialsThreePeersAndAcceptsThreeClientsOnItsOneSocket() throws {
@@ -62,7 +54,7 @@ struct SharedSocketTests {
         #expect(try Self.socketsBound(toPort: node.address.port) == 1, "one UDP socket on the node's port")
         #expect(node.server.statistics.connectionsDialled == 3)
         for connection in dialled { connection.close() }
-        #expect(Self.eventually { node.server.statistics.dialledConnectionsClosed == 3 }, "closed connections not forgotten")
+        #expect(eventually(timeout: 10, every: 0.02) { node.server.statistics.dialledConnectionsClosed == 3 }, "closed connections not forgotten")
         #expect(throws: STOQError.self) { _ = try dialled[0].ping() }
         // The node still serves.
         _ = try node.connect().ping()
@@ -94,7 +86,7 @@ struct SharedSocketTests {
             _ = try connection.ping()
         }
         // The refused one and the dropped one: both closed and forgotten by the loop that drove them.
-        #expect(Self.eventually { node.server.statistics.dialledConnectionsClosed == 2 }, "\(node.server.statistics)")
+        #expect(eventually(timeout: 10, every: 0.02) { node.server.statistics.dialledConnectionsClosed == 2 }, "\(node.server.statistics)")
         // A stopped server's socket dials nothing.
         let stopped = try RunningServer()
         stopped.stop()
