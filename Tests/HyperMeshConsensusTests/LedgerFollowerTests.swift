@@ -10,17 +10,12 @@ import Testing
 struct LedgerFollowerTests {
     /// Four validators with node keys committing member nodes' mesh operations; returns the cluster and validator 0's store.
     static func cluster(operations count: Int) throws -> (LocalCluster, LedgerStore, [String], P256.Signing.PrivateKey) {
-        let keys = (0..<4).map { _ in P256.Signing.PrivateKey() }
-        let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
-        let configurations = keys.map { key in
-            var configuration = ReplicaConfiguration(validators: 4, signer: NodeKeySigner(nodeIDs: nodeIDs, privateKey: key))
+        let store = try LedgerStore()
+        let (cluster, nodeIDs) = try LocalCluster.withNodeKeys(4, stores: [store, nil, nil, nil]) { configuration in
             configuration.workBits = 2
             configuration.requirements.time = false
             configuration.maximumBatch = 8
-            return configuration
         }
-        let store = try LedgerStore()
-        let cluster = try LocalCluster(configurations: configurations, stores: [store, nil, nil, nil])
         let member = P256.Signing.PrivateKey()
         let memberID = NodeKeySigner.nodeID(of: member.publicKey)
         var now: UInt64 = 0

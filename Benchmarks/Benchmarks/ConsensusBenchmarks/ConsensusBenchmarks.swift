@@ -195,17 +195,12 @@ let followerCatchUpBenchmarks: @Sendable () -> Void = {
         let operations: Int
 
         init(operations count: Int) throws {
-            let keys = (0..<4).map { _ in P256.Signing.PrivateKey() }
-            let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
-            let configurations = keys.map { key in
-                var configuration = ReplicaConfiguration(validators: 4, signer: NodeKeySigner(nodeIDs: nodeIDs, privateKey: key))
+            let store = try LedgerStore()
+            let (cluster, nodeIDs) = try LocalCluster.withNodeKeys(4, stores: [store, nil, nil, nil]) { configuration in
                 configuration.workBits = 2
                 configuration.requirements.time = false
                 configuration.workAdmissionThreshold = 1_000_000
-                return configuration
             }
-            let store = try LedgerStore()
-            let cluster = try LocalCluster(configurations: configurations, stores: [store, nil, nil, nil])
             let members = (0..<16).map { _ in P256.Signing.PrivateKey() }
             let offer = OfferTerms(privacy: "public-network", allow: [], total: LedgerAmounts(cpuMillis: 1_000_000),
                                    maximumPerClaim: LedgerAmounts(cpuMillis: 1_000_000))

@@ -1,3 +1,5 @@
+import Crypto
+
 /// Validators in one process with a network that delivers at once, in order: for measuring the protocol's
 /// own cost (throughput, commit latency in wall-clock time) and for tests that crash and restart a
 /// validator from its store by hand. Timers are driven by the caller's clock.
@@ -21,6 +23,20 @@ public final class LocalCluster {
         self.replicas = try configurations.indices.map {
             try Replica(id: $0, configuration: configurations[$0], storage: stores[$0], now: now)
         }
+    }
+
+    /// `count` validators signing with node keys of their own (P-256, ``NodeKeySigner``), as validator processes do,
+    /// each configured by `configure`; with their node ids, in index order (what a follower is given).
+    public static func withNodeKeys(_ count: Int, stores: [(any ReplicaStorage)?]? = nil,
+                                    configure: (inout ReplicaConfiguration) -> Void = { _ in }) throws -> (LocalCluster, nodeIDs: [String]) {
+        let keys = (0..<count).map { _ in P256.Signing.PrivateKey() }
+        let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
+        let configurations = keys.map { key in
+            var configuration = ReplicaConfiguration(validators: count, signer: NodeKeySigner(nodeIDs: nodeIDs, privateKey: key))
+            configure(&configuration)
+            return configuration
+        }
+        return (try LocalCluster(configurations: configurations, stores: stores), nodeIDs)
     }
 
     /// Hands `operation` to every validator that is up.
