@@ -57,12 +57,15 @@ final class BenchMesh {
     /// Node ids, in the same order.
     private(set) var ids: [String] = []
     private var agents: [Process] = []
+    /// Whether the first node offers `shared` too (else it holds `own`).
+    private let offerOnFirst: Bool
 
     var a: String { self.states[0] }
     var b: String { self.states[1] }
     var providerID: String { self.ids[1] }
 
     init(nodes: Int = 2, offerOnFirst: Bool = false) throws {
+        self.offerOnFirst = offerOnFirst
         let directory = NSTemporaryDirectory() + "hypermesh-mesh-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.directory = directory
         self.states = (0..<nodes).map { directory + "/n\($0)" }
@@ -130,7 +133,8 @@ final class BenchMesh {
         return self.directory + "/" + name
     }
 
-    private func startAgent(_ state: String) throws {
+    /// Starts an agent on `state`, stopped with the mesh's, without waiting for it.
+    func launchAgent(_ state: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["agent", "--state-dir", state, "--http", "none", "--log-level", "warning"]
@@ -138,6 +142,10 @@ final class BenchMesh {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.agents.append(process)
+    }
+
+    private func startAgent(_ state: String) throws {
+        try self.launchAgent(state)
         for _ in 0..<400 {
             if (try? hm(["agent", "status"], state: state, output: true))?.hasPrefix("ready") == true { return }
             usleep(25_000)
@@ -148,10 +156,8 @@ final class BenchMesh {
     /// Pools deleted through the agents (their cgroups go with them), then the agents stopped and the files removed.
     func stop() {
         for (index, state) in self.states.enumerated() {
-            try? hm(["delete", "-f", self.directory + (index == 0 ? "/own.yaml" : "/shared.yaml"), "--timeout", "30s"], state: state)
-        }
-        if FileManager.default.fileExists(atPath: self.directory + "/shared.yaml") {
-            try? hm(["delete", "-f", self.directory + "/shared.yaml", "--timeout", "30s"], state: self.a)
+            let pools = index == 0 && !self.offerOnFirst ? "/own.yaml" : "/shared.yaml"
+            try? hm(["delete", "-f", self.directory + pools, "--timeout", "30s"], state: state)
         }
         for agent in self.agents {
             agent.terminate()
@@ -264,8 +270,6 @@ let benchmarks: @Sendable () -> Void = {
         let mesh: BenchMesh
         do { mesh = try BenchMesh(nodes: 2) } catch { fatalError("\(error)") }
         defer { mesh.stop() }
-        var joined: [Process] = []
-        defer { for agent in joined { agent.terminate(); agent.waitUntilExit() } }
         var samples: [Double] = []
         for iteration in benchmark.scaledIterations {
             do {
@@ -279,13 +283,7 @@ let benchmarks: @Sendable () -> Void = {
                 let token = try hm(["mesh", "token"], state: mesh.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
                 try hm(["mesh", "join", listen, "--token", token, "--node-name", "joiner\(iteration)", "--listen",
                         "127.0.0.1:\(freePort())"], state: state)
-                let agent = Process()
-                agent.executableURL = URL(fileURLWithPath: binary)
-                agent.arguments = ["agent", "--state-dir", state, "--http", "none", "--log-level", "warning"]
-                agent.standardOutput = FileHandle.nullDevice
-                agent.standardError = FileHandle.nullDevice
-                try agent.run()
-                joined.append(agent)
+                try mesh.launchAgent(state)
                 var following = false
                 for _ in 0..<1000 where !following {
                     following = (try? hm(["get", "offers", "-o", "name"], state: state, output: true))?.contains("shared") == true
