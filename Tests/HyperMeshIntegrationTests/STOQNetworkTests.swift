@@ -98,6 +98,16 @@ final class NamespacePair {
 
 @Suite(.serialized)
 struct STOQNetworkTests {
+    /// `stoq get` of `file` from the server at `address`, run in the client namespace; its result and how long it took.
+    static func fetch(_ file: String, from address: String, into output: String, timeout: String, pair: NamespacePair,
+                      mesh: STOQCommandTests.Mesh) throws -> (ProcessResult, TimeInterval) {
+        let start = Date()
+        let result = try ProcessRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, PackageLayout.binary.path, "stoq", "get",
+                                                              "stoq://\(address)/\(file)", "-o", output, "--timeout", timeout]
+                                           + mesh.tls("client"))
+        return (result, Date().timeIntervalSince(start))
+    }
+
     @Test func transfersSurviveFivePercentLossAndARateLimit() throws {
         guard let pair = try NamespacePair.make() else { return }
         defer { pair.tearDown() }
@@ -107,11 +117,7 @@ struct STOQNetworkTests {
         let (server, address) = try mesh.serve(listen: pair.serverAddress + ":0", namespace: pair.server)
         defer { server.stop() }
         func fetch(_ name: String) throws -> (ProcessResult, TimeInterval) {
-            let start = Date()
-            let result = try ProcessRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, PackageLayout.binary.path, "stoq",
-                                                                  "get", "stoq://\(address)/big.bin", "-o", mesh.directory.path + "/" + name,
-                                                                  "--timeout", "3m"] + mesh.tls("client"))
-            return (result, Date().timeIntervalSince(start))
+            try Self.fetch("big.bin", from: address, into: mesh.directory.path + "/" + name, timeout: "3m", pair: pair, mesh: mesh)
         }
 
         try pair.dropPackets(probability: 0.05)
@@ -143,11 +149,7 @@ struct STOQNetworkTests {
         let (server, address) = try mesh.serve(listen: pair.serverAddress + ":0", namespace: pair.server)
         defer { server.stop() }
         func fetch(_ name: String) throws -> (ProcessResult, TimeInterval) {
-            let start = Date()
-            let result = try ProcessRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, PackageLayout.binary.path, "stoq",
-                                                                  "get", "stoq://\(address)/quarter.bin", "-o", mesh.directory.path + "/" + name,
-                                                                  "--timeout", "5m"] + mesh.tls("client"))
-            return (result, Date().timeIntervalSince(start))
+            try Self.fetch("quarter.bin", from: address, into: mesh.directory.path + "/" + name, timeout: "5m", pair: pair, mesh: mesh)
         }
         let (clean, cleanSeconds) = try fetch("clean.out")
         #expect(clean.status == 0, "\(clean.standardError)")
