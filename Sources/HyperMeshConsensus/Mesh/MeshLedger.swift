@@ -192,14 +192,16 @@ public struct MeshLedger: Sendable, Equatable {
     /// Applies a mesh operation that ``problem(with:minimumStake:)`` found nothing wrong with.
     mutating func apply(_ operation: Operation, height: UInt64) {
         let node = operation.node
-        if case .heartbeat(let heartbeat)? = operation.terms, operation.kind == .heartbeat {
-            self.members[node, default: Member(name: "", address: "", lastSeenMilliseconds: 0, clockMilliseconds: 0)].name = heartbeat.name
-            self.members[node]?.address = heartbeat.address
-            self.members[node]?.clockMilliseconds = operation.timestampMilliseconds
+        // Every operation is a sign of life; a heartbeat also names the node and moves ledger time with its clock.
+        var member = self.members[node]
+            ?? Member(name: "", address: "", lastSeenMilliseconds: 0, clockMilliseconds: operation.timestampMilliseconds)
+        if case .heartbeat(let heartbeat)? = operation.terms {
+            (member.name, member.address, member.clockMilliseconds) = (heartbeat.name, heartbeat.address, operation.timestampMilliseconds)
+            self.members[node] = member
             self.advanceTime(heardFrom: node)
         }
-        self.members[node, default: Member(name: "", address: "", lastSeenMilliseconds: 0, clockMilliseconds: operation.timestampMilliseconds)]
-            .lastSeenMilliseconds = self.timeMilliseconds
+        member.lastSeenMilliseconds = self.timeMilliseconds
+        self.members[node] = member
         switch (operation.kind, operation.terms) {
         case (.offer, .offer(let terms)?):
             let key = OfferKey(node: node, pool: operation.subject)
