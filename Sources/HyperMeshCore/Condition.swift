@@ -64,6 +64,11 @@ public enum Timestamp {
         date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
     }
 
+    /// RFC 3339 for milliseconds since the Unix epoch (how the mesh ledger keeps time).
+    public static func format(millisecondsSince1970 milliseconds: Int64) -> String {
+        self.format(Date(timeIntervalSince1970: TimeInterval(milliseconds) / 1000))
+    }
+
     public static func parse(_ text: String) -> Date? {
         try? Date(text, strategy: .iso8601)
     }

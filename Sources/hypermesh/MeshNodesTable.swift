@@ -81,7 +81,7 @@ struct MeshNodesTable {
             let name = member.name.isEmpty ? byID[id]?.name ?? String(id.prefix(12)) : member.name
             return MeshMember(nodeID: id, name: name, address: member.address.isEmpty ? byID[id]?.address : member.address,
                               validator: validators.contains(id),
-                              lastSeen: Timestamp.format(Date(timeIntervalSince1970: TimeInterval(member.lastSeenMilliseconds) / 1000)),
+                              lastSeen: Timestamp.format(millisecondsSince1970: member.lastSeenMilliseconds),
                               status: status)
         }
         for var member in known where ledger.members[member.nodeID] == nil {

@@ -64,9 +64,7 @@ extension ClaimController {
                 fields["enforcedAtHeight"] = placement.enforcedHeight.map { .integer(Int64($0)) }
                 fields["boundAt"] = previous["phase"] == "Bound" ? previous["boundAt"] : .string(Timestamp.format(now))
                 fields["allocatedGeneration"] = .integer(generation)
-                fields["leaseExpiresAt"] = placement.expiresAtMilliseconds.map {
-                    .string(Timestamp.format(Date(timeIntervalSince1970: TimeInterval($0) / 1000)))
-                }
+                fields["leaseExpiresAt"] = placement.expiresAtMilliseconds.map { .string(Timestamp.format(millisecondsSince1970: $0)) }
                 var status = ObjectStatus.ready(.true, reason: "Bound", message: "enforced by node \(provider.prefix(12)) on its pool "
                     + "\(request.pool)", generation: generation, fields: fields)
                 if !placement.enforcementNote.isEmpty {

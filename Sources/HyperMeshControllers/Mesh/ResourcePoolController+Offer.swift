@@ -65,7 +65,7 @@ extension ResourcePoolController {
         }
         let endsAt = offer.termsTimeMilliseconds + grace.milliseconds
         if offer.placementCount > 0 && committed.mesh.timeMilliseconds < endsAt {
-            let end = Timestamp.format(Date(timeIntervalSince1970: TimeInterval(endsAt) / 1000))
+            let end = Timestamp.format(millisecondsSince1970: endsAt)
             return (["state": "Closing", "placements": .integer(Int64(offer.placementCount)), "placementsEndAt": .string(end)],
                     "\(offer.placementCount) claims of other nodes keep the pool until \(end) (evictionGrace \(grace))")
         }
