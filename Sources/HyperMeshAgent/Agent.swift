@@ -43,24 +43,21 @@ public struct Agent: Sendable {
         try api.bind()
         let mesh = try MeshMembership(store: store, stateDirectory: stateDirectory, logger: self.logger)
         let stoqAddress = self.configuration.stoqAddress ?? mesh.listenAddress
-        let validator = try stoqAddress.flatMap {
-            try ValidatorHost.make(store: store, stateDirectory: stateDirectory, listenAddress: $0, logger: self.logger)
-        }
+        // The ledger access is made once the STOQ server is; the server's handlers reach it through this box.
+        let ledgerBox = LedgerBox()
         // The one STOQ socket of this node: it serves, and it carries what this node dials (the ledger, the CA node).
         let shards = try stoqAddress.map { address in
-            var messages: (@Sendable ([UInt8], String?) -> Void)?
-            var ledgerSync: (@Sendable (UInt64) -> [UInt8])?
-            if let validator {
-                messages = { bytes, peer in validator.deliver(bytes, from: peer) }
-                ledgerSync = { height in (try? validator.node.sync(above: height).bytes) ?? [] }
-            }
-            return try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
-                                   messages: messages, ledgerSync: ledgerSync, logger: self.logger)
+            try ShardServer(address: address, stateDirectory: stateDirectory, membership: mesh.service,
+                            messages: { bytes, peer in ledgerBox.ledger?.deliver(bytes, from: peer) },
+                            ledgerSync: { height in ledgerBox.ledger?.sync(above: height) ?? [] }, logger: self.logger)
         }
-        if let shards { validator?.node.dialPeers(from: shards.stoqServer) }
-        let ledger = try shards == nil ? nil
-            : AgentLedger.make(store: store, stateDirectory: stateDirectory, hosted: validator?.node, dialFrom: shards?.stoqServer,
-                               logger: self.logger)
+        let ledger = try shards.flatMap { shards in
+            try stoqAddress.flatMap {
+                try AgentLedger.make(store: store, stateDirectory: stateDirectory, listenAddress: $0, dialFrom: shards.stoqServer,
+                                     logger: self.logger)
+            }
+        }
+        ledgerBox.ledger = ledger
         let loop = ReconcileLoop(store: store, notifier: notifier, state: state, resyncPeriod: self.configuration.resyncPeriod,
                                  logger: self.logger, ledger: ledger, dialFrom: shards?.stoqServer) {
             // The node identity must be loadable before READY: a corrupt key stops the start here.
@@ -78,21 +75,12 @@ public struct Agent: Sendable {
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
         if let address = stoqAddress, let shards {
-            if let validator {
-                self.logger.info("Hosting this node's validator", metadata: [
-                    "index": "\(validator.node.configuration.index)", "validators": "\(validator.node.configuration.validators.members.count)",
-                ])
-                services.append(.init(service: validator, successTerminationBehavior: .gracefullyShutdownGroup))
-            }
             self.logger.info("Holding peers' mirror shards", metadata: [
                 "stoq": "\(shards.localAddress)", "joins": "\(mesh.service == nil ? "no" : "answered (this node holds the mesh CA)")",
             ])
             services.append(.init(service: shards, successTerminationBehavior: .gracefullyShutdownGroup))
             if let ledger {
-                self.logger.info("Following the mesh ledger", metadata: [
-                    "validators": "\(ledger.validatorCount)", "through": "\(validator == nil ? "the validators" : "the hosted validator")",
-                ])
-                services.append(.init(service: ledger, successTerminationBehavior: .ignore))
+                services.append(.init(service: ledger, successTerminationBehavior: .gracefullyShutdownGroup))
                 services.append(.init(service: PlacementKeeper(ledger: ledger, store: store, state: state, logger: self.logger),
                                       successTerminationBehavior: .ignore))
                 let name = try store.objects(of: .mesh).first { $0.deletionRequestedAt == nil }?.spec.value(atPath: "node.name")?.stringValue
@@ -160,5 +148,16 @@ struct Reloader: Service {
             self.state.wake(nil)
             self.notifier.ready(status: self.state.summary)
         }
+    }
+}
+
+/// Where the STOQ server's handlers find the ledger access, made after the server.
+private final class LedgerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: AgentLedger?
+
+    var ledger: AgentLedger? {
+        get { self.lock.withLock { self.stored } }
+        set { self.lock.withLock { self.stored = newValue } }
     }
 }

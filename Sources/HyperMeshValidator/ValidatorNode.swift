@@ -15,9 +15,10 @@ import Synchronization
 /// is a validator's and the message claims to be from that validator.
 public final class ValidatorNode: @unchecked Sendable {
     public struct Configuration: Sendable {
+        /// The genesis validators (epoch 0); later epochs come from the chain.
         public var validators: ValidatorSet
-        /// This validator's place in `validators`.
-        public var index: Int
+        /// This node's id: which validator it is in whichever epoch names it.
+        public var nodeID: String
         public var replica: ReplicaConfiguration
         public var tls: TLSConfiguration
         public var listenAddress: SocketAddress
@@ -31,10 +32,10 @@ public final class ValidatorNode: @unchecked Sendable {
         /// STOQ server that already listens at ``listenAddress`` (the agent's: one port per node).
         public var bindsOwnServer = true
 
-        public init(validators: ValidatorSet, index: Int, replica: ReplicaConfiguration, tls: TLSConfiguration,
+        public init(validators: ValidatorSet, nodeID: String, replica: ReplicaConfiguration, tls: TLSConfiguration,
                     listenAddress: SocketAddress, ledgerPath: String) {
             self.validators = validators
-            self.index = index
+            self.nodeID = nodeID
             self.replica = replica
             self.tls = tls
             self.listenAddress = listenAddress
@@ -47,6 +48,9 @@ public final class ValidatorNode: @unchecked Sendable {
         public var ledger = LedgerState()
         public var proof: LedgerSync.CommitProof?
         public var time: TimeReference?
+        /// The current epoch's validators, and whether this node is one of them.
+        public var validators: ValidatorEpoch?
+        public var isMember = false
     }
 
     private enum Input: Sendable {
@@ -61,7 +65,10 @@ public final class ValidatorNode: @unchecked Sendable {
     /// What other threads read of the replica: published by the node's thread after each input.
     private let published = Mutex<Published>(Published())
     private let server: STOQServer?
-    private let links: [Int: PeerLink]
+    /// Links to the validators of every epoch this node has messages for, by node id (made when first needed).
+    private var links: [String: PeerLink] = [:]
+    /// The server the links dial from.
+    private var dialServer: STOQServer?
     private let inbox = InputQueue<Input>()
     private let stopped = Atomic<Bool>(false)
     private let serverFinished = DispatchSemaphore(value: 0)
@@ -75,7 +82,7 @@ public final class ValidatorNode: @unchecked Sendable {
         self.logger = logger
         let store = try LedgerStore(path: configuration.ledgerPath)
         self.store = store
-        self.replica = try Replica(id: configuration.index, configuration: configuration.replica, storage: store,
+        self.replica = try Replica(identity: configuration.nodeID, configuration: configuration.replica, storage: store,
                                    now: Self.now())
         if configuration.bindsOwnServer {
             var serverConfiguration = STOQServer.Configuration(
@@ -89,19 +96,35 @@ public final class ValidatorNode: @unchecked Sendable {
         } else {
             self.server = nil
         }
-        var links: [Int: PeerLink] = [:]
-        for (index, member) in configuration.validators.members.enumerated() where index != configuration.index {
-            links[index] = try PeerLink(peer: member, tls: configuration.tls, logger: logger)
-        }
-        self.links = links
         // One socket per node: a validator with a server of its own dials the others from it too.
-        if let server = self.server { for link in links.values { link.dial(from: server) } }
+        self.dialServer = self.server
     }
 
     /// Makes the links to the other validators leave from `server`'s socket (the agent's one STOQ socket, when it
     /// hosts this validator and delivers its messages); call before ``run()``.
     public func dialPeers(from server: STOQServer) {
-        for link in self.links.values { link.dial(from: server) }
+        self.dialServer = server
+    }
+
+    /// Whether this node is a validator of the epoch its chain has reached.
+    public var isMember: Bool { self.replica.isMember }
+
+    /// The link to `member`, made (and started) on first use; `nil` for this node or an address that does not parse.
+    private func link(to member: ValidatorMember) -> PeerLink? {
+        guard member.nodeID != self.configuration.nodeID else { return nil }
+        if let link = self.links[member.nodeID], link.peer.address == member.address { return link }
+        self.links.removeValue(forKey: member.nodeID)?.stop()
+        do {
+            let link = try PeerLink(peer: member, tls: self.configuration.tls, logger: self.logger)
+            if let server = self.dialServer { link.dial(from: server) }
+            link.start()
+            self.links[member.nodeID] = link
+            return link
+        } catch {
+            self.logger.warning("No link to a validator", metadata: ["node": "\(member.nodeID.prefix(12))", "address": "\(member.address)",
+                                                                      "error": "\(error)"])
+            return nil
+        }
     }
 
     /// The address the STOQ server is bound to (the shared server's, when it binds none of its own).
@@ -122,7 +145,10 @@ public final class ValidatorNode: @unchecked Sendable {
     public func sync(above height: UInt64) throws -> LedgerSync {
         let published = self.committedLedger
         let blocks = try self.store.blocks(above: height, limit: LedgerSync.maximumBlocks)
-        return LedgerSync(blocks: blocks, proof: published.proof, time: published.time)
+        let top = blocks.last?.height ?? height
+        let ends = try self.store.epochProofs().filter { $0.endHeight >= height && $0.endHeight <= top }
+        return LedgerSync(blocks: blocks, proof: published.proof, time: published.time,
+                          epochProofs: Array(ends.prefix(LedgerSync.maximumEpochProofs)))
     }
 
     /// Milliseconds since the Unix epoch: the replica's clock (PoTime's drift check compares it with the
@@ -149,7 +175,6 @@ public final class ValidatorNode: @unchecked Sendable {
                 finished.signal()
             }.start()
         }
-        for link in self.links.values { link.start() }
         defer {
             for link in self.links.values { link.stop() }
             if let server = self.server {
@@ -158,7 +183,7 @@ public final class ValidatorNode: @unchecked Sendable {
             }
         }
         self.logger.info("Validator started", metadata: [
-            "index": "\(self.configuration.index)", "validators": "\(self.configuration.validators.members.count)",
+            "index": "\(self.replica.id)", "epoch": "\(self.replica.epoch)", "validators": "\(self.replica.configuration.validators)",
             "committed": "\(self.replica.committedHeight)", "address": "\(self.localAddress)",
         ])
         var lastAnnounce = UInt64(0)
@@ -168,7 +193,8 @@ public final class ValidatorNode: @unchecked Sendable {
         self.publish()
         let announceMilliseconds = UInt64(self.configuration.announceInterval.components.seconds * 1000
             + self.configuration.announceInterval.components.attoseconds / 1_000_000_000_000_000)
-        while !self.stopped.load(ordering: .sequentiallyConsistent) {
+        var epoch = self.replica.epoch
+        while !self.stopped.load(ordering: .sequentiallyConsistent) && self.replica.isMember {
             var now = Self.now()
             let deadline = min(self.replica.timeoutDeadline ?? .max, lastAnnounce + announceMilliseconds)
             let waitMilliseconds = deadline > now ? min(deadline - now, 200) : 0
@@ -202,12 +228,31 @@ public final class ValidatorNode: @unchecked Sendable {
                                                           "operations": "\(self.replica.ledger.appliedCount)"])
                 self.onCommit?(reportedHeight, self.replica.ledger.appliedCount + self.replica.ledger.rejected.count)
             }
+            if self.replica.epoch != epoch {
+                epoch = self.replica.epoch
+                self.logger.info("Validator epoch started", metadata: [
+                    "epoch": "\(epoch)", "index": "\(self.replica.id)", "validators": "\(self.replica.configuration.validators)",
+                    "base": "\(self.replica.committedHeight)"])
+                // Links to validators no epoch from here on needs are closed.
+                let current = Set(self.replica.members(ofEpoch: epoch)?.map(\.nodeID) ?? [])
+                for (node, link) in self.links where !current.contains(node) {
+                    link.stop()
+                    self.links.removeValue(forKey: node)
+                }
+            }
         }
-        self.logger.info("Validator stopped", metadata: ["committed": "\(self.replica.committedHeight)"])
+        if !self.replica.isMember {
+            self.logger.info("This node is not a validator of epoch \(self.replica.epoch); validator stopped",
+                             metadata: ["committed": "\(self.replica.committedHeight)"])
+        } else {
+            self.logger.info("Validator stopped", metadata: ["committed": "\(self.replica.committedHeight)"])
+        }
+        self.publish()
     }
 
     private func publish() {
-        let snapshot = Published(ledger: self.replica.ledger, proof: self.replica.commitProof, time: self.replica.timeReferenceForClients)
+        let snapshot = Published(ledger: self.replica.ledger, proof: self.replica.commitProof, time: self.replica.timeReferenceForClients,
+                                 validators: self.replica.ledger.validators, isMember: self.replica.isMember)
         self.published.withLock { $0 = snapshot }
     }
 
@@ -218,42 +263,44 @@ public final class ValidatorNode: @unchecked Sendable {
             // propose them.
             for operation in operations { self.send(self.replica.submit(operation, now: now)) }
             let forwarded = ConsensusWire.encode(.operations(operations))
-            for link in self.links.values { link.send(forwarded) }
+            for member in self.replica.members(ofEpoch: self.replica.epoch) ?? [] { self.link(to: member)?.send(forwarded) }
         case .network(let bytes, let peer):
-            if let peer, self.configuration.validators.index(of: peer) == nil {
-                return self.handleMember(bytes, from: peer, now: now)
-            }
-            guard let peer, let sender = self.configuration.validators.index(of: peer) else {
-                self.refuse("a message from \(peer ?? "a peer without a node id"), not a validator of this mesh")
-                return
-            }
+            guard let peer else { return self.refuse("a message from a peer without a node id") }
             let message: ValidatorMessage
             do {
                 message = try ConsensusWire.decodeMessage(bytes)
             } catch {
-                self.refuse("an undecodable message from validator \(sender): \(error)")
+                self.refuse("an undecodable message from node \(peer.prefix(12)): \(error)")
                 return
             }
             switch message {
             case .operations(let operations):
-                // A client speaking for its node (same key) hands operations to every validator itself.
-                for operation in operations { self.send(self.replica.submit(operation, now: now)) }
-            case .consensus(let consensus):
-                if let claimed = consensus.claimedSender, claimed != sender {
-                    self.refuse("validator \(sender) sent a message claiming to be from validator \(claimed)")
+                if self.replica.members(ofEpoch: self.replica.epoch)?.contains(where: { $0.nodeID == peer }) == true {
+                    // Forwarded by a validator: clients hand their operations to one of them.
+                    for operation in operations { self.send(self.replica.submit(operation, now: now)) }
+                } else {
+                    self.handleMember(operations, from: peer, now: now)
+                }
+            case .consensus(let consensus, let epoch):
+                guard let members = self.replica.members(ofEpoch: epoch) else {
+                    // An epoch this node's chain has not reached: its own announcements bring the proof to move on.
                     return
                 }
-                self.send(self.replica.receive(consensus, now: now))
+                guard let sender = members.firstIndex(where: { $0.nodeID == peer }) else {
+                    return self.refuse("a consensus message from node \(peer.prefix(12)), not a validator of epoch \(epoch)")
+                }
+                if let claimed = consensus.claimedSender, claimed != sender {
+                    self.refuse("validator \(sender) of epoch \(epoch) sent a message claiming to be from validator \(claimed)")
+                    return
+                }
+                self.send(self.replica.receive(consensus, epoch: epoch, now: now))
             }
         }
     }
 
     /// A member node that is not a validator may hand in its own mesh operations (it sends them to every
     /// validator itself), nothing else.
-    private func handleMember(_ bytes: [UInt8], from peer: String, now: UInt64) {
-        guard case .operations(let operations)? = try? ConsensusWire.decodeMessage(bytes) else {
-            return self.refuse("a message other than operations from node \(peer.prefix(12)), not a validator of this mesh")
-        }
+    private func handleMember(_ operations: [HyperMeshConsensus.Operation], from peer: String, now: UInt64) {
         guard operations.allSatisfy({ $0.node == peer }) else {
             return self.refuse("node \(peer.prefix(12)) handed in operations of another node")
         }
@@ -278,14 +325,16 @@ public final class ValidatorNode: @unchecked Sendable {
 
     private func send(_ outgoing: [Replica.Outgoing]) {
         for item in outgoing {
-            let bytes = ConsensusWire.encode(.consensus(item.message))
+            let epoch = item.epoch ?? self.replica.epoch
+            guard let members = self.replica.members(ofEpoch: epoch) else { continue }
+            let bytes = ConsensusWire.encode(.consensus(item.message, epoch: epoch))
             let targets: [Int]
             switch item.destination {
-            case .all: targets = Array(self.links.keys)
+            case .all: targets = Array(members.indices)
             case .one(let target): targets = [target]
             case .some(let list): targets = list
             }
-            for target in targets { self.links[target]?.send(bytes) }
+            for target in targets where members.indices.contains(target) { self.link(to: members[target])?.send(bytes) }
         }
     }
 }
@@ -329,22 +378,22 @@ final class InputQueue<Element: Sendable>: Sendable {
 }
 
 extension ValidatorNode.Configuration {
-    /// The configuration of this node's validator in `validators`: its key signs for it, its ledger and
-    /// history tick live in `stateDirectory` (``ValidatorDefaults``), the replica uses the mesh's proofs and
-    /// the defaults every validator shares. `nil` when the key is not one of the validators'.
+    /// The configuration of this node's validator in a mesh whose genesis validators are `validators`: its key
+    /// signs for it in whichever epoch names it, its ledger and history tick live in `stateDirectory`
+    /// (``ValidatorDefaults``), the replica uses the mesh's proofs and the defaults every validator shares.
     public static func forNode(privateKey: P256.Signing.PrivateKey, validators: ValidatorSet, tls: TLSConfiguration,
-                               listenAddress: SocketAddress, stateDirectory: URL) throws -> Self? {
+                               listenAddress: SocketAddress, stateDirectory: URL) throws -> Self {
         let signer = NodeKeySigner(nodeIDs: validators.nodeIDs, privateKey: privateKey)
-        guard let index = signer.index else { return nil }
         var replica = ReplicaConfiguration(validators: validators.members.count, signer: signer)
+        replica.members = validators.members
         replica.requirements = validators.requirements
         replica.workBits = ValidatorDefaults.workBits
         replica.baseTimeoutMilliseconds = ValidatorDefaults.baseTimeoutMilliseconds
         let ledgerPath = stateDirectory.appendingPathComponent(ValidatorDefaults.ledgerPath).path
         try FileManager.default.createDirectory(atPath: (ledgerPath as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
-        var configuration = Self(validators: validators, index: index, replica: replica, tls: tls, listenAddress: listenAddress,
-                                 ledgerPath: ledgerPath)
+        var configuration = Self(validators: validators, nodeID: NodeKeySigner.nodeID(of: privateKey.publicKey), replica: replica,
+                                 tls: tls, listenAddress: listenAddress, ledgerPath: ledgerPath)
         configuration.timeReferencePath = stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path
         return configuration
     }

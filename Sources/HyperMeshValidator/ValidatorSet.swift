@@ -1,13 +1,11 @@
 import HyperMeshConsensus
 import HyperMeshCore
 
-/// The validators of a mesh, in the order of the `Mesh` spec's `validators` list: participant `i` of the
-/// protocol is entry `i`.
+/// The genesis validators of a mesh (epoch 0), in the order of the `Mesh` spec's `validators` list: participant
+/// `i` of the protocol is entry `i`. Later epochs' validators come from the committed chain
+/// (``HyperMeshConsensus/ValidatorEpoch``).
 public struct ValidatorSet: Sendable, Equatable {
-    public struct Member: Sendable, Equatable {
-        public var nodeID: String
-        public var address: String
-    }
+    public typealias Member = ValidatorMember
 
     public var members: [Member]
     /// Which proofs operations must carry, from the same spec's `consensus` switches.

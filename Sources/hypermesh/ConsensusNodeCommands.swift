@@ -88,9 +88,9 @@ struct ConsensusValidatorCommand: ParsableCommand {
         }
         var logger = Logger(label: "hypermesh.validator")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
-        guard let configuration = try ValidatorNode.Configuration.forNode(
+        let configuration = try ValidatorNode.Configuration.forNode(
             privateKey: context.identity.privateKey, validators: context.validators, tls: self.tlsOptions.tls,
-            listenAddress: address, stateDirectory: context.stateDirectory) else { throw CommandFailure(message: "not a validator") }
+            listenAddress: address, stateDirectory: context.stateDirectory)
         let node = try ValidatorNode(configuration: configuration, logger: logger)
         let signals = StopSignals { node.stop() }
         defer { signals.cancel() }

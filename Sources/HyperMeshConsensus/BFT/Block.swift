@@ -16,11 +16,19 @@ public struct QuorumCertificate: Sendable, Hashable {
         QuorumCertificate(block: block, height: 0, view: 0, signatures: [])
     }
 
-    /// Valid when `quorum` distinct validators signed this block and view (genesis needs none).
-    public func isValid(quorum: Int, validators: Int, signer: any ConsensusSigner, genesis: ConsensusHash) -> Bool {
-        if self.block == genesis && self.height == 0 { return true }
+    /// The certificate of an epoch's base block (the block that ended the epoch before), trusted by the epoch
+    /// that builds on it: what its first block's justification is.
+    public static func base(_ block: Block) -> QuorumCertificate {
+        QuorumCertificate(block: block.hash, height: block.height, view: block.view, signatures: [])
+    }
+
+    /// Valid when `quorum` distinct validators signed this block and view in the epoch that builds on `genesis`
+    /// at `genesisHeight` (the epoch's base block needs no signatures).
+    public func isValid(quorum: Int, validators: Int, signer: any ConsensusSigner, genesis: ConsensusHash,
+                        genesisHeight: UInt64 = 0) -> Bool {
+        if self.block == genesis && self.height == genesisHeight { return true }
         var seen = Set<Int>()
-        let message = Vote.signedBytes(block: self.block, height: self.height, view: self.view)
+        let message = Vote.signedBytes(block: self.block, height: self.height, view: self.view, epochBase: genesis)
         for signed in self.signatures where (0..<validators).contains(signed.validator) && !seen.contains(signed.validator) {
             if signer.verify(signed.signature, of: message, by: signed.validator) { seen.insert(signed.validator) }
         }
@@ -36,12 +44,18 @@ public struct Vote: Sendable, Hashable {
     public var view: UInt64
     public var signature: [UInt8]
 
-    static func signedBytes(block: ConsensusHash, height: UInt64, view: UInt64) -> [UInt8] {
+    /// What a validator signs. Votes of a later epoch also cover the epoch's base block, so a vote cast in one
+    /// epoch never counts in another (a validator's views start over in each).
+    static func signedBytes(block: ConsensusHash, height: UInt64, view: UInt64, epochBase: ConsensusHash) -> [UInt8] {
         var encoder = CanonicalEncoder()
         encoder.append("hotstuff-vote")
         encoder.append(block)
         encoder.append(height)
         encoder.append(view)
+        if epochBase != Block.genesis.hash {
+            encoder.append("epoch")
+            encoder.append(epochBase)
+        }
         return encoder.bytes
     }
 }

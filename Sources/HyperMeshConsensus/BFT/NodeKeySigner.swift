@@ -31,6 +31,10 @@ public struct NodeKeySigner: ConsensusSigner {
 
     public func nodeID(of index: Int) -> String? { self.nodeIDs.indices.contains(index) ? self.nodeIDs[index] : nil }
 
+    public func forMembers(_ members: [String]) -> any ConsensusSigner {
+        NodeKeySigner(nodeIDs: members, privateKey: self.privateKey)
+    }
+
     /// This signer's participant index, when its key is one of the node ids.
     public var index: Int? { self.ownIndex }
 

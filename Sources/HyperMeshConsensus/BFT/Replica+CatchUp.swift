@@ -56,6 +56,7 @@ extension Replica {
             }
             self.store(block)
             out += self.processCertificate(block.justify, now: now)
+            guard self.epoch == self.inputEpoch else { return out }
             out += self.releaseWaiting(on: block.hash, now: now)
         }
         // The highest QC may have arrived before the blocks it needs to lock and commit.

@@ -16,7 +16,8 @@ extension Replica {
     /// when it starts and then periodically.
     public func announce(now: UInt64) -> [Outgoing] {
         self.clock = now
-        guard self.behavior != .silent, self.storageFailure == nil else { return [] }
+        self.inputEpoch = self.epoch
+        guard self.behavior != .silent, self.storageFailure == nil, self.isMember else { return [] }
         self.advanceHistory(now: now)
         let window = self.history.window(self.configuration.history.window)
         let newest = TimeReference(validator: self.id, tick: self.history.checkpointTick, hash: window.checkpoints.last!)
@@ -25,9 +26,9 @@ extension Replica {
             self.latestPublished = newest
         }
         return [Outgoing(destination: .all, message: .newView(view: self.view, highQC: self.highQC,
-                                                               committed: self.committedHeight, from: self.id)),
+                                                               committed: self.committedHeight, from: self.id), epoch: self.epoch),
                 Outgoing(destination: .all, message: .history(from: self.id, first: window.first,
-                                                               checkpoints: window.checkpoints, mixes: window.mixes))]
+                                                               checkpoints: window.checkpoints, mixes: window.mixes), epoch: self.epoch)]
     }
 
     /// What a client of this validator names in its operations' PoTime: a checkpoint published one

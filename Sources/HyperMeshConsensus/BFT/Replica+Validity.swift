@@ -25,6 +25,9 @@ extension Replica {
             }
         } else if operation.kind.isMeshOperation {
             return .refused("a \(operation.kind.rawValue) operation names no node")
+        } else if operation.kind == .reconfigure && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
+                                                                                      by: operation.proposer) {
+            return .refused("reconfigure: only a validator changes the validators, and the signature is not validator \(operation.proposer)'s")
         } else if operation.kind == .expel && !self.configuration.signer.verify(operation.signature, of: operation.digest.bytes,
                                                                                 by: operation.proposer) {
             return .refused("expel: only a validator removes a node, and the signature is not validator \(operation.proposer)'s")
@@ -58,7 +61,7 @@ extension Replica {
                 + "\(settings.minimumLeaves) × \(settings.minimumRounds) required")
         }
         let height = proof.challengeHeight
-        let onChain = height == 0 ? proof.challengeBlock == self.genesis.hash
+        let onChain = height == 0 ? proof.challengeBlock == Block.genesis.hash
             : height <= self.committedHeight && self.committed[Int(height) - 1].hash == proof.challengeBlock
         guard onChain else { return .refused("space: the challenge block \(proof.challengeBlock) at height \(height) is not on this validator's chain") }
         let committedAt = height == 0 ? self.historyOrigin : self.commitTimes[Int(height) - 1]
@@ -92,7 +95,8 @@ extension Replica {
     func isValid(_ qc: QuorumCertificate) -> Bool {
         if self.verifiedCertificates.contains(qc) { return true }
         guard qc.isValid(quorum: self.configuration.effectiveQuorum, validators: self.configuration.validators,
-                         signer: self.configuration.signer, genesis: self.genesis.hash) else { return false }
+                         signer: self.configuration.signer, genesis: self.genesis.hash, genesisHeight: self.genesis.height)
+        else { return false }
         if self.verifiedCertificates.count >= 4096 { self.verifiedCertificates.removeAll(keepingCapacity: true) }
         self.verifiedCertificates.insert(qc)
         return true

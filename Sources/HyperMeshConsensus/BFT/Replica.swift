@@ -37,12 +37,36 @@ public final class Replica {
     public struct Outgoing: Sendable {
         public var destination: Destination
         public var message: ConsensusMessage
+        /// The validator epoch the message belongs to, whose numbering ``destination`` uses: `nil` while the replica
+        /// builds it, set to the epoch of the input that made it before it leaves.
+        public var epoch: UInt64?
+
+        public init(destination: Destination, message: ConsensusMessage, epoch: UInt64? = nil) {
+            self.destination = destination
+            self.message = message
+            self.epoch = epoch
+        }
     }
 
-    public let id: Int
-    public let configuration: ReplicaConfiguration
+    /// This replica's participant index in the current epoch; -1 when it is not one of its validators.
+    public internal(set) var id: Int
+    /// Who this replica is across epochs (a node id, or a key index for fixed sets of keys).
+    public let identity: String
+    /// The current epoch's validators, quorum and signer; the rest stays as configured.
+    public internal(set) var configuration: ReplicaConfiguration
     public let behavior: Behavior
-    let genesis = Block.genesis
+    /// The block the current epoch builds on: the global genesis in epoch 0, then the block that ended the epoch
+    /// before.
+    var genesis = Block.genesis
+    /// The current validator epoch (``ValidatorEpoch/number``).
+    public internal(set) var epoch: UInt64 = 0
+    /// Proofs that the epochs that ended here ended where they did, by epoch: what a validator still in one of
+    /// them is sent to catch up.
+    var epochProofs: [UInt64: EpochProof] = [:]
+    /// The epoch each input began in: the messages it produces are sent in it.
+    var inputEpoch: UInt64 = 0
+    /// Set while the initializer applies the stored chain again.
+    var replaying = false
 
     // Persistent state: what a restarted validator reads back from its store.
     var blocks: [ConsensusHash: Block] = [:]
@@ -60,7 +84,7 @@ public final class Replica {
     public internal(set) var storageFailure: String?
     /// Committed blocks in order (genesis not included).
     public internal(set) var committed: [Block] = []
-    public internal(set) var ledger = LedgerState()
+    public internal(set) var ledger: LedgerState
     var committedOperations: Set<ConsensusHash> = []
 
     // Volatile state.
@@ -97,11 +121,21 @@ public final class Replica {
     public internal(set) var timeouts = 0
     var clock: UInt64 = 0
 
+    /// Epoch 0's validator `id` (its identity ``ReplicaConfiguration/members```[id]`).
+    public convenience init(id: Int, configuration: ReplicaConfiguration, behavior: Behavior = .honest,
+                            storage: (any ReplicaStorage)? = nil, now: UInt64 = 0) throws {
+        try self.init(identity: configuration.members[id].nodeID, configuration: configuration, behavior: behavior,
+                      storage: storage, now: now)
+    }
+
     /// A replica starting from what `storage` holds (nothing on first start: genesis), or from genesis in
-    /// memory when `storage` is `nil`. The committed blocks are applied again to rebuild the ledger.
-    public init(id: Int, configuration: ReplicaConfiguration, behavior: Behavior = .honest,
+    /// memory when `storage` is `nil`. The committed blocks are applied again to rebuild the ledger, crossing the
+    /// epochs they ended; the replica then takes part in the last one if `identity` is one of its validators.
+    public init(identity: String, configuration: ReplicaConfiguration, behavior: Behavior = .honest,
                 storage: (any ReplicaStorage)? = nil, now: UInt64 = 0) throws {
-        self.id = id
+        self.identity = identity
+        self.id = configuration.members.firstIndex { $0.nodeID == identity } ?? -1
+        self.ledger = LedgerState(genesisValidators: configuration.members)
         self.configuration = configuration
         self.behavior = behavior
         self.storage = storage
@@ -111,15 +145,18 @@ public final class Replica {
         self.blocks[Block.genesis.hash] = Block.genesis
         self.lastProgressMilliseconds = now
         self.historyOrigin = now
-        self.history = HistoryChain(seed: Self.historySeed(validator: id, origin: now),
+        self.history = HistoryChain(seed: Self.historySeed(validator: max(self.id, 0), origin: now),
                                     checkpointInterval: configuration.history.checkpointInterval)
         self.clock = now
         guard let storage else { return }
         let snapshot = try storage.loadSnapshot()
+        for proof in snapshot.epochProofs { self.epochProofs[proof.epoch] = proof }
         for block in snapshot.committed { self.blocks[block.hash] = block }
+        self.replaying = true
         if let tip = snapshot.committed.last { self.apply(committing: tip) }
+        self.replaying = false
         for block in snapshot.pending where block.height > self.committedHeight { self.blocks[block.hash] = block }
-        if let safety = snapshot.safety {
+        if let safety = snapshot.safety, safety.epoch == self.epoch {
             guard let locked = self.blocks[safety.locked] else {
                 throw HyperMeshError.corruptData("the stored lock names block \(safety.locked), which the store does not hold")
             }
@@ -129,6 +166,7 @@ public final class Replica {
             self.commitQC = safety.commitQC
         }
         self.view = max(self.votedView, self.highQC.view) + 1
+        self.inputEpoch = self.epoch
         self.unsaved = ReplicaChanges()
         self.safetyChanged = false
     }
@@ -142,7 +180,7 @@ public final class Replica {
 
     /// When ``timerFired(now:)`` is due; `nil` with nothing pending.
     public var timeoutDeadline: UInt64? {
-        guard self.hasPendingWork, self.behavior != .silent else { return nil }
+        guard self.hasPendingWork, self.behavior != .silent, self.isMember else { return nil }
         let backoff = UInt64(1) << UInt64(min(self.consecutiveTimeouts, 6))
         return self.lastProgressMilliseconds + self.configuration.baseTimeoutMilliseconds * backoff
     }
@@ -151,8 +189,22 @@ public final class Replica {
 
     /// A client's operation: checked (work, signature, drift) and queued.
     public func submit(_ operation: Operation, now: UInt64) -> [Outgoing] {
-        self.clock = now
+        self.begin(now: now)
+        guard self.isMember else { return [] }
         return self.flush(self.admit(operation, now: now))
+    }
+
+    /// Whether this replica is one of the current epoch's validators.
+    public var isMember: Bool { self.id >= 0 }
+
+    /// The validators of epoch `number`, as far as the committed chain shows them.
+    public func members(ofEpoch number: UInt64) -> [ValidatorMember]? {
+        self.ledger.epochs.indices.contains(Int(number)) ? self.ledger.epochs[Int(number)].members : nil
+    }
+
+    func begin(now: UInt64) {
+        self.clock = now
+        self.inputEpoch = self.epoch
     }
 
     func admit(_ operation: Operation, now: UInt64) -> [Outgoing] {
@@ -190,9 +242,21 @@ public final class Replica {
     /// Operations waiting for the history their time reference names (at most this many).
     static let maximumParked = 10_000
 
+    /// A message of epoch 0's validators.
     public func receive(_ message: ConsensusMessage, now: UInt64) -> [Outgoing] {
-        self.clock = now
+        self.receive(message, epoch: 0, now: now)
+    }
+
+    /// A message of the validators of `epoch`. One from an epoch this replica has left is answered with what
+    /// the sender needs to leave it too (``EpochProof``); one from an epoch it has not reached yet is dropped:
+    /// this replica's own announcements bring it the proof.
+    public func receive(_ message: ConsensusMessage, epoch: UInt64, now: UInt64) -> [Outgoing] {
+        self.begin(now: now)
         guard self.behavior != .silent else { return [] }
+        guard epoch == self.epoch else {
+            return epoch < self.epoch ? self.flush(self.helpLeave(epoch: epoch, after: message)) : []
+        }
+        guard self.isMember else { return [] }
         let out: [Outgoing]
         switch message {
         case .proposal(let block): out = self.onProposal(block, now: now)
@@ -214,7 +278,7 @@ public final class Replica {
 
     /// The view timed out: move to the next and tell its leader our highest QC.
     public func timerFired(now: UInt64) -> [Outgoing] {
-        self.clock = now
+        self.begin(now: now)
         guard let deadline = self.timeoutDeadline, now >= deadline else { return [] }
         self.consecutiveTimeouts += 1
         self.timeouts += 1
@@ -224,12 +288,22 @@ public final class Replica {
 
     /// Writes what this input changed, in one transaction, before its messages may leave. A store that
     /// fails silences the replica: sending a vote it could forget would let it vote twice after a restart.
-    func flush(_ out: [Outgoing]) -> [Outgoing] {
+    func flush(_ produced: [Outgoing]) -> [Outgoing] {
         guard self.storageFailure == nil else { return [] }
+        var out = produced.map { item in
+            var item = item
+            if item.epoch == nil { item.epoch = self.inputEpoch }
+            return item
+        }
+        if self.epoch != self.inputEpoch {
+            // The input ended an epoch: the new one starts at once where this replica leads its first view.
+            self.inputEpoch = self.epoch
+            out += self.proposeIfLeader(now: self.clock).map { Outgoing(destination: $0.destination, message: $0.message, epoch: self.epoch) }
+        }
         guard let storage = self.storage else { return out }
         if self.safetyChanged {
             self.unsaved.safety = SafetyState(votedView: self.votedView, locked: self.locked.hash, highQC: self.highQC,
-                                              commitQC: self.commitQC)
+                                              commitQC: self.commitQC, epoch: self.epoch)
         }
         guard !self.unsaved.isEmpty else { return out }
         do {
@@ -273,6 +347,8 @@ public final class Replica {
         }
         self.store(block)
         var out = self.processCertificate(block.justify, now: now)
+        // That certificate may have ended the epoch: the block belongs to the one left.
+        guard self.epoch == self.inputEpoch else { return out }
         if block.view >= self.view { out += self.considerVoting(for: block, now: now) }
         out += self.releaseWaiting(on: block.hash, now: now)
         return out
@@ -303,7 +379,8 @@ public final class Replica {
         }
         self.view = max(self.view, block.view + 1)
         self.progress(now: now)
-        let signature = self.configuration.signer.sign(Vote.signedBytes(block: block.hash, height: block.height, view: block.view),
+        let signature = self.configuration.signer.sign(Vote.signedBytes(block: block.hash, height: block.height, view: block.view,
+                                                                        epochBase: self.genesis.hash),
                                                        as: self.id)
         let vote = Vote(validator: self.id, block: block.hash, height: block.height, view: block.view, signature: signature)
         let leader = self.configuration.leader(of: block.view + 1)
@@ -314,7 +391,8 @@ public final class Replica {
     func onVote(_ vote: Vote, now: UInt64) -> [Outgoing] {
         guard self.configuration.leader(of: vote.view + 1) == self.id,
               self.configuration.signer.verify(vote.signature, of: Vote.signedBytes(block: vote.block, height: vote.height,
-                                                                                      view: vote.view), by: vote.validator)
+                                                                                      view: vote.view, epochBase: self.genesis.hash),
+                                               by: vote.validator)
         else { return [] }
         self.votes[vote.block, default: [:]][vote.validator] = vote.signature
         guard let collected = self.votes[vote.block], collected.count >= self.configuration.effectiveQuorum,
@@ -322,6 +400,7 @@ public final class Replica {
         let qc = QuorumCertificate(block: vote.block, height: vote.height, view: vote.view,
                                    signatures: collected.keys.sorted().map { .init(validator: $0, signature: collected[$0]!) })
         var out = self.processCertificate(qc, now: now)
+        guard self.epoch == self.inputEpoch else { return out }
         if self.view <= vote.view + 1 { self.view = vote.view + 1 }
         out += self.proposeIfLeader(now: now)
         return out
@@ -349,6 +428,7 @@ public final class Replica {
         }
         if self.blocks[qc.block] != nil {
             out += self.processCertificate(qc, now: now)
+            guard self.epoch == self.inputEpoch else { return out }
         } else if from != self.id {
             out.append(Outgoing(destination: .one(from), message: .fetch(qc.block, above: self.committedHeight, from: self.id)))
         }

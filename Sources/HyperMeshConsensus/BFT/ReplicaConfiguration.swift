@@ -5,6 +5,10 @@ public struct ReplicaConfiguration: Sendable {
     /// Votes a QC needs: n − f.
     public var quorum: Int
     public var signer: any ConsensusSigner
+    /// Epoch 0's validators, in participant order (``ValidatorEpoch``): node ids for node keys, the decimal
+    /// index of the key for signers with a fixed set of keys. Later epochs come from committed `reconfigure`
+    /// operations.
+    public var members: [ValidatorMember]
     /// A view with no progress for this long (doubling on consecutive timeouts) is abandoned.
     public var baseTimeoutMilliseconds: UInt64 = 300
     /// PoWork difficulty: the floor every operation in a block must meet. Validators demand more of new
@@ -76,6 +80,14 @@ public struct ReplicaConfiguration: Sendable {
         let faults = (validators - 1) / 3
         self.quorum = validators - faults
         self.signer = signer
+        self.members = (0..<validators).map { ValidatorMember(nodeID: "\($0)", address: "") }
+    }
+
+    /// The validators, quorum and signer of `epoch` in place of the ones before.
+    mutating func adopt(_ epoch: ValidatorEpoch) {
+        self.validators = epoch.members.count
+        self.quorum = epoch.quorum
+        self.signer = self.signer.forMembers(epoch.nodeIDs)
     }
 
     var faults: Int { (self.validators - 1) / 3 }

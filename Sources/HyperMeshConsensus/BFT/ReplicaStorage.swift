@@ -18,11 +18,14 @@ public struct ReplicaSnapshot: Sendable {
     /// Blocks received but not committed (the lock and the highest QC point into these).
     public var pending: [Block] = []
     public var safety: SafetyState?
+    /// The proofs that the blocks ending epochs are committed, oldest first.
+    public var epochProofs: [EpochProof] = []
 
-    public init(committed: [Block] = [], pending: [Block] = [], safety: SafetyState? = nil) {
+    public init(committed: [Block] = [], pending: [Block] = [], safety: SafetyState? = nil, epochProofs: [EpochProof] = []) {
         self.committed = committed
         self.pending = pending
         self.safety = safety
+        self.epochProofs = epochProofs
     }
 }
 
@@ -33,6 +36,9 @@ public struct SafetyState: Sendable, Equatable {
     public var highQC: QuorumCertificate
     /// The QC whose three-chain made the latest commit (sent to validators catching up).
     public var commitQC: QuorumCertificate
+    /// The validator epoch these belong to: a replica that finds another epoch when it replays its chain starts
+    /// that epoch afresh.
+    public var epoch: UInt64 = 0
 }
 
 /// What changed during one input.
@@ -43,6 +49,12 @@ public struct ReplicaChanges: Sendable {
     public var committed: [Block] = []
     /// The safety state, when it changed.
     public var safety: SafetyState?
+    /// Proofs of epochs that ended.
+    public var epochProofs: [EpochProof] = []
+    /// A new epoch started: the blocks received in the one before will never be committed.
+    public var epochStarted = false
 
-    public var isEmpty: Bool { self.blocks.isEmpty && self.committed.isEmpty && self.safety == nil }
+    public var isEmpty: Bool {
+        self.blocks.isEmpty && self.committed.isEmpty && self.safety == nil && self.epochProofs.isEmpty && !self.epochStarted
+    }
 }

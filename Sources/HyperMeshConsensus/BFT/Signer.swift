@@ -8,10 +8,34 @@ public protocol ConsensusSigner: Sendable {
     /// The node id of participant `index`, when participants are nodes (their proofs of space must be
     /// their own).
     func nodeID(of index: Int) -> String?
+    /// The same keys for another epoch's participants: participant `i` becomes the holder of identity
+    /// `members[i]` (a node id for node keys; for signers with a fixed set of keys, the decimal index of the key).
+    func forMembers(_ members: [String]) -> any ConsensusSigner
 }
 
 extension ConsensusSigner {
     public func nodeID(of index: Int) -> String? { nil }
+
+    /// Keys by index: identity `"k"` is key `k`.
+    public func forMembers(_ members: [String]) -> any ConsensusSigner {
+        ReindexedSigner(base: self, keys: members.map { Int($0) ?? -1 })
+    }
+}
+
+/// A signer with a fixed set of keys, seen through another epoch's numbering: participant `i` signs with key
+/// `keys[i]`.
+struct ReindexedSigner: ConsensusSigner {
+    let base: any ConsensusSigner
+    let keys: [Int]
+
+    func sign(_ message: [UInt8], as signer: Int) -> [UInt8] { self.base.sign(message, as: self.keys[signer]) }
+
+    func verify(_ signature: [UInt8], of message: [UInt8], by signer: Int) -> Bool {
+        guard self.keys.indices.contains(signer), self.keys[signer] >= 0 else { return false }
+        return self.base.verify(signature, of: message, by: self.keys[signer])
+    }
+
+    func forMembers(_ members: [String]) -> any ConsensusSigner { self.base.forMembers(members) }
 }
 
 /// Ed25519 keys, one per participant (swift-crypto): the real thing, for validator processes.

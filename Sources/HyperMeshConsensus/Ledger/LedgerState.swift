@@ -19,12 +19,23 @@ public struct LedgerState: Sendable, Equatable {
     public private(set) var rejections: [ConsensusHash: String] = [:]
     /// The height of the last block applied.
     public private(set) var height: UInt64 = 0
+    /// Every validator epoch so far, oldest first (epoch `i` at index `i`): empty when the ledger was made without
+    /// its genesis validators, and then no `reconfigure` counts.
+    public private(set) var epochs: [ValidatorEpoch] = []
 
     public init() {}
 
+    /// A ledger whose epoch 0 is validated by `genesisValidators` (the `Mesh` spec's list).
+    public init(genesisValidators: [ValidatorMember]) {
+        self.epochs = genesisValidators.isEmpty ? [] : [ValidatorEpoch(number: 0, members: genesisValidators, baseHeight: 0)]
+    }
+
+    /// The epoch in effect for the next block.
+    public var validators: ValidatorEpoch? { self.epochs.last }
+
     public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
         lhs.stakes == rhs.stakes && lhs.pools == rhs.pools && lhs.claims == rhs.claims && lhs.mesh == rhs.mesh
-            && lhs.appliedCount == rhs.appliedCount
+            && lhs.appliedCount == rhs.appliedCount && lhs.epochs == rhs.epochs
             && lhs.rejected.map(\.operation) == rhs.rejected.map(\.operation)
     }
 
@@ -55,6 +66,10 @@ public struct LedgerState: Sendable, Equatable {
             self.claims[operation.subject]?[operation.proposer] = nil
         case .expel:
             self.mesh.expel(operation.subject)
+        case .reconfigure:
+            if let change = try? ValidatorChange(decoding: operation.payload) {
+                self.epochs.append(ValidatorEpoch(number: change.epoch, members: change.members, baseHeight: height))
+            }
         case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat:
             break
         }
@@ -81,6 +96,12 @@ public struct LedgerState: Sendable, Equatable {
             // Only validators propose it: the replica checks the proposer's signature whatever the mesh requires.
             if operation.subject.utf8.count != 64 { return "expel names a node id (64 hex digits)" }
             return self.mesh.expelled.contains(operation.subject) ? "node \(operation.subject.prefix(12)) is already removed" : nil
+        case .reconfigure:
+            // Only validators propose it: the replica checks the proposer's signature whatever the mesh requires.
+            guard let current = self.validators else { return "this ledger has no validator epochs to change" }
+            let change: ValidatorChange
+            do { change = try ValidatorChange(decoding: operation.payload) } catch { return "reconfigure: \(error)" }
+            return change.problem(after: current, expelled: self.mesh.expelled)
         case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat:
             return "mesh operations are proposed by member nodes"
         }

@@ -58,6 +58,15 @@ public final class LedgerStore: ReplicaStorage, Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-epochs") { db in
+            try db.execute(sql: """
+                ALTER TABLE safety ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE epoch_proofs (
+                    epoch INTEGER PRIMARY KEY,
+                    body BLOB NOT NULL
+                );
+                """)
+        }
         do {
             try migrator.migrate(self.database)
         } catch {
@@ -128,13 +137,14 @@ public final class LedgerStore: ReplicaStorage, Sendable {
             snapshot.pending = try Row.fetchAll(db, sql: "SELECT body FROM pending_blocks ORDER BY height").map { row in
                 try Self.decode(row[0] as Data, what: "pending block")
             }
-            if let row = try Row.fetchOne(db, sql: "SELECT voted_view, locked, high_qc, commit_qc FROM safety WHERE id = 1") {
+            snapshot.epochProofs = try Self.epochProofs(in: db)
+            if let row = try Row.fetchOne(db, sql: "SELECT voted_view, locked, high_qc, commit_qc, epoch FROM safety WHERE id = 1") {
                 let locked = [UInt8](row[1] as Data)
                 guard locked.count == 32 else { throw HyperMeshError.corruptData("the ledger's locked block id is not 32 bytes") }
                 snapshot.safety = SafetyState(
                     votedView: UInt64(row[0] as Int64), locked: ConsensusHash(bytes: locked),
                     highQC: try Self.decodeCertificate(row[2] as Data, what: "highest QC"),
-                    commitQC: try Self.decodeCertificate(row[3] as Data, what: "commit QC"))
+                    commitQC: try Self.decodeCertificate(row[3] as Data, what: "commit QC"), epoch: UInt64(row[4] as Int64))
             }
             return snapshot
         }
@@ -147,17 +157,51 @@ public final class LedgerStore: ReplicaStorage, Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO pending_blocks (hash, height, body) VALUES (?, ?, ?)",
                                arguments: [Data(block.hash.bytes), Int64(block.height), Data(ConsensusWire.encode(block))])
             }
+            if changes.epochStarted { try db.execute(sql: "DELETE FROM pending_blocks") }
+            for proof in changes.epochProofs {
+                try db.execute(sql: "INSERT OR REPLACE INTO epoch_proofs (epoch, body) VALUES (?, ?)",
+                               arguments: [Int64(proof.epoch), Data(ConsensusWire.encode(proof))])
+            }
             if let top = changes.committed.last {
                 try Self.append(changes.committed, in: db)
                 try db.execute(sql: "DELETE FROM pending_blocks WHERE height <= ?", arguments: [Int64(top.height)])
             }
             if let safety = changes.safety {
                 try db.execute(sql: """
-                    INSERT INTO safety (id, voted_view, locked, high_qc, commit_qc) VALUES (1, ?, ?, ?, ?)
+                    INSERT INTO safety (id, voted_view, locked, high_qc, commit_qc, epoch) VALUES (1, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET voted_view = excluded.voted_view, locked = excluded.locked,
-                        high_qc = excluded.high_qc, commit_qc = excluded.commit_qc
+                        high_qc = excluded.high_qc, commit_qc = excluded.commit_qc, epoch = excluded.epoch
                     """, arguments: [Int64(safety.votedView), Data(safety.locked.bytes),
-                                     Data(ConsensusWire.encode(safety.highQC)), Data(ConsensusWire.encode(safety.commitQC))])
+                                     Data(ConsensusWire.encode(safety.highQC)), Data(ConsensusWire.encode(safety.commitQC)),
+                                     Int64(safety.epoch)])
+            }
+        }
+    }
+
+    // MARK: - Epoch proofs
+
+    /// Adds proofs of ended epochs (a follower's, checked before): what it serves to nodes crossing those epochs.
+    public func append(epochProofs proofs: [EpochProof]) throws {
+        guard !proofs.isEmpty else { return }
+        try self.database.write { db in
+            for proof in proofs {
+                try db.execute(sql: "INSERT OR REPLACE INTO epoch_proofs (epoch, body) VALUES (?, ?)",
+                               arguments: [Int64(proof.epoch), Data(ConsensusWire.encode(proof))])
+            }
+        }
+    }
+
+    /// Every stored proof of an ended epoch, oldest first.
+    public func epochProofs() throws -> [EpochProof] {
+        try self.database.read { db in try Self.epochProofs(in: db) }
+    }
+
+    private static func epochProofs(in db: Database) throws -> [EpochProof] {
+        try Row.fetchAll(db, sql: "SELECT epoch, body FROM epoch_proofs ORDER BY epoch").map { row in
+            do {
+                return try ConsensusWire.decodeEpochProof([UInt8](row[1] as Data))
+            } catch {
+                throw HyperMeshError.corruptData("the ledger's proof of epoch \(row[0] as Int64) does not decode: \(error)")
             }
         }
     }

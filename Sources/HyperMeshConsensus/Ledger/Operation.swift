@@ -29,12 +29,15 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         /// A member node says it is alive, under which name and at which STOQ address
         /// (``MeshTerms/heartbeat(_:)``); nodes silent for ``MeshLedger/lostAfterMilliseconds`` of ledger time are `Lost`.
         case heartbeat
+        /// A validator asks for the next epoch's validator set (``ValidatorChange`` in the payload): the block that
+        /// commits it ends the epoch, and the new validators continue from it.
+        case reconfigure
 
         /// Kinds that member nodes propose, signed by their node key (``Operation/node``).
         public var isMeshOperation: Bool {
             switch self {
             case .offer, .withdraw, .place, .acknowledge, .end, .evict, .heartbeat: true
-            case .stake, .offerPool, .claim, .release, .expel: false
+            case .stake, .offerPool, .claim, .release, .expel, .reconfigure: false
             }
         }
     }

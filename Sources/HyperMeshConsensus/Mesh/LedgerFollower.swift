@@ -1,38 +1,59 @@
 import HyperMeshCore
 
 /// A node that is not a validator keeps its own copy of the committed ledger, built only from blocks it
-/// checked itself: each block extends the one before, is certified by a quorum of the validators (its child's
-/// justification), and a block counts as committed only under a ``LedgerSync/CommitProof`` — the three-chain of
-/// HotStuff's commit rule, every certificate's signatures verified. A validator that lies can delay the
-/// follower, never make it apply a block the validators did not commit.
+/// checked itself: each block extends the one before, is certified by a quorum of the validators of its epoch
+/// (its child's justification), and a block counts as committed only under a ``LedgerSync/CommitProof`` — the
+/// three-chain of HotStuff's commit rule, every certificate's signatures verified. Epochs are crossed the way
+/// validators cross them: the block whose `reconfigure` committed ends its epoch, an ``EpochProof`` by that
+/// epoch's validators must show it committed, and the next epoch's blocks build on it with the validators it
+/// names. A validator that lies can delay the follower, never make it apply a block the validators did not
+/// commit.
 ///
 /// Not thread-safe: one owner feeds it answers.
 public final class LedgerFollower {
-    public private(set) var ledger = LedgerState()
+    public private(set) var ledger: LedgerState
     /// The newest committed block this follower applied.
     public private(set) var head: Block = .genesis
     /// Blocks checked to extend ``head``, waiting for a proof that they are committed.
     private var pending: [Block] = []
+    /// The epoch of each pending block, and of the head (whose certificates certify its children, unless it ended
+    /// that epoch).
+    private var pendingEpochs: [EpochCertificates] = []
+    private var headEpoch: EpochCertificates
+    /// The ledger with the pending blocks applied too: which epoch the next block belongs to.
+    private var tipLedger: LedgerState
+    /// Checked proofs of epochs that ended in pending blocks, kept with them once they are committed.
+    private var pendingEpochProofs: [EpochProof] = []
     private var appliedOperations = Set<ConsensusHash>()
-    private let signer: any ConsensusSigner
-    private let validators: Int
-    private let quorum: Int
+    private let verifier: any ConsensusSigner
     private let minimumStake: Int64
     private let store: LedgerStore?
 
-    /// Follows the validators `validatorNodeIDs` (in the Mesh's order); with `store`, what it committed is kept
-    /// there (and read back first: the node's own file, written only by this follower).
-    public init(validatorNodeIDs: [String], minimumStake: Int64, store: LedgerStore?) throws {
-        precondition(!validatorNodeIDs.isEmpty)
-        self.signer = NodeKeySigner(nodeIDs: validatorNodeIDs, privateKey: nil)
-        self.validators = validatorNodeIDs.count
-        self.quorum = validatorNodeIDs.count - (validatorNodeIDs.count - 1) / 3
+    /// Follows the validators `validatorNodeIDs` (in the Mesh's order); see ``init(genesisValidators:minimumStake:store:)``.
+    public convenience init(validatorNodeIDs: [String], minimumStake: Int64, store: LedgerStore?) throws {
+        try self.init(genesisValidators: validatorNodeIDs.map { ValidatorMember(nodeID: $0, address: "") },
+                      minimumStake: minimumStake, store: store)
+    }
+
+    /// Follows a ledger whose epoch 0 is validated by `genesisValidators` (the Mesh's list); with `store`, what
+    /// it committed is kept there (and read back first: the node's own file, written only by this follower).
+    public init(genesisValidators: [ValidatorMember], minimumStake: Int64, store: LedgerStore?) throws {
+        precondition(!genesisValidators.isEmpty)
+        self.verifier = NodeKeySigner(nodeIDs: genesisValidators.map(\.nodeID), privateKey: nil)
         self.minimumStake = minimumStake
         self.store = store
+        let ledger = LedgerState(genesisValidators: genesisValidators)
+        self.ledger = ledger
+        self.tipLedger = ledger
+        self.headEpoch = EpochCertificates(epoch: ledger.validators!, baseHash: Block.genesis.hash, signer: self.verifier)
         for block in try store?.blocks() ?? [] { self.apply(block) }
+        self.tipLedger = self.ledger
     }
 
     public var height: UInt64 { self.head.height }
+
+    /// The validators of the newest epoch this follower knows of: whom to ask next.
+    public var currentValidators: ValidatorEpoch { self.tipLedger.validators! }
 
     /// The highest block held, committed or waiting for its proof: what the next request asks above. (Asking
     /// above ``height`` instead would get the same page again and again once the validator is more than a page
@@ -44,15 +65,40 @@ public final class LedgerFollower {
     @discardableResult
     public func accept(_ sync: LedgerSync) throws -> Int {
         var extended = self.pending
-        for block in sync.blocks where block.height > (extended.last ?? self.head).height {
+        var epochs = self.pendingEpochs
+        var tip = self.tipLedger
+        var endProofs = self.pendingEpochProofs
+        let offered = Dictionary(sync.epochProofs.map { ($0.epoch, $0) }, uniquingKeysWith: { first, _ in first })
+        extending: for block in sync.blocks where block.height > (extended.last ?? self.head).height {
             let parent = extended.last ?? self.head
+            let parentEpoch = epochs.last ?? self.headEpoch
             guard block.height == parent.height + 1, block.parent == parent.hash else {
                 throw LedgerFollowerError("block \(block.hash) at height \(block.height) does not extend \(parent.hash) at \(parent.height)")
             }
-            try self.checkJustification(of: block, parent: parent)
+            var epoch = parentEpoch
+            if let next = tip.validators, next.number > parentEpoch.epoch.number {
+                // The parent ended its epoch: trust the validators it names only once its own epoch proves it committed.
+                guard let proof = offered[parentEpoch.epoch.number] ?? endProofs.first(where: { $0.epoch == parentEpoch.epoch.number })
+                else { break extending }
+                if let problem = proof.problem(end: parent, certificates: parentEpoch) {
+                    throw LedgerFollowerError("epoch \(parentEpoch.epoch.number): \(problem)")
+                }
+                if !endProofs.contains(proof) { endProofs.append(proof) }
+                guard block.justify == .base(parent) else {
+                    throw LedgerFollowerError("block \(block.hash) at height \(block.height) starts epoch \(next.number) without building on the block that ended the one before")
+                }
+                epoch = EpochCertificates(epoch: next, baseHash: parent.hash, signer: self.verifier.forMembers(next.nodeIDs))
+            } else {
+                try Self.checkJustification(of: block, parent: parent, in: parentEpoch)
+            }
             extended.append(block)
+            epochs.append(epoch)
+            Self.apply(block, to: &tip, minimumStake: self.minimumStake)
         }
         self.pending = extended
+        self.pendingEpochs = epochs
+        self.tipLedger = tip
+        self.pendingEpochProofs = endProofs
         guard let proof = sync.proof else { return 0 }
         // The proof commits `bottom`, the parent of `middle`; blocks below it are committed with it.
         let chain = [self.head] + extended
@@ -61,44 +107,65 @@ public final class LedgerFollower {
         guard let bottomIndex = chain.firstIndex(where: { $0.hash == proof.middle.parent }) else { return 0 }
         guard bottomIndex > 0 else { return 0 }  // the head itself: nothing new
         let bottom = chain[bottomIndex]
+        let bottomEpoch = epochs[bottomIndex - 1]
         guard proof.top.parent == proof.middle.hash, proof.middle.height == bottom.height + 1, proof.top.height == proof.middle.height + 1
         else { throw LedgerFollowerError("the commit proof's blocks do not form a chain over \(bottom.hash)") }
         guard proof.middle.view == bottom.view + 1, proof.top.view == proof.middle.view + 1 else {
             throw LedgerFollowerError("the commit proof's views \(bottom.view), \(proof.middle.view), \(proof.top.view) are not consecutive")
         }
-        try self.checkJustification(of: proof.middle, parent: bottom)
-        try self.checkJustification(of: proof.top, parent: proof.middle)
+        try Self.checkJustification(of: proof.middle, parent: bottom, in: bottomEpoch)
+        try Self.checkJustification(of: proof.top, parent: proof.middle, in: bottomEpoch)
         guard proof.certificate.block == proof.top.hash, proof.certificate.height == proof.top.height,
-              self.isValid(proof.certificate) else {
+              bottomEpoch.isValid(proof.certificate) else {
             throw LedgerFollowerError("the commit proof's certificate is not a quorum's for block \(proof.top.hash)")
         }
         let newlyCommitted = Array(chain[1...bottomIndex])
+        var provenEnds = self.pendingEpochProofs.filter { $0.endHeight < bottom.height }
+        var afterBottom = self.ledger
+        for block in newlyCommitted { Self.apply(block, to: &afterBottom, minimumStake: self.minimumStake) }
+        if let next = afterBottom.validators, next.number > bottomEpoch.epoch.number {
+            // The proof commits the block that ends an epoch: it is that epoch's proof too.
+            provenEnds.append(EpochProof(epoch: bottomEpoch.epoch.number, endHeight: bottom.height, blocks: [proof.middle, proof.top],
+                                         certificate: proof.certificate))
+        }
         try self.store?.append(newlyCommitted)
+        try self.store?.append(epochProofs: provenEnds)
         for block in newlyCommitted { self.apply(block) }
         self.pending.removeFirst(newlyCommitted.count)
+        self.pendingEpochs.removeFirst(newlyCommitted.count)
+        self.pendingEpochProofs.removeAll { $0.endHeight < bottom.height }
         return newlyCommitted.count
     }
 
-    private func checkJustification(of block: Block, parent: Block) throws {
+    private static func checkJustification(of block: Block, parent: Block, in epoch: EpochCertificates) throws {
         guard block.justify.block == parent.hash, block.justify.height == parent.height else {
             throw LedgerFollowerError("block \(block.hash) at height \(block.height) is not justified by its parent's certificate")
         }
-        guard parent.height == 0 || self.isValid(block.justify) else {
+        guard epoch.isValid(block.justify) else {
             throw LedgerFollowerError("block \(block.hash) at height \(block.height) carries a certificate without a quorum of valid signatures")
         }
     }
 
-    private func isValid(_ certificate: QuorumCertificate) -> Bool {
-        certificate.isValid(quorum: self.quorum, validators: self.validators, signer: self.signer, genesis: Block.genesis.hash)
-    }
-
     /// As a replica applies a committed block: an operation committed twice counts once.
     private func apply(_ block: Block) {
+        if let next = self.ledger.validators, next.number > self.headEpoch.epoch.number {
+            // The head ended its epoch: this block is the next one's.
+            self.headEpoch = EpochCertificates(epoch: next, baseHash: self.head.hash, signer: self.verifier.forMembers(next.nodeIDs))
+        }
         for operation in block.operations where !self.appliedOperations.contains(operation.digest) {
             self.appliedOperations.insert(operation.digest)
             self.ledger.apply(operation, minimumStake: self.minimumStake, height: block.height)
         }
         self.head = block
+    }
+
+    /// The same on a speculative copy that only tells epochs apart: which `reconfigure` counts depends on the
+    /// epochs and the removed nodes alone, so only those operations are applied (an operation repeated in a later
+    /// block is refused again for naming a past epoch, or a node already removed).
+    private static func apply(_ block: Block, to ledger: inout LedgerState, minimumStake: Int64) {
+        for operation in block.operations where operation.kind == .reconfigure || operation.kind == .expel {
+            ledger.apply(operation, minimumStake: minimumStake, height: block.height)
+        }
     }
 }
 

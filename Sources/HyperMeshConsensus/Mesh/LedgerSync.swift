@@ -7,6 +7,9 @@ public struct LedgerSync: Sendable {
     public var proof: CommitProof?
     /// A recent tick of the validator's history, for the follower's operations to name (PoTime).
     public var time: TimeReference?
+    /// Proofs that the epochs ending at or above the height asked for ended where they did: what a follower
+    /// needs to trust the next epoch's validators.
+    public var epochProofs: [EpochProof] = []
 
     public struct CommitProof: Sendable {
         public var middle: Block
@@ -20,11 +23,15 @@ public struct LedgerSync: Sendable {
         }
     }
 
-    public init(blocks: [Block], proof: CommitProof?, time: TimeReference?) {
+    public init(blocks: [Block], proof: CommitProof?, time: TimeReference?, epochProofs: [EpochProof] = []) {
         self.blocks = blocks
         self.proof = proof
         self.time = time
+        self.epochProofs = epochProofs
     }
+
+    /// Epoch proofs one answer carries at most.
+    public static let maximumEpochProofs = 16
 
     /// Blocks one answer carries at most; the follower asks again from where it got to.
     public static let maximumBlocks = 256
@@ -57,6 +64,8 @@ public struct LedgerSync: Sendable {
             encoder.appendByte(0)
         }
         encoder.append(self.time)
+        encoder.append(self.epochProofs.count)
+        for proof in self.epochProofs { encoder.append(ConsensusWire.encode(proof)) }
         return encoder.bytes
     }
 
@@ -104,6 +113,19 @@ public struct LedgerSync: Sendable {
         case let other:
             throw ConsensusWireError(offset: timeOffset, message: "sync time reference marker \(other) is neither 0 nor 1")
         }
+        let proofCount = try decoder.count("sync epoch proofs", limit: Self.maximumEpochProofs,
+                                      minimumItemBytes: 8 + 8 * 3 + 2 * ConsensusWire.minimumBlockBytes)
+        var epochProofs: [EpochProof] = []
+        for _ in 0..<proofCount {
+            let start = decoder.offset
+            let raw = try decoder.data("epoch proof", limit: Self.maximumBlockBytes)
+            do {
+                epochProofs.append(try ConsensusWire.decodeEpochProof(raw))
+            } catch {
+                throw ConsensusWireError(offset: start + 8 + error.offset, message: "epoch proof: \(error.message)")
+            }
+        }
+        self.epochProofs = epochProofs
         try decoder.finish("sync")
         self.blocks = blocks
         self.proof = proof

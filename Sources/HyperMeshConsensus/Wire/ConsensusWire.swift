@@ -26,39 +26,46 @@ public enum ConsensusWire {
         case blocks = 5
         case operations = 6
         case history = 7
+        /// A consensus message of a later epoch: the epoch number, then the message.
+        case epoch = 8
     }
 
     // MARK: - Messages
 
     public static func encode(_ message: ValidatorMessage) -> [UInt8] {
         var encoder = CanonicalEncoder()
+        if case .consensus(let inner, let epoch) = message, epoch > 0 {
+            encoder.appendByte(Tag.epoch.rawValue)
+            encoder.append(epoch)
+            return encoder.bytes + self.encode(.consensus(inner, epoch: 0))
+        }
         switch message {
-        case .consensus(.proposal(let block)):
+        case .consensus(.proposal(let block), _):
             encoder.appendByte(Tag.proposal.rawValue)
             self.write(block, to: &encoder)
-        case .consensus(.vote(let vote)):
+        case .consensus(.vote(let vote), _):
             encoder.appendByte(Tag.vote.rawValue)
             encoder.append(vote.validator)
             encoder.append(vote.block)
             encoder.append(vote.height)
             encoder.append(vote.view)
             encoder.append(vote.signature)
-        case .consensus(.newView(let view, let qc, let committed, let from)):
+        case .consensus(.newView(let view, let qc, let committed, let from), _):
             encoder.appendByte(Tag.newView.rawValue)
             encoder.append(view)
             self.write(qc, to: &encoder)
             encoder.append(committed)
             encoder.append(from)
-        case .consensus(.fetch(let hash, let above, let from)):
+        case .consensus(.fetch(let hash, let above, let from), _):
             encoder.appendByte(Tag.fetch.rawValue)
             encoder.append(hash)
             encoder.append(above)
             encoder.append(from)
-        case .consensus(.blocks(let blocks)):
+        case .consensus(.blocks(let blocks), _):
             encoder.appendByte(Tag.blocks.rawValue)
             encoder.append(blocks.count)
             for block in blocks { self.write(block, to: &encoder) }
-        case .consensus(.history(let from, let first, let checkpoints, let mixes)):
+        case .consensus(.history(let from, let first, let checkpoints, let mixes), _):
             encoder.appendByte(Tag.history.rawValue)
             encoder.append(from)
             encoder.append(first)
@@ -77,32 +84,46 @@ public enum ConsensusWire {
         var decoder = CanonicalDecoder(bytes)
         let message: ValidatorMessage
         let tagByte = try decoder.uint8("message type")
+        if Tag(rawValue: tagByte) == .epoch {
+            let epoch = try decoder.uint64("message epoch")
+            guard epoch > 0 else { throw ConsensusWireError(offset: 1, message: "message epoch 0 is sent without an epoch tag") }
+            let inner: ValidatorMessage
+            do {
+                inner = try self.decodeMessage(Array(bytes.dropFirst(9)))
+            } catch {
+                throw ConsensusWireError(offset: 9 + error.offset, message: error.message)
+            }
+            guard case .consensus(let consensus, 0) = inner else {
+                throw ConsensusWireError(offset: 9, message: "an epoch tag before something other than a consensus message")
+            }
+            return .consensus(consensus, epoch: epoch)
+        }
         switch Tag(rawValue: tagByte) {
         case .proposal:
-            message = .consensus(.proposal(try self.readBlock(&decoder)))
+            message = .consensus(.proposal(try self.readBlock(&decoder)), epoch: 0)
         case .vote:
             let validator = try decoder.int("vote validator")
             let block = try decoder.hash("vote block")
             let height = try decoder.uint64("vote height")
             let view = try decoder.uint64("vote view")
             let signature = try decoder.data("vote signature", limit: self.maximumSignatureBytes)
-            message = .consensus(.vote(Vote(validator: validator, block: block, height: height, view: view, signature: signature)))
+            message = .consensus(.vote(Vote(validator: validator, block: block, height: height, view: view, signature: signature)), epoch: 0)
         case .newView:
             let view = try decoder.uint64("new-view view")
             let qc = try self.readCertificate(&decoder)
             let committed = try decoder.uint64("new-view committed height")
             let from = try decoder.int("new-view sender")
-            message = .consensus(.newView(view: view, highQC: qc, committed: committed, from: from))
+            message = .consensus(.newView(view: view, highQC: qc, committed: committed, from: from), epoch: 0)
         case .fetch:
             let hash = try decoder.hash("fetch block")
             let above = try decoder.uint64("fetch height")
             let from = try decoder.int("fetch sender")
-            message = .consensus(.fetch(hash, above: above, from: from))
+            message = .consensus(.fetch(hash, above: above, from: from), epoch: 0)
         case .blocks:
             let count = try decoder.count("blocks", limit: self.maximumBlocksPerMessage, minimumItemBytes: self.minimumBlockBytes)
             var blocks: [Block] = []
             for _ in 0..<count { blocks.append(try self.readBlock(&decoder)) }
-            message = .consensus(.blocks(blocks))
+            message = .consensus(.blocks(blocks), epoch: 0)
         case .history:
             let from = try decoder.int("history sender")
             let first = try decoder.uint64("history first checkpoint")
@@ -112,18 +133,42 @@ public enum ConsensusWire {
             for _ in 0..<count { checkpoints.append(try decoder.hash("history checkpoint")) }
             var mixes: [ConsensusHash] = []
             for _ in 1..<count { mixes.append(try decoder.hash("history mix")) }
-            message = .consensus(.history(from: from, first: first, checkpoints: checkpoints, mixes: mixes))
+            message = .consensus(.history(from: from, first: first, checkpoints: checkpoints, mixes: mixes), epoch: 0)
         case .operations:
             let count = try decoder.count("operations", limit: self.maximumOperationsPerBlock,
                                           minimumItemBytes: self.minimumOperationBytes)
             var operations: [Operation] = []
             for _ in 0..<count { operations.append(try self.readOperation(&decoder)) }
             message = .operations(operations)
-        case nil:
+        case .epoch, nil:
             throw ConsensusWireError(offset: 0, message: "unknown message type \(tagByte)")
         }
         try decoder.finish("message")
         return message
+    }
+
+    // MARK: - Epoch proofs
+
+    public static func encode(_ proof: EpochProof) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        encoder.append(proof.epoch)
+        encoder.append(proof.endHeight)
+        encoder.append(proof.blocks.count)
+        for block in proof.blocks { self.write(block, to: &encoder) }
+        self.write(proof.certificate, to: &encoder)
+        return encoder.bytes
+    }
+
+    public static func decodeEpochProof(_ bytes: [UInt8]) throws(ConsensusWireError) -> EpochProof {
+        var decoder = CanonicalDecoder(bytes)
+        let epoch = try decoder.uint64("epoch proof epoch")
+        let endHeight = try decoder.uint64("epoch proof end height")
+        let count = try decoder.count("epoch proof blocks", limit: EpochProof.maximumBlocks, minimumItemBytes: self.minimumBlockBytes)
+        var blocks: [Block] = []
+        for _ in 0..<count { blocks.append(try self.readBlock(&decoder)) }
+        let certificate = try self.readCertificate(&decoder)
+        try decoder.finish("epoch proof")
+        return EpochProof(epoch: epoch, endHeight: endHeight, blocks: blocks, certificate: certificate)
     }
 
     // MARK: - Blocks
@@ -344,7 +389,8 @@ public enum ConsensusWire {
 /// What validators send each other over the network: the protocol's messages, and operations clients
 /// handed to one validator, forwarded so that every leader can propose them.
 public enum ValidatorMessage: Sendable {
-    case consensus(ConsensusMessage)
+    /// A message of the validators of epoch `epoch`.
+    case consensus(ConsensusMessage, epoch: UInt64)
     case operations([Operation])
 }
 
@@ -363,6 +409,7 @@ extension Operation.Kind {
         case .evict: 10
         case .expel: 11
         case .heartbeat: 12
+        case .reconfigure: 13
         }
     }
 
