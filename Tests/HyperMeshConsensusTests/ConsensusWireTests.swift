@@ -31,8 +31,8 @@ struct ConsensusWireTests {
 
     @Test func everyMessageRoundTrips() throws {
         let block = Self.block()
-        let proposal = try Self.roundTrip(.consensus(.proposal(block)))
-        guard case .consensus(.proposal(let decoded)) = try ConsensusWire.decodeMessage(proposal) else {
+        let proposal = try Self.roundTrip(.consensus(.proposal(block), epoch: 0))
+        guard case .consensus(.proposal(let decoded), epoch: 0) = try ConsensusWire.decodeMessage(proposal) else {
             Issue.record("not a proposal")
             return
         }
@@ -40,15 +40,15 @@ struct ConsensusWireTests {
         #expect(decoded.hash == block.hash)
         #expect(decoded.operations.map(\.digest) == block.operations.map(\.digest))
         let vote = Vote(validator: 3, block: block.hash, height: 1, view: 4, signature: [9, 9])
-        _ = try Self.roundTrip(.consensus(.vote(vote)))
-        _ = try Self.roundTrip(.consensus(.newView(view: 9, highQC: block.justify, committed: 5, from: 2)))
-        _ = try Self.roundTrip(.consensus(.fetch(block.hash, above: 3, from: 0)))
-        _ = try Self.roundTrip(.consensus(.blocks([block, block])))
+        _ = try Self.roundTrip(.consensus(.vote(vote), epoch: 0))
+        _ = try Self.roundTrip(.consensus(.newView(view: 9, highQC: block.justify, committed: 5, from: 2), epoch: 0))
+        _ = try Self.roundTrip(.consensus(.fetch(block.hash, above: 3, from: 0), epoch: 0))
+        _ = try Self.roundTrip(.consensus(.blocks([block, block]), epoch: 0))
         _ = try Self.roundTrip(.operations([Self.operation(5), Self.operation(6)]))
         _ = try Self.roundTrip(.operations([]))
         _ = try Self.roundTrip(.consensus(.history(from: 1, first: 7, checkpoints: [.zero, block.hash, .of([1])],
-                                                   mixes: [block.hash, .zero])))
-        _ = try Self.roundTrip(.consensus(.history(from: 0, first: 0, checkpoints: [.zero], mixes: [])))
+                                                   mixes: [block.hash, .zero]), epoch: 0))
+        _ = try Self.roundTrip(.consensus(.history(from: 0, first: 0, checkpoints: [.zero], mixes: []), epoch: 0))
         var timed = Self.operation(9)
         timed = HyperMeshConsensus.Operation(kind: timed.kind, proposer: 1, sequence: 9, subject: "s", amount: 1, timestampMilliseconds: 5,
                                              time: TimeReference(validator: 2, tick: 3000, hash: block.hash), work: WorkProof(nonce: 4),
@@ -89,8 +89,8 @@ struct ConsensusWireTests {
     static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(value >> (56 - 8 * UInt64($0)) & 0xFF) } }
 
     @Test func malformedBytesAreRefusedWithWhatAndWhere() throws {
-        let proposal = ConsensusWire.encode(.consensus(.proposal(Self.block())))
-        let vote = ConsensusWire.encode(.consensus(.vote(Vote(validator: 1, block: .zero, height: 1, view: 1, signature: [7]))))
+        let proposal = ConsensusWire.encode(.consensus(.proposal(Self.block()), epoch: 0))
+        let vote = ConsensusWire.encode(.consensus(.vote(Vote(validator: 1, block: .zero, height: 1, view: 1, signature: [7])), epoch: 0))
         // Empty, unknown type, trailing bytes.
         #expect(Self.refusal([])?.message == "message type: truncated")
         #expect(Self.refusal([0x7F])?.description == "byte 0: unknown message type 127")
@@ -130,13 +130,13 @@ struct ConsensusWireTests {
         work.replaceSubrange(workAt..<(workAt + 8), with: Self.bigEndian(65))
         #expect(Self.refusal(work)?.description == "byte \(workAt): block work bits 65 outside 0…64")
         // Too many signatures in a certificate.
-        var certificate = ConsensusWire.encode(.consensus(.newView(view: 1, highQC: Self.block().justify, committed: 0, from: 0)))
+        var certificate = ConsensusWire.encode(.consensus(.newView(view: 1, highQC: Self.block().justify, committed: 0, from: 0), epoch: 0))
         let signaturesAt = 1 + 8 + 32 + 16
         certificate.replaceSubrange(signaturesAt..<(signaturesAt + 8), with: Self.bigEndian(1025))
         #expect(Self.refusal(certificate)?.message == "certificate signatures: 1025 items, at most 1024 allowed")
         // History: no checkpoints, a missing mix, a bad time-reference marker.
         #expect(Self.refusal([7] + Self.bigEndian(0) + Self.bigEndian(0) + Self.bigEndian(0))?.message == "history: no checkpoints")
-        let history = ConsensusWire.encode(.consensus(.history(from: 0, first: 0, checkpoints: [.zero, .zero], mixes: [.zero])))
+        let history = ConsensusWire.encode(.consensus(.history(from: 0, first: 0, checkpoints: [.zero, .zero], mixes: [.zero]), epoch: 0))
         #expect(Self.refusal(Array(history.dropLast(32)))?.message == "history mix: truncated (32 bytes needed, 0 left)")
         var marker = ConsensusWire.encode(.operations([Self.operation(1)]))
         let markerAt = subjectAt + 8 + Self.operation(1).subject.utf8.count + 16
@@ -149,7 +149,7 @@ struct ConsensusWireTests {
 
     @Test func randomBytesNeverCrashTheDecoder() {
         var random = SimulationRandom(seed: 42)
-        let proposal = ConsensusWire.encode(.consensus(.proposal(Self.block())))
+        let proposal = ConsensusWire.encode(.consensus(.proposal(Self.block()), epoch: 0))
         var refused = 0
         for round in 0..<3000 {
             var bytes: [UInt8]

@@ -102,6 +102,8 @@ extension Replica {
             self.unsaved.blocks.removeAll { $0.height > base.height }
             self.unsaved.epochStarted = true
         }
+        let previousMembers = self.members(ofEpoch: self.epoch) ?? []
+        let previousID = self.id
         self.epoch = next.number
         self.genesis = base
         self.configuration.adopt(next)
@@ -117,11 +119,18 @@ extension Replica {
         self.proposedViews.removeAll()
         self.waitingForParent.removeAll()
         self.verifiedCertificates.removeAll()
-        // History references name validators by their index in an epoch: those of the old one mean others now.
-        self.peerHistories.removeAll()
+        // History references name validators by their index in an epoch: the chains of validators that stay
+        // move to their new index; references this validator published stand only if its own index stays.
+        var histories: [Int: HistoryChain] = [:]
+        for (index, chain) in self.peerHistories where previousMembers.indices.contains(index) {
+            if let moved = next.index(of: previousMembers[index].nodeID) { histories[moved] = chain }
+        }
+        self.peerHistories = histories
         self.parked.removeAll()
-        self.previouslyPublished = nil
-        self.latestPublished = nil
+        if self.id != previousID {
+            self.previouslyPublished = nil
+            self.latestPublished = nil
+        }
         self.consecutiveTimeouts = 0
         self.lastProgressMilliseconds = self.clock
     }

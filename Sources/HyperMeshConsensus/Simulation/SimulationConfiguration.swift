@@ -26,6 +26,12 @@ public struct SimulationConfiguration: Sendable {
     /// Byzantine behaviours, chosen by seed from these.
     public var byzantineBehaviors: [Replica.Behavior] = [.equivocate, .doubleVote, .invalidProofs, .silent, .fork]
 
+    /// Validator set changes, in order: the validators (key indexes) of epoch 1, 2, … An honest validator of
+    /// the epoch before proposes each (a `reconfigure` operation) at a random time while faults last, again until
+    /// it commits; validators that join start from a copy of an honest validator's committed chain, as an agent
+    /// promotes its follower's. Keys above `validators` are new validators.
+    public var reconfigurations: [[Int]] = []
+
     /// Record every delivery, timer and fault in the report (for replaying a failing seed).
     public var trace = false
 

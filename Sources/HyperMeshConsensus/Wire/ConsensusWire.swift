@@ -308,6 +308,13 @@ public enum ConsensusWire {
             } catch {
                 throw ConsensusWireError(offset: payloadOffset + 8 + error.offset, message: error.message)
             }
+        } else if kind == .reconfigure {
+            guard node.isEmpty else { throw ConsensusWireError(offset: payloadOffset, message: "a reconfigure operation names no node: validators propose it") }
+            do {
+                _ = try ValidatorChange(decoding: payload)
+            } catch {
+                throw ConsensusWireError(offset: payloadOffset + 8 + error.offset, message: error.message)
+            }
         } else if !payload.isEmpty || (!node.isEmpty && kind != .stake) {
             throw ConsensusWireError(offset: payloadOffset, message: "a \(kind.rawValue) operation carries no payload, and names no node")
         }
