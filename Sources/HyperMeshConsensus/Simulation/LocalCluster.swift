@@ -2,11 +2,12 @@ import Crypto
 
 /// Validators in one process with a network that delivers at once, in order: for measuring the protocol's
 /// own cost (throughput, commit latency in wall-clock time) and for tests that crash and restart a
-/// validator from its store by hand. Timers are driven by the caller's clock.
+/// validator from its store by hand, or add validators of later epochs (``join(identity:configuration:store:from:now:)``).
+/// Timers are driven by the caller's clock. Messages are routed by identity, in the epoch they were sent in.
 public final class LocalCluster {
     public private(set) var replicas: [Replica]
-    public let stores: [(any ReplicaStorage)?]
-    private var queue: [(to: Int, message: ConsensusMessage)] = []
+    public private(set) var stores: [(any ReplicaStorage)?]
+    private var queue: [(to: Int, message: ConsensusMessage, epoch: UInt64)] = []
     private var head = 0
     /// Validators that are down: messages to them are lost.
     public var down: Set<Int> = []
@@ -33,6 +34,7 @@ public final class LocalCluster {
         let nodeIDs = keys.map { NodeKeySigner.nodeID(of: $0.publicKey) }
         let configurations = keys.map { key in
             var configuration = ReplicaConfiguration(validators: count, signer: NodeKeySigner(nodeIDs: nodeIDs, privateKey: key))
+            configuration.members = nodeIDs.map { ValidatorMember(nodeID: $0, address: "") }
             configure(&configuration)
             return configuration
         }
@@ -49,10 +51,10 @@ public final class LocalCluster {
     /// Delivers queued messages until none are left.
     public func deliverAll(now: UInt64) {
         while self.head < self.queue.count {
-            let (to, message) = self.queue[self.head]
+            let (to, message, epoch) = self.queue[self.head]
             self.head += 1
             guard !self.down.contains(to) else { continue }
-            self.enqueue(self.replicas[to].receive(message, now: now), from: to)
+            self.enqueue(self.replicas[to].receive(message, epoch: epoch, now: now), from: to)
         }
         self.queue.removeAll(keepingCapacity: true)
         self.head = 0
@@ -70,21 +72,43 @@ public final class LocalCluster {
     /// Replaces validator `index` with one that knows only what its store kept, and brings it up.
     public func restart(_ index: Int, now: UInt64) throws {
         let old = self.replicas[index]
-        self.replicas[index] = try Replica(id: index, configuration: old.configuration, behavior: old.behavior,
+        self.replicas[index] = try Replica(identity: old.identity, configuration: self.configurations[index], behavior: old.behavior,
                                            storage: self.stores[index], now: now)
         self.down.remove(index)
     }
 
+    /// The configurations the validators were made with (their epoch-0 view).
+    private lazy var configurations: [ReplicaConfiguration] = self.replicas.map(\.configuration)
+
+    /// Adds a validator that a later epoch names, started from `store` after the committed chain and epoch proofs
+    /// of validator `source` are copied into it (as an agent promotes its follower's copy); returns its index.
+    @discardableResult
+    public func join(identity: String, configuration: ReplicaConfiguration, store: LedgerStore, from source: Int, now: UInt64) throws -> Int {
+        _ = self.configurations
+        let held = try store.committedHeight()
+        try store.append(self.replicas[source].committed.filter { $0.height > held })
+        try store.append(epochProofs: self.replicas[source].epochProofs.values.sorted { $0.epoch < $1.epoch })
+        self.replicas.append(try Replica(identity: identity, configuration: configuration, storage: store, now: now))
+        self.stores.append(store)
+        self.configurations.append(configuration)
+        return self.replicas.count - 1
+    }
+
     private func enqueue(_ outgoing: [Replica.Outgoing], from sender: Int) {
+        let replica = self.replicas[sender]
         for item in outgoing {
-            switch item.destination {
-            case .all:
-                for target in self.replicas.indices where target != sender { self.queue.append((target, item.message)) }
-            case .one(let target):
-                self.queue.append((target, item.message))
-            case .some(let targets):
-                for target in targets where target != sender { self.queue.append((target, item.message)) }
+            let epoch = item.epoch ?? replica.epoch
+            let members = (replica.members(ofEpoch: epoch) ?? []).map { member in
+                self.replicas.firstIndex { $0.identity == member.nodeID }
             }
+            func target(_ index: Int) -> Int? { members.indices.contains(index) ? members[index] : nil }
+            let targets: [Int]
+            switch item.destination {
+            case .all: targets = members.indices.compactMap(target)
+            case .one(let index): targets = target(index).map { [$0] } ?? []
+            case .some(let list): targets = list.compactMap(target)
+            }
+            for index in targets where index != sender { self.queue.append((index, item.message, epoch)) }
         }
     }
 }
