@@ -87,6 +87,10 @@ public struct Agent: Sendable {
                 services.append(.init(service: LedgerHeartbeat(ledger: ledger, name: name ?? "node", address: address, logger: self.logger),
                                       successTerminationBehavior: .ignore))
             }
+            if let ledger, let authority = mesh.authority, let service = mesh.service {
+                services.append(.init(service: ValidatorSetKeeper(ledger: ledger, authority: authority, membership: service, logger: self.logger),
+                                      successTerminationBehavior: .ignore))
+            }
             if mesh.authority != nil || mesh.caAddress != nil {
                 services.append(.init(service: MembershipKeeper(stateDirectory: stateDirectory, authority: mesh.authority,
                                                                 caAddress: mesh.caAddress, server: shards, listen: address,

@@ -44,6 +44,17 @@ struct ValidatorContext {
 
     var ledgerPath: String { self.stateDirectory.appendingPathComponent(ValidatorDefaults.ledgerPath).path }
 
+    /// The validators of the epoch this node's copy of the ledger reached (the Mesh spec's, the first epoch's,
+    /// without a copy), with a signer that knows this node's place among them.
+    func currentValidators() throws -> (validators: ValidatorSet, signer: NodeKeySigner) {
+        guard FileManager.default.fileExists(atPath: self.ledgerPath) else { return (self.validators, self.signer) }
+        let follower = try LedgerFollower(genesisValidators: self.validators.members, minimumStake: self.validators.requirements.minimumStake,
+                                          store: try LedgerStore(path: self.ledgerPath))
+        let members = follower.currentValidators.members
+        return (ValidatorSet(members: members, requirements: self.validators.requirements),
+                NodeKeySigner(nodeIDs: members.map(\.nodeID), privateKey: self.identity.privateKey))
+    }
+
     /// This node's index, or an error naming its node id.
     func ownIndex() throws -> Int {
         guard let index = self.signer.index else {

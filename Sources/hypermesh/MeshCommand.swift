@@ -293,17 +293,18 @@ extension MeshRemoveCommand {
     func expelOnLedger(_ nodeID: String) -> String {
         do {
             let context = try ValidatorContext(global: self.global, mesh: nil)
-            guard context.signer.index != nil else { return "not submitted: this node is not one of the mesh's validators" }
+            let (validators, signer) = try context.currentValidators()
+            guard signer.index != nil else { return "not submitted: this node is not one of the mesh's validators" }
             let time = context.validators.requirements.time
                 ? try TimeReferenceFile.read(from: context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path)
                 : nil
-            let operations = try ValidatorClient.makeOperations(kind: .expel, subject: nodeID, amount: 0, count: 1, signer: context.signer,
+            let operations = try ValidatorClient.makeOperations(kind: .expel, subject: nodeID, amount: 0, count: 1, signer: signer,
                                                                 workBits: ValidatorDefaults.workBits, time: time)
-            let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: NodeTLS.configuration(context.stateDirectory))
+            let outcome = try ValidatorClient.submit(operations, to: validators, tls: NodeTLS.configuration(context.stateDirectory))
             guard !outcome.reached.isEmpty else {
                 return "not submitted: no validator answered (\(outcome.failures.joined(separator: "; "))); is the agent running?"
             }
-            return "expel submitted to \(outcome.reached.count) of \(context.validators.members.count) validators"
+            return "expel submitted to \(outcome.reached.count) of \(validators.members.count) validators"
         } catch {
             return "not submitted: \(error)"
         }

@@ -81,7 +81,7 @@ struct MeshLedgerTables {
             throw CommandFailure(message: "this node holds no copy of the mesh ledger yet (\(path)): the agent keeps it; is it running?")
         }
         let validators = try ValidatorSet(meshSpec: mesh.spec, meshName: mesh.key.name)
-        let follower = try LedgerFollower(validatorNodeIDs: validators.nodeIDs, minimumStake: validators.requirements.minimumStake,
+        let follower = try LedgerFollower(genesisValidators: validators.members, minimumStake: validators.requirements.minimumStake,
                                           store: try LedgerStore(path: path))
         return (follower.ledger, try NodeIdentity.loadOrCreate(in: state).identity.nodeID)
     }

@@ -27,7 +27,8 @@ struct MeshNodesTable {
            FileManager.default.fileExists(atPath: state.appendingPathComponent(ValidatorDefaults.ledgerPath).path) {
             // This node's copy of the ledger: the same answer on every node at the same height, whoever is down.
             let (ledger, _) = try MeshLedgerTables(global: self.global, output: self.output).ledger(store)
-            let validators = Set(try ValidatorSet(meshSpec: mesh.spec, meshName: mesh.key.name).nodeIDs)
+            // The validators of the epoch the chain reached (the Mesh spec lists only the first epoch's).
+            let validators = Set(ledger.validators?.nodeIDs ?? [])
             // Members that never sent a heartbeat (no agent ran there yet) only the CA node knows: asked briefly,
             // and left out when it does not answer.
             let known = try? MembershipClient(tls: NodeTLS.configuration(state), caAddress: Self.caAddress(of: mesh))

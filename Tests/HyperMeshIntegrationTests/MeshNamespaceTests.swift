@@ -109,12 +109,14 @@ final class MeshLab {
         _ = self.agents.removeValue(forKey: node)?.stop(signal: signal)
     }
 
-    /// Node 1 starts the mesh (its CA, the one validator); the others join with one-time tokens; every agent runs.
-    func formMesh() throws -> Bool {
+    /// Node 1 starts the mesh (its CA, the one validator); the others join with one-time tokens (validator tokens
+    /// with `validators`: each joiner becomes a validator); every agent runs.
+    func formMesh(validators: Bool = false) throws -> Bool {
         guard try self.hypermesh(1, ["mesh", "init", "--name", "lab", "--node-name", "machine-1", "--listen", self.address(1)]).status == 0,
               try self.startAgent(1) else { return false }
         for node in 2...self.count {
-            let token = try self.hypermesh(1, ["mesh", "token"]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try self.hypermesh(1, ["mesh", "token"] + (validators ? ["--validator"] : []))
+                .standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
             let joined = try self.hypermesh(node, ["mesh", "join", self.address(1), "--token", token, "--node-name", "machine-\(node)",
                                                    "--listen", self.address(node)])
             guard joined.status == 0, try self.startAgent(node) else {
@@ -123,6 +125,15 @@ final class MeshLab {
             }
         }
         return true
+    }
+
+    /// Whether node `node`'s agent runs.
+    func isRunning(_ node: Int) -> Bool { self.agents[node] != nil }
+
+    /// The names of the validators node `node`'s copy of the ledger names, sorted.
+    func validators(seenBy node: Int) -> [String] {
+        (self.json(node, ["get", "nodes"])?["items"]?.arrayValue ?? []).filter { $0["validator"]?.boolValue == true }
+            .compactMap { $0["name"]?.stringValue }.sorted()
     }
 
     /// Agents stopped, claims released from each node's state, namespaces and files removed.
@@ -219,6 +230,59 @@ struct MeshNamespaceTests {
         #expect(winners.values.reduce(0, +) == 20)
         #expect(eventually(timeout: 10) { lab.json(1, ["get", "allocations"])?["items"]?.arrayValue?.isEmpty == true })
         for node in 1...4 {
+            let audit = lab.json(node, ["mesh", "audit"])
+            #expect(audit?["findings"]?.arrayValue?.isEmpty == true, "node \(node): \(String(describing: audit))")
+        }
+        #expect(try lab.hypermesh(1, ["delete", "-f", pool, "--timeout", "20s"]).status == 0)
+    }
+
+    /// The validator set follows the CA's records: three machines join with validator tokens and the ledger grows
+    /// from one validator to four, one reconfiguration each; a claim binds across machines; one validator killed
+    /// (f = 1 of 4) changes nothing; `mesh remove` takes it out (four to three) and claims keep binding.
+    @Test func validatorsGrowFromOneToFourSurviveOneKilledAndShrinkToThree() throws {
+        guard let lab = try MeshLab.make(nodes: 4) else { return }
+        defer { lab.tearDown() }
+        try #require(try lab.formMesh(validators: true))
+        let four = (1...4).map { "machine-\($0)" }
+        for node in 1...4 {
+            #expect(eventually(timeout: 40) { lab.validators(seenBy: node) == four }, "node \(node) sees validators \(lab.validators(seenBy: node))")
+        }
+        let pool = lab.directory.path + "/pool.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: public-network, cpu: {cores: 2}}
+            """.write(toFile: pool, atomically: true, encoding: .utf8)
+        #expect(try lab.hypermesh(1, ["apply", "-f", pool, "--wait=20s"]).status == 0)
+        func claim(_ name: String, from node: Int) throws -> String? {
+            let file = lab.directory.path + "/\(name).yaml"
+            try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: \(name)}\nspec: {node: machine-1, pool: shared, cpu: 1}\n"
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            guard try lab.hypermesh(node, ["apply", "-f", file]).status == 0 else { return nil }
+            _ = eventually(timeout: 20) { lab.json(node, ["get", "claim", name])?["status"]?["phase"]?.stringValue == "Bound" }
+            return lab.json(node, ["get", "claim", name])?["status"]?["phase"]?.stringValue
+        }
+        #expect(try claim("with-four", from: 2) == "Bound")
+
+        // One validator of four killed: the other three still commit.
+        lab.stopAgent(4, signal: SIGKILL)
+        #expect(try claim("one-down", from: 3) == "Bound")
+
+        // Removed from the mesh: the CA node's agent proposes the set without it.
+        #expect(try lab.hypermesh(1, ["mesh", "remove", "machine-4"]).status == 0)
+        let three = (1...3).map { "machine-\($0)" }
+        for node in 1...3 {
+            #expect(eventually(timeout: 30) { lab.validators(seenBy: node) == three }, "node \(node) sees validators \(lab.validators(seenBy: node))")
+        }
+        #expect(try lab.hypermesh(3, ["delete", "claim", "one-down", "--timeout", "20s"]).status == 0)
+        #expect(try claim("with-three", from: 3) == "Bound")
+        for node in 2...3 {
+            let names = (lab.json(node, ["get", "claims"])?["items"]?.arrayValue ?? []).compactMap { $0.value(atPath: "metadata.name")?.stringValue }
+            for name in names { #expect(try lab.hypermesh(node, ["delete", "claim", name, "--timeout", "20s"]).status == 0) }
+        }
+        #expect(eventually(timeout: 15) { lab.json(1, ["get", "allocations"])?["items"]?.arrayValue?.isEmpty == true })
+        for node in 1...3 {
             let audit = lab.json(node, ["mesh", "audit"])
             #expect(audit?["findings"]?.arrayValue?.isEmpty == true, "node \(node): \(String(describing: audit))")
         }

@@ -96,6 +96,10 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
         return (try? node.sync(above: height).bytes) ?? []
     }
 
+    var signingKey: P256.Signing.PrivateKey { self.privateKey }
+
+    func nextSequence() -> UInt64 { self.sequence.add(1, ordering: .relaxed).newValue }
+
     func committed() -> LedgerState {
         if let node = self.hosted.withLock({ $0 }) { return node.committedLedger.ledger }
         return self.followed.withLock { $0.ledger }
@@ -174,9 +178,6 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
             return outbox
         }
         if !waiting.isEmpty { node.submit(waiting) }
-        self.logger.info("Hosting this node's validator", metadata: [
-            "epoch": "\(node.committedLedger.validators?.number ?? 0)", "validators": "\(node.committedLedger.validators?.members.count ?? 0)",
-        ])
         defer {
             let last = node.committedLedger
             self.followed.withLock { $0 = (last.ledger, last.time, last.validators?.members ?? $0.validators) }
@@ -274,5 +275,32 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
 
     private func drop(_ member: ValidatorMember) {
         self.connections.removeValue(forKey: member.nodeID)?.close()
+    }
+}
+
+extension AgentLedger {
+    /// The epoch this node validates now and its place in it; `nil` while it hosts no validator.
+    var hostedEpoch: (epoch: ValidatorEpoch, index: Int)? {
+        guard let node = self.hosted.withLock({ $0 }), let epoch = node.committedLedger.validators,
+              let index = epoch.index(of: self.nodeID) else { return nil }
+        return (epoch, index)
+    }
+
+    /// Proposes `members` as the next epoch's validators: a `reconfigure` operation signed by this node as a
+    /// validator of the current epoch, handed to its hosted validator. Throws when this node validates nothing now.
+    @discardableResult
+    func proposeValidators(_ members: [ValidatorMember]) throws -> UInt64 {
+        guard let node = self.hosted.withLock({ $0 }), let (epoch, index) = self.hostedEpoch else {
+            throw HyperMeshError.invalidArgument("only a validator of the current epoch proposes the next one's validators")
+        }
+        let next = epoch.number + 1
+        var operation = HyperMeshConsensus.Operation(
+            kind: .reconfigure, proposer: index, sequence: self.nextSequence(), subject: "epoch-\(next)", amount: 0,
+            timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), time: node.committedLedger.time,
+            payload: ValidatorChange(epoch: next, members: members).bytes)
+        operation.work = WorkProof.solve(digest: operation.digest, bits: ValidatorDefaults.workBits)
+        operation.signature = NodeKeySigner.sign(operation.digest.bytes, with: self.signingKey)
+        node.submit([operation])
+        return next
     }
 }

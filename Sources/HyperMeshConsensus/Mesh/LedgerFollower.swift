@@ -99,13 +99,24 @@ public final class LedgerFollower {
         self.pendingEpochs = epochs
         self.tipLedger = tip
         self.pendingEpochProofs = endProofs
-        guard let proof = sync.proof else { return 0 }
-        // The proof commits `bottom`, the parent of `middle`; blocks below it are committed with it.
         let chain = [self.head] + extended
-        // Not found: the proof is for a block this follower already has (nothing new), or for one whose
-        // ancestors come in a later answer.
-        guard let bottomIndex = chain.firstIndex(where: { $0.hash == proof.middle.parent }) else { return 0 }
-        guard bottomIndex > 0 else { return 0 }  // the head itself: nothing new
+        // An epoch proof commits the block that ended its epoch: the newest proof there may be until the next
+        // epoch commits something.
+        var endIndex = 0
+        for proof in sync.epochProofs {
+            guard let index = chain.firstIndex(where: { $0.height == proof.endHeight }), index > endIndex, index > 0 else { continue }
+            if let problem = proof.problem(end: chain[index], certificates: epochs[index - 1]) {
+                throw LedgerFollowerError("epoch \(proof.epoch): \(problem)")
+            }
+            if !self.pendingEpochProofs.contains(proof) { self.pendingEpochProofs.append(proof) }
+            endIndex = index
+        }
+        guard let proof = sync.proof, let bottomIndex = chain.firstIndex(where: { $0.hash == proof.middle.parent }), bottomIndex > endIndex else {
+            // No commit proof beyond the end of an epoch (none, one for a block already held, or one whose
+            // ancestors come in a later answer).
+            return endIndex > 0 ? try self.commit(chain, through: endIndex) : 0
+        }
+        // The proof commits `bottom`, the parent of `middle`; blocks below it are committed with it.
         let bottom = chain[bottomIndex]
         let bottomEpoch = epochs[bottomIndex - 1]
         guard proof.top.parent == proof.middle.hash, proof.middle.height == bottom.height + 1, proof.top.height == proof.middle.height + 1
@@ -119,21 +130,27 @@ public final class LedgerFollower {
               bottomEpoch.isValid(proof.certificate) else {
             throw LedgerFollowerError("the commit proof's certificate is not a quorum's for block \(proof.top.hash)")
         }
-        let newlyCommitted = Array(chain[1...bottomIndex])
-        var provenEnds = self.pendingEpochProofs.filter { $0.endHeight < bottom.height }
         var afterBottom = self.ledger
-        for block in newlyCommitted { Self.apply(block, to: &afterBottom, minimumStake: self.minimumStake) }
-        if let next = afterBottom.validators, next.number > bottomEpoch.epoch.number {
+        for block in chain[1...bottomIndex] { Self.apply(block, to: &afterBottom, minimumStake: self.minimumStake) }
+        if let next = afterBottom.validators, next.number > bottomEpoch.epoch.number,
+           !self.pendingEpochProofs.contains(where: { $0.epoch == bottomEpoch.epoch.number }) {
             // The proof commits the block that ends an epoch: it is that epoch's proof too.
-            provenEnds.append(EpochProof(epoch: bottomEpoch.epoch.number, endHeight: bottom.height, blocks: [proof.middle, proof.top],
-                                         certificate: proof.certificate))
+            self.pendingEpochProofs.append(EpochProof(epoch: bottomEpoch.epoch.number, endHeight: bottom.height,
+                                                      blocks: [proof.middle, proof.top], certificate: proof.certificate))
         }
+        return try self.commit(chain, through: bottomIndex)
+    }
+
+    /// Commits `chain[1...index]` (the head is `chain[0]`), with the proofs of the epochs that ended there.
+    private func commit(_ chain: [Block], through index: Int) throws -> Int {
+        let newlyCommitted = Array(chain[1...index])
+        let top = chain[index].height
         try self.store?.append(newlyCommitted)
-        try self.store?.append(epochProofs: provenEnds)
+        try self.store?.append(epochProofs: self.pendingEpochProofs.filter { $0.endHeight <= top })
         for block in newlyCommitted { self.apply(block) }
         self.pending.removeFirst(newlyCommitted.count)
         self.pendingEpochs.removeFirst(newlyCommitted.count)
-        self.pendingEpochProofs.removeAll { $0.endHeight < bottom.height }
+        self.pendingEpochProofs.removeAll { $0.endHeight <= top }
         return newlyCommitted.count
     }
 
