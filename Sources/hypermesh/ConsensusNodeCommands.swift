@@ -257,24 +257,29 @@ struct ConsensusLedgerCommand: ParsableCommand {
             throw CommandFailure(message: "no ledger at \(context.ledgerPath): this node has not run as a validator")
         }
         let blocks = try LedgerStore(path: context.ledgerPath).blocks()
-        var ledger = LedgerState()
+        var ledger = LedgerState(genesisValidators: context.validators.members)
         var seen = Set<ConsensusHash>()
         for block in blocks {
             for operation in block.operations where seen.insert(operation.digest).inserted {
-                ledger.apply(operation, minimumStake: context.validators.requirements.minimumStake)
+                ledger.apply(operation, minimumStake: context.validators.requirements.minimumStake, height: block.height)
             }
+        }
+        let epoch = ledger.validators ?? ValidatorEpoch(number: 0, members: context.validators.members, baseHeight: 0)
+        // Stakes are kept by participant index; a proposer of an earlier epoch may have no index now.
+        func stakeholder(_ index: Int) -> String {
+            epoch.members.indices.contains(index) ? epoch.members[index].nodeID : "validator-\(index)"
         }
         let head = blocks.last?.hash.bytes.hexString ?? Block.genesis.hash.bytes.hexString
         let height = blocks.last?.height ?? 0
-        let stakes = ledger.stakes.keys.sorted().map { context.validators.members[$0].nodeID.prefix(12) + "…=\(ledger.stakes[$0]!)" }
+        let stakes = ledger.stakes.keys.sorted().map { stakeholder($0).prefix(12) + "…=\(ledger.stakes[$0]!)" }
         if self.output == .json {
             Output.line(JSONValue.object([
                 "mesh": .string(context.meshName), "height": .integer(Int64(height)), "head": .string(head),
                 "operations": .integer(Int64(seen.count)), "applied": .integer(Int64(ledger.appliedCount)),
                 "rejected": .integer(Int64(ledger.rejected.count)),
-                "stakes": .object(Dictionary(uniqueKeysWithValues: ledger.stakes.map {
-                    (context.validators.members[$0.key].nodeID, JSONValue.integer($0.value))
-                })),
+                "stakes": .object(Dictionary(uniqueKeysWithValues: ledger.stakes.map { (stakeholder($0.key), JSONValue.integer($0.value)) })),
+                "epoch": .integer(Int64(epoch.number)), "epochBase": .integer(Int64(epoch.baseHeight)),
+                "validators": .array(epoch.members.map { .object(["id": .string($0.nodeID), "address": .string($0.address)]) }),
                 "pools": .integer(Int64(ledger.pools.count)),
                 "workBits": .integer(Int64(blocks.last?.workBits ?? ValidatorDefaults.workBits)),
                 "coresClaimed": .integer(ledger.pools.values.map(\.claimed).reduce(0, +)),
@@ -285,6 +290,8 @@ struct ConsensusLedgerCommand: ParsableCommand {
         table.append(["mesh", context.meshName])
         table.append(["height", "\(height)"])
         table.append(["head", head])
+        table.append(["epoch", "\(epoch.number) since height \(epoch.baseHeight): \(epoch.members.count) validators "
+            + epoch.members.map { String($0.nodeID.prefix(12)) }.joined(separator: " ")])
         table.append(["operations", "\(seen.count) (\(ledger.appliedCount) applied, \(ledger.rejected.count) without effect)"])
         table.append(["stakes", stakes.isEmpty ? "-" : stakes.joined(separator: " ")])
         table.append(["pools", "\(ledger.pools.count) offered, \(ledger.pools.values.map(\.claimed).reduce(0, +)) cores claimed"])

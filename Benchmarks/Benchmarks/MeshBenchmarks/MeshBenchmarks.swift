@@ -64,7 +64,9 @@ final class BenchMesh {
     var b: String { self.states[1] }
     var providerID: String { self.ids[1] }
 
-    init(nodes: Int = 2, offerOnFirst: Bool = false) throws {
+    /// With `validators`, every joiner uses a validator token: the mesh grows to `nodes` validators, and the
+    /// initializer returns once every node's ledger names them all.
+    init(nodes: Int = 2, offerOnFirst: Bool = false, validators: Bool = false) throws {
         self.offerOnFirst = offerOnFirst
         let directory = NSTemporaryDirectory() + "hypermesh-mesh-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.directory = directory
@@ -73,10 +75,23 @@ final class BenchMesh {
         try hm(["mesh", "init", "--name", "bench", "--node-name", "n0", "--listen", "127.0.0.1:\(ports[0])"], state: self.states[0])
         try self.startAgent(self.states[0])
         for index in 1..<nodes {
-            let token = try hm(["mesh", "token"], state: self.a, output: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try hm(["mesh", "token"] + (validators ? ["--validator"] : []), state: self.a, output: true)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             try hm(["mesh", "join", "127.0.0.1:\(ports[0])", "--token", token, "--node-name", "n\(index)", "--listen",
                     "127.0.0.1:\(ports[index])"], state: self.states[index])
             try self.startAgent(self.states[index])
+        }
+        if validators {
+            var agreed = false
+            for _ in 0..<600 where !agreed {
+                agreed = self.states.allSatisfy { state in
+                    let nodes = (try? hm(["get", "nodes", "-o", "json"], state: state, output: true)) ?? ""
+                    let items = (try? JSONSerialization.jsonObject(with: Data(nodes.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+                    return items.filter { $0["validator"] as? Bool == true }.count == nodes
+                }
+                if !agreed { usleep(100_000) }
+            }
+            guard agreed else { throw BenchmarkFailure(description: "the validator set never grew to \(nodes)") }
         }
         for state in self.states {
             let mesh = try hm(["get", "mesh", "-o", "json"], state: state, output: true)
@@ -216,6 +231,62 @@ let benchmarks: @Sendable () -> Void = {
                 } catch { fatalError("\(error)") }
             }
             percentiles(placed ? "mesh claim -> Bound" : "local claim -> Bound", samples)
+        }
+    }
+
+    // The same claim with four validators ordering it (every joiner a validator), after the one-validator figure
+    // above in the same run: what three more validators cost a placement (two commits: place, acknowledge).
+    Benchmark("Mesh, 4 validators: claim on another node's offer, apply --wait until Bound") { benchmark in
+        let mesh: BenchMesh
+        do { mesh = try BenchMesh(nodes: 4, validators: true) } catch { fatalError("\(error)") }
+        defer { mesh.stop() }
+        var samples: [Double] = []
+        for iteration in benchmark.scaledIterations {
+            do {
+                let file = try mesh.claims(1, placed: true, prefix: "four\(iteration)")
+                let start = ContinuousClock.now
+                benchmark.startMeasurement()
+                try hm(["apply", "-f", file, "--wait=30s"], state: mesh.a)
+                benchmark.stopMeasurement()
+                let elapsed = (ContinuousClock.now - start).components
+                samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                try hm(["delete", "-f", file, "--timeout", "30s"], state: mesh.a)
+            } catch { fatalError("\(error)") }
+        }
+        percentiles("mesh claim -> Bound, 4 validators", samples)
+    }
+
+    // Submitted -> committed: a stake operation handed to the validators (`consensus submit`, which returns once
+    // they took it) until the first validator's ledger file holds it, with one validator and with four.
+    for validators in [1, 4] {
+        Benchmark("Consensus over STOQ, \(validators) validator(s): operation submitted -> committed") { benchmark in
+            let mesh: BenchMesh
+            do { mesh = try BenchMesh(nodes: validators == 1 ? 2 : 4, validators: validators > 1) } catch { fatalError("\(error)") }
+            defer { mesh.stop() }
+            func operations() -> Int {
+                let text = (try? hm(["consensus", "ledger", "-o", "json"], state: mesh.a, output: true)) ?? ""
+                return ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["operations"] as? Int ?? -1
+            }
+            let tls = ["--cert", mesh.a + "/stoq/chain.pem", "--key", mesh.a + "/stoq/key.pem", "--ca", mesh.a + "/stoq/root.pem"]
+            var samples: [Double] = []
+            for _ in benchmark.scaledIterations {
+                do {
+                    let before = operations()
+                    let start = ContinuousClock.now
+                    benchmark.startMeasurement()
+                    try hm(["consensus", "submit", "--kind", "stake", "--amount", "1"] + tls, state: mesh.a)
+                    var committed = false
+                    for _ in 0..<1000 where !committed {
+                        committed = operations() > before
+                        if !committed { usleep(5_000) }
+                    }
+                    benchmark.stopMeasurement()
+                    guard committed else { throw BenchmarkFailure(description: "the stake operation was never committed") }
+                    let elapsed = (ContinuousClock.now - start).components
+                    samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                } catch { fatalError("\(error)") }
+            }
+            percentiles("submitted -> committed, \(validators) validator(s)", samples)
         }
     }
 
