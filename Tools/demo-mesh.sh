@@ -65,15 +65,23 @@ start_agent() {
   exit 1
 }
 
-echo "== machine-1 starts the mesh (its CA, its node certificate, the one validator)"
+echo "== machine-1 starts the mesh (its CA, its node certificate, the first validator)"
 hm 1 mesh init --name demo --node-name machine-1 --listen 10.77.0.1:9292
 start_agent 1
 for n in 2 3 4; do
-  echo "== machine-$n joins with a one-time token"
-  token=$(hm 1 mesh token --ttl 10m)
+  echo "== machine-$n joins with a one-time validator token"
+  token=$(hm 1 mesh token --ttl 10m --validator)
   hm $n mesh join 10.77.0.1:9292 --token "$token" --node-name machine-$n --listen 10.77.0.$n:9292
   start_agent $n
 done
+
+echo
+echo "== the validator set grows through the ledger, one epoch per joiner (1 -> 4 validators)"
+for _ in $(seq 1 300); do
+  [ "$(hm 4 get nodes -o json | grep -c '"validator": true')" = 4 ] && break
+  sleep 0.2
+done
+hm 1 consensus ledger | grep -E '^(height|epoch)'
 
 echo
 echo "== machine-2 offers a pool to the mesh"

@@ -98,12 +98,16 @@ public struct MeshMember: Codable, Sendable, Equatable {
 /// What a joiner learns of the mesh besides its certificate.
 public struct MeshDescription: Codable, Sendable, Equatable {
     public var name: String
-    /// The current validator set.
+    /// The first epoch's validators (the CA node's `Mesh` spec lists them; later epochs are on the ledger).
     public var validators: [ValidatorAddress]
+    /// The CA node's `spec.consensus` as JSON (which proofs operations must carry): every member checks and
+    /// makes operations by the same rules. `nil`: the defaults.
+    public var consensus: String?
 
-    public init(name: String, validators: [ValidatorAddress]) {
+    public init(name: String, validators: [ValidatorAddress], consensus: String? = nil) {
         self.name = name
         self.validators = validators
+        self.consensus = consensus
     }
 }
 

@@ -9,4 +9,7 @@ public enum ValidatorDefaults {
     public static let ledgerPath = "consensus/ledger.sqlite"
     /// The history tick for clients (``TimeReferenceFile``), relative to the state directory.
     public static let timeReferencePath = "consensus/time-reference"
+    /// This node's proof-of-space plot, relative to the state directory: what its offers answer challenges
+    /// from when the mesh demands PoSpace (`hypermesh consensus plot --out STATE/consensus/space.plot`).
+    public static let plotPath = "consensus/space.plot"
 }

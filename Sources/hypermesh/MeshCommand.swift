@@ -60,13 +60,15 @@ struct MeshNodeOptions: ParsableArguments {
     /// Stores this node's `Mesh` object (decoded like any spec, so it is exactly what `apply` would accept)
     /// and has it reconciled: by the running agent, or here.
     func storeMeshObject(meshName: String, nodeName: String, validators: [ValidatorAddress], bootstrap: [String],
-                         in workspace: Workspace) async throws {
+                         consensus: String? = nil, in workspace: Workspace) async throws {
         var lines = ["apiVersion: hypermesh/v1", "kind: Mesh", "metadata:", "  name: \(meshName)", "spec:",
                      "  node:", "    name: \(nodeName)", "    listen: \"\(self.listen)\""]
         if !bootstrap.isEmpty { lines += ["  bootstrap:"] + bootstrap.map { "    - \"\($0)\"" } }
         if !validators.isEmpty {
             lines += ["  validators:"] + validators.flatMap { ["    - id: \($0.id)", "      address: \"\($0.address)\""] }
         }
+        // JSON is YAML: the CA node's consensus rules, as it sent them.
+        if let consensus, consensus.hasPrefix("{") { lines.append("  consensus: \(consensus)") }
         let result = SpecDecoder().decode([SpecInput(displayPath: "(mesh \(meshName))", text: lines.joined(separator: "\n") + "\n")])
         guard result.isValid else { throw SpecValidationFailure(diagnostics: result.diagnostics) }
         // One Mesh per node: an earlier one (another mesh's name) is replaced, not kept beside it.
@@ -272,7 +274,7 @@ struct MeshJoinCommand: AsyncParsableCommand {
                                            timeout: try TimeSpan(parsing: self.timeout).duration)
         try joined.credentials.write(to: tlsDirectory, nodeKeyPEM: identity.privateKey.pemRepresentation)
         try await self.node.storeMeshObject(meshName: joined.mesh.name, nodeName: nodeName, validators: joined.mesh.validators,
-                                      bootstrap: [self.address], in: try self.global.openWorkspace())
+                                            bootstrap: [self.address], consensus: joined.mesh.consensus, in: try self.global.openWorkspace())
         if self.output == .json {
             Output.line(JSONValue.object([
                 "mesh": .string(joined.mesh.name), "node": .string(nodeName), "nodeId": .string(joined.nodeID),

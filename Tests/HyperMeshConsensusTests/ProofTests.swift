@@ -344,4 +344,47 @@ struct SpaceInLedgerTests {
         _ = checker.announce(now: start + 1_500)
         #expect(checker.check(offer(good, sequence: 2)).description.contains("space: answered after 1.5 seconds"))
     }
+
+    /// A member node's `offer` in a mesh that demands PoSpace carries the offering node's own plot answer.
+    @Test func memberOffersMustProveTheOfferingNodesSpace() throws {
+        let validator = P256.Signing.PrivateKey()
+        var configuration = ReplicaConfiguration(validators: 1, signer: NodeKeySigner(nodeIDs: [NodeKeySigner.nodeID(of: validator.publicKey)],
+                                                                                    privateKey: validator))
+        configuration.workBits = 2
+        configuration.requirements.time = false
+        configuration.requirements.space = true
+        configuration.space.minimumLeaves = 64
+        configuration.space.minimumRounds = 10
+        configuration.space.challenges = 8
+        let start: UInt64 = 1_700_000_000_000
+        let checker = try Replica(id: 0, configuration: configuration, now: start)
+        let member = P256.Signing.PrivateKey()
+        let memberID = NodeKeySigner.nodeID(of: member.publicKey)
+        let other = P256.Signing.PrivateKey()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("member-space-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func plot(of key: P256.Signing.PrivateKey) throws -> SpacePlot {
+            try SpacePlot.create(at: directory.appendingPathComponent(NodeKeySigner.nodeID(of: key.publicKey)).path,
+                                 nodeID: [UInt8](hexString: NodeKeySigner.nodeID(of: key.publicKey))!, seed: .of([1]), leafCount: 64, rounds: 10)
+        }
+        let now = Date(timeIntervalSince1970: Double(start) / 1000)
+        func answer(by key: P256.Signing.PrivateKey) throws -> SpaceProof {
+            try SpaceProof.answer(plot: plot(of: key), height: 0, hash: Block.genesis.hash, count: 8,
+                                  binding: try AddressBinding.sign(address: "127.0.0.1:9402", with: key, at: now))
+        }
+        func offer(_ space: SpaceProof?) -> HyperMeshConsensus.Operation {
+            let terms = OfferTerms(privacy: "public-network", allow: [], total: LedgerAmounts(cpuMillis: 1000),
+                                   maximumPerClaim: LedgerAmounts(cpuMillis: 1000))
+            var operation = HyperMeshConsensus.Operation(kind: .offer, proposer: -1, sequence: 1, subject: "pool", amount: 0,
+                                                         timestampMilliseconds: Int64(start), space: space, node: memberID,
+                                                         payload: MeshTerms.offer(terms).bytes)
+            operation.work = WorkProof.solve(digest: operation.digest, bits: 2)
+            operation.signature = NodeKeySigner.sign(operation.digest.bytes, with: member)
+            return operation
+        }
+        #expect(checker.check(offer(try answer(by: member))) == .accepted)
+        #expect(checker.check(offer(nil)) == .refused("space: an offered pool needs a proof of space"))
+        #expect(checker.check(offer(try answer(by: other))) == .refused("space: the plot is not the offering node's (node \(memberID.prefix(12))…)"))
+    }
 }

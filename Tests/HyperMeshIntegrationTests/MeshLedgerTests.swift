@@ -33,7 +33,8 @@ struct MeshLedgerTests {
         /// Where A's agent listens: what others join.
         let addressA: String
 
-        init(in directory: TemporaryDirectory, nameA: String? = nil, nameB: String) throws {
+        /// With `consensus`, A's Mesh gets that `spec.consensus` before its agent starts (B receives it when it joins).
+        init(in directory: TemporaryDirectory, nameA: String? = nil, nameB: String, consensus: JSONValue? = nil) throws {
             self.a = directory.path + "/a"
             self.b = directory.path + "/b"
             let join = MeshJoinTests()
@@ -43,6 +44,18 @@ struct MeshLedgerTests {
             let initialized = try ProcessRunner.hypermesh(["mesh", "init", "--name", "family", "--listen", addressA]
                 + (nameA.map { ["--node-name", $0] } ?? []), stateDirectory: self.a)
             #expect(initialized.status == 0, "\(initialized.standardError)")
+            if let consensus {
+                let listed = try ProcessRunner.hypermesh(["get", "mesh", "family", "-o", "json"], stateDirectory: self.a)
+                guard case .object(var spec)? = try JSONValue(parsingJSON: listed.standardOutput)["spec"] else {
+                    throw CocoaError(.fileReadCorruptFile)
+                }
+                spec["consensus"] = consensus
+                let file = directory.path + "/mesh.json"
+                try JSONValue.object(["apiVersion": "hypermesh/v1", "kind": "Mesh", "metadata": .object(["name": "family"]),
+                                      "spec": .object(spec)]).prettyJSON().write(toFile: file, atomically: true, encoding: .utf8)
+                let applied = try ProcessRunner.hypermesh(["apply", "-f", file], stateDirectory: self.a)
+                #expect(applied.status == 0, "\(applied.standardError)")
+            }
             self.agentA = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.a, "--http", "none"])
             #expect(try join.waitForReady(self.a))
             let token = try ProcessRunner.hypermesh(["mesh", "token"], stateDirectory: self.a).standardOutput
@@ -416,6 +429,47 @@ struct MeshLedgerTests {
                     "\(audit.standardOutput)")
         }
         _ = agentB.stop()
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", pool, "--timeout", "20s"], stateDirectory: b).status == 0)
+    }
+
+    /// A mesh whose `consensus.requireSpace` is on: B learns the rule when it joins; its offer without a plot is
+    /// not made (the pool says why and how to make one); with its plot, the offer carries a proof of space that
+    /// the validator checks, and a claim on it binds.
+    @Test func offersCarryAProofOfSpaceWhereTheMeshDemandsOne() throws {
+        let directory = try TemporaryDirectory(prefix: "hypermesh-space")
+        defer { directory.remove() }
+        let consensus = JSONValue.object(["requireSpace": .bool(true), "spaceMinimumLeaves": .integer(64), "spaceMinimumRounds": .integer(10)])
+        let mesh = try TwoAgents(in: directory, nameA: "machine-a", nameB: "machine-b", consensus: consensus)
+        defer { mesh.stop() }
+        let (a, b) = (mesh.a, mesh.b)
+        #expect(try self.json(["get", "mesh", "family"], on: b)?.value(atPath: "spec.consensus.requireSpace") == .bool(true))
+
+        let pool = directory.path + "/pool.yaml"
+        try """
+            apiVersion: hypermesh/v1
+            kind: ResourcePool
+            metadata: {name: shared}
+            spec: {privacy: public-network, memory: {size: 64Mi, maxPerClaim: 32Mi}}
+            """.write(toFile: pool, atomically: true, encoding: .utf8)
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
+        func poolText() -> String { (try? ProcessRunner.hypermesh(["get", "pool", "shared", "-o", "json"], stateDirectory: b))?.standardOutput ?? "" }
+        #expect(eventually(timeout: 15) { poolText().contains("consensus plot") }, "\(poolText())")
+        #expect(try self.json(["get", "offers"], on: a)?["items"]?.arrayValue?.isEmpty == true)
+
+        let plotted = try ProcessRunner.hypermesh(["consensus", "plot", "--out", b + "/consensus/space.plot", "--leaves", "64", "--rounds", "10"],
+                                                  stateDirectory: b)
+        #expect(plotted.status == 0, "\(plotted.standardError)")
+        #expect(try ProcessRunner.hypermesh(["apply", "-f", pool], stateDirectory: b).status == 0)
+        #expect(eventually(timeout: 30) {
+            try self.json(["get", "pool", "shared"], on: b)?.value(atPath: "status.offer.state") == "Offered"
+        }, "\(poolText())")
+        let claim = directory.path + "/claim.yaml"
+        try "apiVersion: hypermesh/v1\nkind: Claim\nmetadata: {name: spaced}\nspec: {node: machine-b, pool: shared, memory: 16Mi}\n"
+            .write(toFile: claim, atomically: true, encoding: .utf8)
+        let applied = try ProcessRunner.hypermesh(["apply", "-f", claim, "--wait=30s"], stateDirectory: a)
+        #expect(applied.status == 0, "\(applied.standardError)")
+        #expect(try self.phase(of: "spaced", on: a).phase == "Bound")
+        #expect(try ProcessRunner.hypermesh(["delete", "-f", claim, "--timeout", "20s"], stateDirectory: a).status == 0)
         #expect(try ProcessRunner.hypermesh(["delete", "-f", pool, "--timeout", "20s"], stateDirectory: b).status == 0)
     }
 }

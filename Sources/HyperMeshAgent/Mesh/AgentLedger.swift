@@ -110,9 +110,11 @@ final class AgentLedger: MeshLedgerAccess, Service, @unchecked Sendable {
         let node = self.hosted.withLock { $0 }
         let time = node?.committedLedger.time ?? self.followed.withLock { $0.time }
         let now = Date().timeIntervalSince1970
+        // An offer in a mesh that demands PoSpace answers a challenge from the newest block this node holds.
+        let space = kind == .offer && self.genesis.requirements.space ? try self.spaceProof() : nil
         var operation = HyperMeshConsensus.Operation(
             kind: kind, proposer: -1, sequence: self.sequence.add(1, ordering: .relaxed).newValue, subject: subject, amount: 0,
-            timestampMilliseconds: Int64(now * 1000), time: time, node: self.nodeID, payload: terms.bytes)
+            timestampMilliseconds: Int64(now * 1000), time: time, space: space, node: self.nodeID, payload: terms.bytes)
         operation.work = WorkProof.solve(digest: operation.digest, bits: ValidatorDefaults.workBits)
         operation.signature = NodeKeySigner.sign(operation.digest.bytes, with: self.privateKey)
         if let node {
@@ -302,5 +304,27 @@ extension AgentLedger {
         operation.signature = NodeKeySigner.sign(operation.digest.bytes, with: self.signingKey)
         node.submit([operation])
         return next
+    }
+}
+
+extension AgentLedger {
+    /// This node's plot (``ValidatorDefaults/plotPath``) answering the newest committed block of its ledger copy,
+    /// with a binding of its node id to the address it listens at: what validators check an offer's PoSpace by.
+    func spaceProof() throws -> SpaceProof {
+        let path = self.stateDirectory.appendingPathComponent(ValidatorDefaults.plotPath).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HyperMeshError.invalidArgument("the mesh demands proof of space (consensus.requireSpace) and this node has no plot at "
+                + "\(path): make one with `hypermesh consensus plot --out \(path)` (leaves and rounds at least the mesh's minimums)")
+        }
+        let plot = try SpacePlot.open(at: path)
+        guard plot.commitment.nodeID.hexString == self.nodeID else {
+            throw HyperMeshError.invalidArgument("\(path) is another node's plot, not this node's (\(self.nodeID.prefix(12))…)")
+        }
+        let ledger = try LedgerStore(path: self.stateDirectory.appendingPathComponent(ValidatorDefaults.ledgerPath).path)
+        let height = try ledger.committedHeight()
+        let challenge = height == 0 ? Block.genesis.hash : try ledger.blocks(above: height - 1, limit: 1)[0].hash
+        let binding = try AddressBinding.sign(address: "\(self.listenAddress)", with: self.privateKey)
+        return try SpaceProof.answer(plot: plot, height: height, hash: challenge, count: ReplicaConfiguration.SpaceSettings().challenges,
+                                     binding: binding)
     }
 }

@@ -42,7 +42,7 @@ struct MeshMembership {
                 guard let id = entry["id"]?.stringValue, let address = entry["address"]?.stringValue else { return nil }
                 return ValidatorAddress(id: id, address: address)
             } ?? []
-            return MeshDescription(name: name, validators: validators)
+            return MeshDescription(name: name, validators: validators, consensus: current.spec["consensus"]?.canonicalJSON)
         }, selfNodeID: selfNodeID, selfAddress: advertised ?? self.listenAddress, logger: logger)
     }
 }

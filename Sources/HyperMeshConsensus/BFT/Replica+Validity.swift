@@ -35,7 +35,8 @@ extension Replica {
                                                                       by: operation.proposer) {
             return .refused("stake: the signature is not the proposer's")
         }
-        if required.space && operation.kind == .offerPool, case .refused(let reason) = self.checkSpace(operation) {
+        if required.space && (operation.kind == .offerPool || operation.kind == .offer),
+           case .refused(let reason) = self.checkSpace(operation) {
             return .refused(reason)
         }
         return .accepted
@@ -53,7 +54,10 @@ extension Replica {
         guard proof.commitment.nodeID.hexString == proof.binding.nodeID else {
             return .refused("space: the plot belongs to another node than the address binding")
         }
-        if let proposer = self.configuration.signer.nodeID(of: operation.proposer), proposer != proof.binding.nodeID {
+        if operation.kind == .offer, operation.node != proof.binding.nodeID {
+            return .refused("space: the plot is not the offering node's (node \(operation.node.prefix(12))…)")
+        }
+        if operation.kind == .offerPool, let proposer = self.configuration.signer.nodeID(of: operation.proposer), proposer != proof.binding.nodeID {
             return .refused("space: the plot is not the proposer's (node \(proposer.prefix(12))…)")
         }
         guard proof.commitment.leafCount >= settings.minimumLeaves, proof.commitment.rounds >= settings.minimumRounds else {
