@@ -148,7 +148,13 @@ struct MeshTokenCommand: ParsableCommand {
         abstract: "Print a one-time join token (on the node that holds the mesh CA).",
         discussion: """
             The token carries the root's SHA-256, so the joiner can tell this mesh from an impostor, and a
-            secret the CA keeps only hashed. It works once, until --ttl ends.
+            secret the CA keeps only hashed. It works once, until --ttl ends. With --validator, the joiner
+            becomes a validator once its agent's heartbeat is on the ledger: this node's agent proposes the
+            next validator epoch with it, and the joiner's agent starts validating when that epoch commits.
+
+            Examples:
+              hypermesh mesh token --ttl 15m
+              hypermesh mesh token --validator -o json
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -321,7 +327,8 @@ struct MeshRemoveCommand: ParsableCommand {
             Every agent reads the CA's revocation list every few seconds; from then on the node is refused by every
             STOQ server, and the connections it holds are closed. When this node is a validator (the node that ran
             `mesh init` is), the removal also goes on the mesh ledger: the node's offers are withdrawn, the claims on
-            them and its own claims end, and nothing it proposes counts any more.
+            them and its own claims end, and nothing it proposes counts any more. A removed validator leaves the
+            validator set at the next epoch (this node's agent proposes it).
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -85,8 +85,8 @@ final class BenchMesh {
             var agreed = false
             for _ in 0..<600 where !agreed {
                 agreed = self.states.allSatisfy { state in
-                    let nodes = (try? hm(["get", "nodes", "-o", "json"], state: state, output: true)) ?? ""
-                    let items = (try? JSONSerialization.jsonObject(with: Data(nodes.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+                    let listed = (try? hm(["get", "nodes", "-o", "json"], state: state, output: true)) ?? ""
+                    let items = (try? JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
                     return items.filter { $0["validator"] as? Bool == true }.count == nodes
                 }
                 if !agreed { usleep(100_000) }
