@@ -275,7 +275,10 @@ public final class ValidatorNode: @unchecked Sendable {
             }
             switch message {
             case .operations(let operations):
-                if self.replica.members(ofEpoch: self.replica.epoch)?.contains(where: { $0.nodeID == peer }) == true {
+                if peer == self.configuration.nodeID {
+                    // This node's own client (`consensus submit`, same key): as if submitted here, so every leader has them.
+                    self.handle(.operations(operations), now: now)
+                } else if self.replica.members(ofEpoch: self.replica.epoch)?.contains(where: { $0.nodeID == peer }) == true {
                     // Forwarded by a validator: clients hand their operations to one of them.
                     for operation in operations { self.send(self.replica.submit(operation, now: now)) }
                 } else {

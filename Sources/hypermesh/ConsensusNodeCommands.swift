@@ -145,7 +145,11 @@ struct ConsensusSubmitCommand: ParsableCommand {
 
     func run() throws {
         let context = try ValidatorContext(global: self.global, mesh: self.mesh)
-        _ = try context.ownIndex()
+        // The validators of the epoch this node's ledger reached, and this node's place among them.
+        let (validators, signer) = try context.currentValidators()
+        guard signer.index != nil else {
+            throw CommandFailure(message: "this node (\(context.identity.nodeID)) is not among Mesh \(context.meshName)'s current validators")
+        }
         let time = context.validators.requirements.time
             ? try TimeReferenceFile.read(from: context.stateDirectory.appendingPathComponent(ValidatorDefaults.timeReferencePath).path)
             : nil
@@ -158,12 +162,12 @@ struct ConsensusSubmitCommand: ParsableCommand {
         }
         let space = try self.spaceProof(context: context)
         let operations = try ValidatorClient.makeOperations(kind: self.kind, subject: self.subject, amount: self.amount,
-                                                            count: self.count, signer: context.signer,
+                                                            count: self.count, signer: signer,
                                                             workBits: workBits, time: time, space: space)
-        let outcome = try ValidatorClient.submit(operations, to: context.validators, tls: self.tlsOptions.tls,
+        let outcome = try ValidatorClient.submit(operations, to: validators, tls: self.tlsOptions.tls,
                                                  timeout: .seconds(Int64(self.timeout)))
         for failure in outcome.failures { Output.error("validator \(failure)") }
-        Output.line("submitted \(operations.count) operation(s) to \(outcome.reached.count) of \(context.validators.members.count) validators")
+        Output.line("submitted \(operations.count) operation(s) to \(outcome.reached.count) of \(validators.members.count) validators")
         if outcome.reached.isEmpty { throw ExitCode(1) }
     }
 }
