@@ -199,6 +199,12 @@ func hmConcurrently(_ runs: [(arguments: [String], state: String)]) throws {
     }
 }
 
+/// Seconds from `start` to now.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = (ContinuousClock.now - start).components
+    return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+}
+
 /// Seconds of each claim, for the percentiles printed at the end of a benchmark.
 func percentiles(_ name: String, _ samples: [Double]) {
     guard !samples.isEmpty else { return }
@@ -211,11 +217,16 @@ func percentiles(_ name: String, _ samples: [Double]) {
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock], maxDuration: .seconds(120), maxIterations: 20)
 
-    for (placed, title) in [(false, "Local (baseline): claim on this node's pool, apply --wait until Bound"),
-                            (true, "Mesh: claim on another node's offer, apply --wait until Bound (placed, enforced there, acknowledged)")] {
+    // One claim at a time, local (baseline), on another node's offer, and the same with four validators ordering it
+    // (every joiner a validator): what three more validators cost a placement (two commits: place, acknowledge).
+    for (placed, validators, title, label) in [
+        (false, 1, "Local (baseline): claim on this node's pool, apply --wait until Bound", "local claim -> Bound"),
+        (true, 1, "Mesh: claim on another node's offer, apply --wait until Bound (placed, enforced there, acknowledged)", "mesh claim -> Bound"),
+        (true, 4, "Mesh, 4 validators: claim on another node's offer, apply --wait until Bound", "mesh claim -> Bound, 4 validators"),
+    ] {
         Benchmark(title) { benchmark in
             let mesh: BenchMesh
-            do { mesh = try BenchMesh() } catch { fatalError("\(error)") }
+            do { mesh = try validators == 1 ? BenchMesh() : BenchMesh(nodes: validators, validators: true) } catch { fatalError("\(error)") }
             defer { mesh.stop() }
             var samples: [Double] = []
             for iteration in benchmark.scaledIterations {
@@ -225,35 +236,12 @@ let benchmarks: @Sendable () -> Void = {
                     benchmark.startMeasurement()
                     try hm(["apply", "-f", file, "--wait=30s"], state: mesh.a)
                     benchmark.stopMeasurement()
-                    let elapsed = (ContinuousClock.now - start).components
-                    samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                    samples.append(seconds(since: start))
                     try hm(["delete", "-f", file, "--timeout", "30s"], state: mesh.a)
                 } catch { fatalError("\(error)") }
             }
-            percentiles(placed ? "mesh claim -> Bound" : "local claim -> Bound", samples)
+            percentiles(label, samples)
         }
-    }
-
-    // The same claim with four validators ordering it (every joiner a validator), after the one-validator figure
-    // above in the same run: what three more validators cost a placement (two commits: place, acknowledge).
-    Benchmark("Mesh, 4 validators: claim on another node's offer, apply --wait until Bound") { benchmark in
-        let mesh: BenchMesh
-        do { mesh = try BenchMesh(nodes: 4, validators: true) } catch { fatalError("\(error)") }
-        defer { mesh.stop() }
-        var samples: [Double] = []
-        for iteration in benchmark.scaledIterations {
-            do {
-                let file = try mesh.claims(1, placed: true, prefix: "four\(iteration)")
-                let start = ContinuousClock.now
-                benchmark.startMeasurement()
-                try hm(["apply", "-f", file, "--wait=30s"], state: mesh.a)
-                benchmark.stopMeasurement()
-                let elapsed = (ContinuousClock.now - start).components
-                samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
-                try hm(["delete", "-f", file, "--timeout", "30s"], state: mesh.a)
-            } catch { fatalError("\(error)") }
-        }
-        percentiles("mesh claim -> Bound, 4 validators", samples)
     }
 
     // Submitted -> committed: a stake operation handed to the validators (`consensus submit`, which returns once
@@ -282,8 +270,7 @@ let benchmarks: @Sendable () -> Void = {
                     }
                     benchmark.stopMeasurement()
                     guard committed else { throw BenchmarkFailure(description: "the stake operation was never committed") }
-                    let elapsed = (ContinuousClock.now - start).components
-                    samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                    samples.append(seconds(since: start))
                 } catch { fatalError("\(error)") }
             }
             percentiles("submitted -> committed, \(validators) validator(s)", samples)
@@ -362,8 +349,7 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 benchmark.stopMeasurement()
                 guard following else { throw BenchmarkFailure(description: "the joiner never followed the ledger") }
-                let elapsed = (ContinuousClock.now - start).components
-                samples.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                samples.append(seconds(since: start))
             } catch { fatalError("\(error)") }
         }
         percentiles("join -> following the ledger", samples)
