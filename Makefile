@@ -67,6 +67,7 @@ coverage: deps
 # The peers are measured in the same run: Python cryptography (OpenSSL) issuing P-256 leaves on one core.
 benchmarks: deps
 	$(SWIFT) build -c release --product hypermesh
+	$(SWIFT) build -c release --product hypermesh-shim
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 	taskset -c 0 python3 Benchmarks/peers/python_cryptography_issue.py 10000
 	taskset -c 0 python3 Benchmarks/peers/pyfastcdc_throughput.py

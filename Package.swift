@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hypermesh", targets: ["hypermesh"]),
+        .executable(name: "hypermesh-shim", targets: ["hypermesh-shim"]),
         .library(name: "HyperMeshCore", targets: ["HyperMeshCore"]),
         .library(name: "HyperMeshSpec", targets: ["HyperMeshSpec"]),
         .library(name: "HyperMeshStore", targets: ["HyperMeshStore"]),
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "HyperMeshValidator", targets: ["HyperMeshValidator"]),
         .library(name: "HyperMeshCommands", targets: ["HyperMeshCommands"]),
         .library(name: "HyperMeshMembership", targets: ["HyperMeshMembership"]),
+        .library(name: "HyperMeshContainers", targets: ["HyperMeshContainers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -57,6 +59,13 @@ let package = Package(
         .target(name: "HyperMeshAssets", dependencies: ["HyperMeshCore", "CVulkan"], exclude: ["GPU/Shaders"]),
         // The Vulkan loader (libvulkan), with a small C layer for discovery and the compute health check.
         .target(name: "CVulkan", linkerSettings: [.linkedLibrary("vulkan")]),
+        // OCI images (import, verified blobs, the unpacked layer cache) and containers run by crun beside a shim.
+        .target(name: "HyperMeshContainers", dependencies: [
+            "HyperMeshCore", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The process beside each container (conmon's job): stdio to a rotated log and journald, the exit status
+        // to a file. C, single-threaded: it enters a mount namespace with setns and costs about 1 MB per container.
+        .executableTarget(name: "hypermesh-shim"),
         // The data plane: content-defined chunks, content addressing (erasure coding and seeding to come).
         // FastCDC's inner loop (x86-64 assembly, C elsewhere).
         .target(name: "CFastCDC"),
@@ -121,7 +130,7 @@ let package = Package(
             name: "HyperMeshControllers",
             dependencies: [
                 "HyperMeshCore", "HyperMeshSpec", "HyperMeshStore", "HyperMeshReconciler", "TrustChain", "HyperMeshAssets",
-                "STOQData", "STOQ", "HyperMeshConsensus", .product(name: "Crypto", package: "swift-crypto"),
+                "STOQData", "STOQ", "HyperMeshConsensus", "HyperMeshContainers", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -139,7 +148,8 @@ let package = Package(
             name: "hypermesh",
             dependencies: [
                 "HyperMeshCore", "HyperMeshCommands", "HyperMeshControllers", "TrustChain", "HyperMeshAssets", "STOQ", "HyperMeshAgent", "HyperMeshConsensus",
-                "HyperMeshValidator", "STOQData", "HyperMeshMembership", .product(name: "X509", package: "swift-certificates"),
+                "HyperMeshValidator", "STOQData", "HyperMeshMembership", "HyperMeshContainers",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -169,13 +179,14 @@ let package = Package(
         .testTarget(name: "STOQTests", dependencies: ["STOQ", "STOQData", "TrustChain", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshMembershipTests", dependencies: ["HyperMeshMembership", "TrustChain", "STOQ", "HyperMeshTestSupport", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(name: "STOQDataTests", dependencies: ["STOQData", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HyperMeshContainersTests", dependencies: ["HyperMeshContainers", "HyperMeshTestSupport"]),
         .testTarget(name: "HyperMeshAssetsTests", dependencies: ["HyperMeshAssets", "HyperMeshTestSupport"]),
         .testTarget(
             name: "TrustChainTests", dependencies: ["TrustChain", "HyperMeshTestSupport"], resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "HyperMeshIntegrationTests",
-            dependencies: ["hypermesh", "HyperMeshStore", "HyperMeshTestSupport"]
+            dependencies: ["hypermesh", "hypermesh-shim", "HyperMeshStore", "HyperMeshTestSupport"]
         ),
     ]
 )

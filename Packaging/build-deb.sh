@@ -23,7 +23,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$binary" ]; then
-    (cd "$root" && swift build -c release --product hypermesh --static-swift-stdlib)
+    (cd "$root" && swift build -c release --product hypermesh --static-swift-stdlib \
+        && swift build -c release --product hypermesh-shim)
     binary="$root/.build/release/hypermesh"
 fi
 [ -x "$binary" ] || { echo "build-deb: $binary is not an executable" >&2; exit 1; }
@@ -38,6 +39,8 @@ chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 
 install -D -m 0755 "$binary" "$stage/usr/bin/hypermesh"
+# The container shim, beside the binary that looks for it first (then /usr/lib/hypermesh).
+install -D -m 0755 "$(dirname "$binary")/hypermesh-shim" "$stage/usr/lib/hypermesh/hypermesh-shim"
 install -D -m 0644 "$root/Packaging/systemd/hypermesh.service" "$stage/lib/systemd/system/hypermesh.service"
 install -D -m 0644 "$root/Packaging/systemd/hypermesh.sysusers.conf" "$stage/usr/lib/sysusers.d/hypermesh.conf"
 install -D -m 0644 "$root/Packaging/systemd/hypermesh.tmpfiles.conf" "$stage/usr/lib/tmpfiles.d/hypermesh.conf"
@@ -62,7 +65,7 @@ Architecture: $arch
 Maintainer: HyperMesh developers <hypermesh@localhost>
 Installed-Size: $installed_kb
 Depends: libc6, libsqlite3-0, libgnutls30, libngtcp2-16, libngtcp2-crypto-gnutls8, libsystemd0, libvulkan1, libisal2, libstdc++6, zlib1g
-Recommends: mesa-vulkan-drivers, iproute2
+Recommends: mesa-vulkan-drivers, iproute2, crun, util-linux, tar
 Section: net
 Priority: optional
 Homepage: https://github.com/hypermesh/hypermesh

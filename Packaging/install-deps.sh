@@ -8,7 +8,7 @@ set -euo pipefail
 main_packages=(
     libsqlite3-dev sqlite3 libyaml-dev libssl-dev libsystemd-dev
     libvulkan-dev mesa-vulkan-drivers glslang-tools vulkan-tools libisal-dev
-    crun iperf3 iproute2 iptables jq python3 e2fsprogs mount git util-linux
+    crun busybox-static iperf3 iproute2 iptables jq python3 e2fsprogs mount git util-linux
 )
 backports_packages=(libngtcp2-dev libngtcp2-crypto-gnutls-dev ngtcp2-client ngtcp2-server)
 # Python module:pip package: the JSON Schema agreement test, the benchmark peers, and aioquic (an

@@ -5,6 +5,7 @@ import HyperMeshStore
 /// The `get` table of each kind: the columns a person wants at a glance.
 public enum ObjectTables {
     public static func table(for kind: Kind, objects: [StoredObject], qualifiedNames: Bool = false, now: Date = Date()) -> TextTable {
+        if kind == .workload { return self.workloadTable(objects: objects, qualifiedNames: qualifiedNames, now: now) }
         let columns = self.columns(for: kind)
         var table = TextTable(headers: ["NAME"] + columns.map(\.header) + ["READY", "REASON", "AGE"])
         for object in objects where object.key.kind == kind {
@@ -13,6 +14,21 @@ public enum ObjectTables {
             let reason = object.deletionRequestedAt != nil ? "Terminating" : (ready?.reason ?? "Pending")
             table.append([name] + columns.map { $0.value(object) } + [object.readiness.rawValue, reason,
                                                                        Timestamp.age(since: object.createdAt, now: now)])
+        }
+        return table
+    }
+
+    /// Workloads as `kubectl get pods` shows pods: READY is running replicas of wanted ones.
+    static func workloadTable(objects: [StoredObject], qualifiedNames: Bool, now: Date) -> TextTable {
+        var table = TextTable(headers: ["NAME", "CLAIM", "NODE", "READY", "PHASE", "RESTARTS", "REASON", "AGE"])
+        for object in objects where object.key.kind == .workload {
+            let fields = object.status?.fields ?? [:]
+            let wanted = object.spec["replicas"]?.integerValue ?? 1
+            let reason = object.deletionRequestedAt != nil ? "Terminating" : (object.status?.condition(Condition.ready)?.reason ?? "Pending")
+            table.append([qualifiedNames ? "workload/\(object.key.name)" : object.key.name, object.spec["claim"]?.displayText ?? "-",
+                          fields["node"]?.stringValue.map { String($0.prefix(16)) } ?? "-", fields["ready"]?.stringValue ?? "0/\(wanted)",
+                          fields["phase"]?.stringValue ?? "Pending", fields["restarts"]?.displayText ?? "0", reason,
+                          Timestamp.age(since: object.createdAt, now: now)])
         }
         return table
     }
@@ -66,6 +82,8 @@ public enum ObjectTables {
             return [Column(header: "COMMON-NAME", value: spec("commonName")),
                     Column(header: "DURATION", value: { $0.spec["duration"]?.displayText ?? "24h" }),
                     Column(header: "NOT-AFTER", value: status("notAfter"))]
+        case .workload:
+            return []
         case .mesh:
             return [Column(header: "NODE", value: spec("node.name")),
                     Column(header: "NODE-ID", value: { $0.status?.fields["nodeId"]?.stringValue.map { String($0.prefix(16)) } ?? "-" }),

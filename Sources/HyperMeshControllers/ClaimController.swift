@@ -240,6 +240,8 @@ public struct ClaimController: Controller {
         let granted = fields["allocation"].map(ResourceAmounts.init(json:)) ?? ClaimRequest(spec: object.spec).amounts
         let pool = fields["pool"]?.stringValue ?? ClaimRequest(spec: object.spec).pool
         let storagePath = fields["storageDirectory"]?.stringValue.map { ($0 as NSString).deletingLastPathComponent }
+        // Containers of workloads live in child groups of the claim's: they go first.
+        WorkloadController.killContainers(inClaim: object.key.name, stateDirectory: context.stateDirectory, store: context.store)
         for (adapter, amount) in self.adapters(for: granted, storagePath: storagePath) {
             try adapter.release(AssetRequest(pool: pool, claim: object.key.name, amount: amount, storagePath: storagePath))
         }
@@ -247,6 +249,7 @@ public struct ClaimController: Controller {
 
     public func cleanUp(_ object: StoredObject, context: ReconcileContext) async throws {
         if object.spec["node"] != nil { return try self.endPlacement(object) }
+        try await WorkloadController.stopContainers(inClaim: object.key.name, context: context)
         try self.release(object, context: context)
         context.events.record(object.key, .normal, reason: "Released", message: "cgroups removed, storage unmounted, GPU budget returned")
     }

@@ -11,6 +11,7 @@ public enum StandardControllers {
     public static func all(ledger: (any MeshLedgerAccess)? = nil, dialFrom: STOQServer? = nil) -> [any Controller] {
         let caches = AllocationCaches()
         return [MeshController(), CertificatePolicyController(), ResourcePoolController(caches: caches, ledger: ledger),
-                ClaimController(caches: caches, ledger: ledger), MirrorPolicyController(dialFrom: dialFrom)]
+                ClaimController(caches: caches, ledger: ledger), WorkloadController(),
+                MirrorPolicyController(dialFrom: dialFrom)]
     }
 }

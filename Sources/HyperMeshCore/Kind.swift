@@ -1,16 +1,17 @@
-/// The five kinds of the `hypermesh/v1` spec language.
+/// The six kinds of the `hypermesh/v1` spec language.
 public enum Kind: String, Sendable, Hashable, CaseIterable, Codable, Comparable {
     case resourcePool = "ResourcePool"
     case claim = "Claim"
     case mirrorPolicy = "MirrorPolicy"
     case certificatePolicy = "CertificatePolicy"
     case mesh = "Mesh"
+    case workload = "Workload"
 
     /// The only apiVersion this build understands.
     public static let apiVersion = "hypermesh/v1"
 
     /// The order in which kinds are applied and reconciled: what others depend on comes first.
-    public static let dependencyOrder: [Kind] = [.mesh, .certificatePolicy, .resourcePool, .claim, .mirrorPolicy]
+    public static let dependencyOrder: [Kind] = [.mesh, .certificatePolicy, .resourcePool, .claim, .workload, .mirrorPolicy]
 
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
         Self.dependencyOrder.firstIndex(of: lhs)! < Self.dependencyOrder.firstIndex(of: rhs)!
@@ -24,6 +25,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Codable, Comparable 
         case .mirrorPolicy: return "mirrorpolicies"
         case .certificatePolicy: return "certificatepolicies"
         case .mesh: return "meshes"
+        case .workload: return "workloads"
         }
     }
 
@@ -35,6 +37,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Codable, Comparable 
         case .mirrorPolicy: return "mirror"
         case .certificatePolicy: return "cert"
         case .mesh: return "mesh"
+        case .workload: return "workload"
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HyperMeshCommands
+import HyperMeshContainers
 import HyperMeshCore
 import HyperMeshStore
 
@@ -18,6 +19,8 @@ struct GetCommand: ParsableCommand {
               hypermesh get nodes                # the mesh's members: Ready, Lost (silent 12 s) or Revoked
               hypermesh get offers               # pools offered on the mesh ledger: free/total, height
               hypermesh get allocations          # other nodes' claims placed on this node's pools
+              hypermesh get workloads            # containers kept running in claims: READY, PHASE, RESTARTS
+              hypermesh get images               # this node's image store
             """
     )
 
@@ -31,6 +34,15 @@ struct GetCommand: ParsableCommand {
     }
 
     func run() throws {
+        if case .images = self.kind {
+            let images = ImageStore(stateDirectory: self.global.stateDirectory)
+            let all = try images.images()
+            let chosen = try self.name.map { name in
+                guard let image = try images.resolve(name) else { throw CommandFailure(message: "image \"\(name)\" not found") }
+                return [image]
+            } ?? all
+            return ImagesTable.show(chosen, output: self.output, store: images)
+        }
         let store = try self.global.openWorkspace().store
         if case .sync = self.kind { return try self.showSync(store) }
         if case .nodes = self.kind { return try MeshNodesTable(global: self.global, name: self.name, output: self.output).show(store) }

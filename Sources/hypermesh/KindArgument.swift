@@ -13,6 +13,8 @@ enum KindArgument: ExpressibleByArgument {
     case offers
     /// `allocations`: the claims of other nodes placed on this node's pools.
     case allocations
+    /// `images`: this node's image store.
+    case images
 
     init?(argument: String) {
         if argument.lowercased() == "all" {
@@ -25,6 +27,8 @@ enum KindArgument: ExpressibleByArgument {
             self = .offers
         } else if ["allocation", "allocations"].contains(argument.lowercased()) {
             self = .allocations
+        } else if ["image", "images"].contains(argument.lowercased()) {
+            self = .images
         } else if let kind = Kind(userInput: argument) {
             self = .kind(kind)
         } else {
@@ -32,18 +36,18 @@ enum KindArgument: ExpressibleByArgument {
         }
     }
 
-    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync", "nodes", "offers", "allocations"] }
+    static var allValueStrings: [String] { ["all"] + Kind.allCases.map(\.shortName) + ["sync", "nodes", "offers", "allocations", "images"] }
 
     var kinds: [Kind] {
         switch self {
         case .all: return Kind.dependencyOrder
         case .kind(let kind): return [kind]
-        case .sync, .nodes, .offers, .allocations: return []
+        case .sync, .nodes, .offers, .allocations, .images: return []
         }
     }
 }
 
 extension KindArgument {
     static let help = ArgumentHelp(
-        "A kind: pool, claim, mirror, cert, mesh (any case, plural or full name), or all; also sync, nodes, offers and allocations.", valueName: "KIND")
+        "A kind: pool, claim, workload, mirror, cert, mesh (any case, plural or full name), or all; also sync, nodes, offers, allocations and images.", valueName: "KIND")
 }

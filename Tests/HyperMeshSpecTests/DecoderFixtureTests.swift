@@ -37,7 +37,7 @@ struct DecoderFixtureTests {
         let result = SpecDecoder().decode(inputs)
         #expect(result.diagnostics.map(\.description) == [])
         #expect(Set(result.documents.map(\.key.kind)) == Set(Kind.allCases))
-        #expect(result.documents.count == 8)
+        #expect(result.documents.count == 9)
     }
 
     @Test func canonicalizesQuantitiesAndDurations() throws {

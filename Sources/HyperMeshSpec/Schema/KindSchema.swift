@@ -25,6 +25,7 @@ public struct KindSchema: Sendable {
         case .mirrorPolicy: return .mirrorPolicy
         case .certificatePolicy: return .certificatePolicy
         case .mesh: return .mesh
+        case .workload: return .workload
         }
     }
 

@@ -43,6 +43,18 @@ public struct StringRule: Sendable, Equatable {
         expectation: "an IPv4 or IPv6 address", pattern: "^[0-9A-Fa-f:.]+$", maximumLength: 45)
     public static let uri = StringRule(
         expectation: "a URI with a scheme, e.g. hm://NODE", pattern: "^[A-Za-z][A-Za-z0-9+.-]*:[^ ]+$", maximumLength: 2048)
+    public static let imageReference = StringRule(
+        expectation: "an image id, id prefix or name from the local store, or file:/PATH",
+        pattern: "^(file:/.+|sha256:[0-9a-f]{12,64}|[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9._-]+)?)$", maximumLength: 4096)
+    /// Any string, the empty one included (arguments, environment values).
+    public static let anyText = StringRule(expectation: "a string", pattern: "^[\\s\\S]*$", maximumLength: 32768)
+    public static let environmentName = StringRule(
+        expectation: "an environment variable name (letters, digits, _; not starting with a digit)",
+        pattern: "^[A-Za-z_][A-Za-z0-9_]*$", maximumLength: 256)
+    public static let userSpec = StringRule(expectation: "uid, uid:gid or a user name", pattern: "^([0-9]{1,10}(:[0-9]{1,10})?|[a-z_][a-z0-9_-]*)$",
+                                            maximumLength: 64)
+    public static let relativePath = StringRule(
+        expectation: "a relative path without ..", pattern: "^(?!/)(?!.*(^|/)\\.\\.(/|$)).+$", maximumLength: 4096)
     public static let fileMode = StringRule(expectation: "an octal file mode such as 0600", pattern: "^0?[0-7]{3}$")
 
     /// Why `text` does not satisfy the rule, or `nil` when it does.
