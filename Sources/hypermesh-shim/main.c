@@ -4,11 +4,12 @@
 //   1. it detaches (a new session; the agent's spawn returns at once) and becomes a child subreaper;
 //   2. enters the runtime's mount namespace when one is given (on hosts with hybrid cgroups crun needs a
 //      view of /sys/fs/cgroup without the empty v2 tree) and mounts the replica's overlay rootfs there;
-//   3. runs `crun run` in the foreground with the container's stdout and stderr on a pipe it reads,
+//   3. runs `crun create` and `crun start` with the container's stdout and stderr on pipes it reads,
 //      writing them to a log file capped by size (rotated: LOG, LOG.1 … LOG.N) and, when asked, to journald
 //      with the given fields;
-//   4. when crun returns, writes the exit status to a file (atomically: temp + rename), unmounts the
-//      rootfs and exits.
+//   4. reaps the container's init (a child subreaper gets it), reads the container cgroup's OOM-kill counter,
+//      runs `crun delete`, writes the exit status to a file (atomically: temp + rename), unmounts the rootfs
+//      and exits.
 //
 // Single-threaded C on purpose: setns(CLONE_NEWNS) needs a single-threaded caller, and a hundred
 // replicas cost a hundred of these (about 1 MB each), not a hundred Swift runtimes.
@@ -37,7 +38,7 @@
 
 struct options {
     const char *crun, *root, *id, *bundle, *log, *exit_file, *pid_file, *shim_pid_file, *mount_namespace;
-    const char *overlay_lower, *overlay_upper, *overlay_work;
+    const char *overlay_lower, *overlay_upper, *overlay_work, *oom_events;
     long long log_maximum_bytes;
     int log_files;
     const char *journal_socket;
@@ -80,7 +81,7 @@ static void fail(const char *exit_file, const char *format, ...) {
 static void usage(void) {
     fprintf(stderr, "usage: hypermesh-shim --crun PATH --root DIR --id ID --bundle DIR --log FILE --exit FILE "
                     "--pid-file FILE --shim-pid-file FILE [--mount-namespace FILE] [--overlay LOWER UPPER WORK] "
-                    "[--log-max BYTES] [--log-files N] [--journal SOCKET] [--field NAME=VALUE]...\n");
+                    "[--log-max BYTES] [--log-files N] [--journal SOCKET] [--oom-events FILE] [--field NAME=VALUE]...\n");
     exit(2);
 }
 
@@ -104,6 +105,7 @@ static void parse(int argc, char **argv, struct options *options) {
         else if (!strcmp(name, "--log-max")) options->log_maximum_bytes = atoll(value);
         else if (!strcmp(name, "--log-files")) options->log_files = atoi(value);
         else if (!strcmp(name, "--journal")) options->journal_socket = value;
+        else if (!strcmp(name, "--oom-events")) options->oom_events = value;
         else if (!strcmp(name, "--field")) {
             if (options->field_count == MAXIMUM_FIELDS) usage();
             options->fields[options->field_count++] = value;
@@ -282,7 +284,8 @@ static void enter_namespace_and_mount(const struct options *options, char *rootf
         fail(options->exit_file, "cannot mount the overlay rootfs at %s: %s", rootfs, strerror(errno));
 }
 
-static pid_t start_crun(const struct options *options, int output, int errors) {
+// Runs `crun --root ROOT --log=… ARGUMENTS…` with stdout and stderr on the given descriptors.
+static pid_t spawn_crun(const struct options *options, int output, int errors, const char *const arguments[]) {
     pid_t child = fork();
     if (child != 0) return child;
     int null = open("/dev/null", O_RDONLY);
@@ -295,10 +298,42 @@ static pid_t start_crun(const struct options *options, int output, int errors) {
     sigprocmask(SIG_SETMASK, &none, NULL);
     char crun_log[4096];
     snprintf(crun_log, sizeof crun_log, "--log=file:%s/crun.log", options->bundle);
-    execl(options->crun, options->crun, "--root", options->root, crun_log, "--log-format=json", "run", "--bundle",
-          options->bundle, "--pid-file", options->pid_file, options->id, (char *)NULL);
+    const char *argv[16] = {options->crun, "--root", options->root, crun_log, "--log-format=json"};
+    int count = 5;
+    for (int i = 0; arguments[i] && count < 15; i++) argv[count++] = arguments[i];
+    argv[count] = NULL;
+    execv(options->crun, (char *const *)argv);
     fprintf(stderr, "hypermesh-shim: cannot run %s: %s\n", options->crun, strerror(errno));
     _exit(127);
+}
+
+static int wait_for(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// `oom_kill N` from memory.oom_control (v1) or memory.events (v2) of the container's own cgroup, read before
+// crun deletes the group: on v1 the kernel counts an OOM kill in the victim's group, not in the claim's.
+static long long read_oom_kills(const char *path) {
+    if (!path) return 0;
+    FILE *file = fopen(path, "r");
+    if (!file) return 0;
+    char key[64];
+    long long value, kills = 0;
+    while (fscanf(file, "%63s %lld", key, &value) == 2)
+        if (!strcmp(key, "oom_kill")) kills = value;
+    fclose(file);
+    return kills;
+}
+
+static pid_t read_pid(const char *path) {
+    FILE *file = fopen(path, "r");
+    if (!file) return -1;
+    long pid = -1;
+    if (fscanf(file, "%ld", &pid) != 1) pid = -1;
+    fclose(file);
+    return (pid_t)pid;
 }
 
 int main(int argc, char **argv) {
@@ -312,6 +347,7 @@ int main(int argc, char **argv) {
     setsid();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    // The container's init re-parents to us once `crun create` exits, so its exit status is ours to read.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     char text[64];
     snprintf(text, sizeof text, "%d\n", getpid());
@@ -321,22 +357,37 @@ int main(int argc, char **argv) {
 
     int output[2], errors[2];
     if (pipe2(output, O_CLOEXEC) < 0 || pipe2(errors, O_CLOEXEC) < 0) fail(options.exit_file, "cannot make a pipe: %s", strerror(errno));
-    pid_t crun = start_crun(&options, output[1], errors[1]);
-    if (crun < 0) fail(options.exit_file, "cannot fork crun: %s", strerror(errno));
+    // create, then start: between the two the container's cgroup exists and its init waits, and after its end
+    // the cgroup is still there to read the OOM counter from until `crun delete`.
+    const char *create[] = {"create", "--bundle", options.bundle, "--pid-file", options.pid_file, options.id, NULL};
+    int exit_code = wait_for(spawn_crun(&options, output[1], errors[1], create));
+    pid_t init = -1;
+    if (exit_code == 0) {
+        init = read_pid(options.pid_file);
+        const char *start[] = {"start", options.id, NULL};
+        exit_code = wait_for(spawn_crun(&options, output[1], errors[1], start));
+        if (exit_code != 0 && init > 0) kill(init, SIGKILL);
+    } else {
+        unlink(options.pid_file);  // never ran: the agent reads this as StartFailed with crun's message
+    }
     close(output[1]);
     close(errors[1]);
     copy_output(&options, output[0], errors[0]);
 
-    // crun run returns the container's status; reap it and anything re-parented to us on the way.
-    int status = 0, crun_status = 0;
+    // Reap the container's init and whatever else was re-parented to us.
+    int status = 0;
     pid_t reaped;
     while ((reaped = waitpid(-1, &status, 0)) > 0 || (reaped < 0 && errno == EINTR)) {
-        if (reaped == crun) crun_status = status;
+        if (reaped > 0 && reaped == init) exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
-    int exit_code = WIFEXITED(crun_status) ? WEXITSTATUS(crun_status) : 128 + WTERMSIG(crun_status);
+    long long oom_kills = read_oom_kills(options.oom_events);
+    const char *delete[] = {"delete", "--force", options.id, NULL};
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    wait_for(spawn_crun(&options, null, null, delete));
     if (options.overlay_lower) umount2(rootfs, MNT_DETACH);
     char result[256];
-    snprintf(result, sizeof result, "{\"exitCode\":%d,\"finishedAtMilliseconds\":%lld}\n", exit_code, now_milliseconds());
+    snprintf(result, sizeof result, "{\"exitCode\":%d,\"oomKills\":%lld,\"finishedAtMilliseconds\":%lld}\n", exit_code, oom_kills,
+             now_milliseconds());
     write_small_file(options.exit_file, result);
     unlink(options.shim_pid_file);
     return 0;

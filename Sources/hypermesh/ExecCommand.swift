@@ -62,20 +62,26 @@ struct ExecCommand: ParsableCommand {
     private func runInWorkload(_ name: String, _ rest: [String]) throws {
         var rest = rest
         var replica = 0
+        var global = self.global
+        // Everything after workload/NAME was captured unparsed, the global --state-dir included.
         while let first = rest.first, first != "--" {
-            guard first == "--replica", rest.count > 1, let index = Int(rest[1]), index >= 0 else {
-                throw ValidationError("after workload/\(name) give [--replica N] -- CMD; \(first) is not understood")
+            if first == "--state-dir", rest.count > 1 {
+                global.stateDir = rest[1]
+            } else {
+                guard first == "--replica", rest.count > 1, let index = Int(rest[1]), index >= 0 else {
+                    throw ValidationError("after workload/\(name) give [--replica N] -- CMD; \(first) is not understood")
+                }
+                replica = index
             }
-            replica = index
             rest.removeFirst(2)
         }
         let arguments = Array(rest.dropFirst())
         guard !arguments.isEmpty else { throw ValidationError("give the command after --") }
-        let store = try self.global.openWorkspace().store
+        let store = try global.openWorkspace().store
         guard let object = try store.object(ResourceKey(kind: .workload, name: name)) else {
             throw CommandFailure(message: "Workload \"\(name)\" not found")
         }
-        let runtime = ContainerRuntime(stateDirectory: self.global.stateDirectory)
+        let runtime = ContainerRuntime(stateDirectory: global.stateDirectory)
         let files = runtime.replica(workload: name, index: replica)
         guard case .running = runtime.state(of: files) else {
             let phase = object.status?.fields["replicas"]?.arrayValue?.first { $0["index"]?.integerValue == Int64(replica) }?["phase"]?

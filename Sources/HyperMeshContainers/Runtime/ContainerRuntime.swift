@@ -54,8 +54,11 @@ public struct ContainerRuntime: Sendable {
 
     /// Writes the bundle and hands the container to a new shim; returns once the shim has detached (crun is then
     /// starting the container).
+    ///
+    /// - Parameter oomEventsFile: the container cgroup's `memory.oom_control` (v1) or `memory.events` (v2), which
+    ///   the shim reads after the container's end, before crun deletes the group.
     public func start(_ replica: ReplicaFiles, configuration: BundleConfiguration, lowerDirectories: [String],
-                      journalFields: [String: String] = [:]) throws
+                      oomEventsFile: String? = nil, journalFields: [String: String] = [:]) throws
     {
         precondition(!lowerDirectories.isEmpty, "a rootfs needs at least one layer")
         if let reason = self.unavailableReason() { throw HyperMeshError.io(reason) }
@@ -83,6 +86,7 @@ public struct ContainerRuntime: Sendable {
                          "--overlay", lowerDirectories.joined(separator: ":"), replica.upper, replica.work]
         if let namespace = self.namespace { arguments += ["--mount-namespace", namespace.file] }
         if let socket = self.journalSocket { arguments += ["--journal", socket] }
+        if let oomEventsFile { arguments += ["--oom-events", oomEventsFile] }
         for (name, value) in journalFields.sorted(by: { $0.key < $1.key }) { arguments += ["--field", "\(name)=\(value)"] }
         let status = try ChildProcess.runDetaching(self.shimPath, arguments)
         guard status == 0 else { throw HyperMeshError.io("hypermesh-shim exited with status \(status) before detaching") }
@@ -109,7 +113,7 @@ public struct ContainerRuntime: Sendable {
         else { return nil }
         let milliseconds = json["finishedAtMilliseconds"]?.integerValue ?? 0
         return ExitRecord(exitCode: Int(code), finishedAt: Date(timeIntervalSince1970: TimeInterval(milliseconds) / 1000),
-                          startError: json["startError"]?.stringValue)
+                          startError: json["startError"]?.stringValue, oomKills: json["oomKills"]?.integerValue ?? 0)
     }
 
     /// crun's own last error for the replica (from `--log-format=json`), for a StartFailed message.

@@ -54,9 +54,12 @@ public struct ExitRecord: Sendable, Equatable {
     public var finishedAt: Date
     /// Set when the shim could not start crun at all (a mount, a namespace).
     public var startError: String?
+    /// OOM kills the kernel counted in the container's own cgroup.
+    public var oomKills: Int64
 
-    public init(exitCode: Int, finishedAt: Date, startError: String? = nil) {
+    public init(exitCode: Int, finishedAt: Date, startError: String? = nil, oomKills: Int64 = 0) {
         self.exitCode = exitCode
+        self.oomKills = oomKills
         self.finishedAt = finishedAt
         self.startError = startError
     }

@@ -105,11 +105,18 @@ extension WorkloadController {
         let environment = spec.environment(image: placement.image, extra: [
             ("HYPERMESH_WORKLOAD", object.key.name), ("HYPERMESH_REPLICA", String(replica.index)), ("HYPERMESH_CLAIM", spec.claim),
         ])
+        let cgroupsPath = "/" + placement.claimGroup.components.joined(separator: "/") + "/" + files.containerID
+        let oomEvents: String?
+        switch placement.claimGroup.hierarchy {
+        case .v1(let mounts): oomEvents = mounts["memory"].map { $0 + cgroupsPath + "/memory.oom_control" }
+        case .v2(let root): oomEvents = root + cgroupsPath + "/memory.events"
+        case .unavailable: oomEvents = nil
+        }
         let configuration = BundleConfiguration(
             arguments: arguments, environment: environment,
             workingDirectory: spec.workingDirectory ?? placement.image.workingDirectory, userID: identity.uid, groupID: identity.gid,
             hostname: "\(object.key.name)-\(replica.index)", readOnlyRoot: spec.readOnlyRoot,
-            cgroupsPath: "/" + placement.claimGroup.components.joined(separator: "/") + "/" + files.containerID,
+            cgroupsPath: cgroupsPath,
             mounts: mounts, hostNetwork: spec.hostNetwork,
             annotations: ["hypermesh.workload": object.key.name, "hypermesh.replica": String(replica.index),
                           "hypermesh.claim": spec.claim, "hypermesh.generation": String(object.generation)])
@@ -127,7 +134,7 @@ extension WorkloadController {
         replica.message = nil
         do {
             try placement.runtime.start(files, configuration: configuration, lowerDirectories: placement.lowerDirectories,
-                                        journalFields: ["HYPERMESH_WORKLOAD": object.key.name, "HYPERMESH_REPLICA": String(replica.index),
+                                        oomEventsFile: oomEvents, journalFields: ["HYPERMESH_WORKLOAD": object.key.name, "HYPERMESH_REPLICA": String(replica.index),
                                                         "HYPERMESH_CLAIM": spec.claim])
         } catch let error as HyperMeshError {
             replica.phase = .failed
@@ -156,7 +163,7 @@ extension WorkloadController {
         } else if exit.exitCode == -1 {
             replica.reason = "Error"
             replica.message = "its shim is gone (killed?); the exit status is unknown"
-        } else if exit.exitCode == 137, oomKills > (replica.oomKillsAtStart ?? oomKills) {
+        } else if exit.oomKills > 0 || (exit.exitCode == 137 && oomKills > (replica.oomKillsAtStart ?? oomKills)) {
             replica.reason = "OOMKilled"
             replica.message = "killed for exceeding the memory of claim \(spec.claim)"
         } else if exit.exitCode == 0 {
