@@ -58,7 +58,8 @@ public struct ImageStore: Sendable {
             layers: archive.layers.map { ImageRecord.Layer(digest: $0.digest, size: $0.size, mediaType: $0.mediaType) },
             entrypoint: strings("Entrypoint"), command: strings("Cmd"), environment: strings("Env"),
             workingDirectory: config?["WorkingDir"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "/",
-            user: config?["User"]?.stringValue ?? "", importedAt: existing?.importedAt ?? now)
+            user: config?["User"]?.stringValue ?? "",
+            importedAt: existing?.importedAt ?? Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)))
         try self.writeAtomically(Data((record.json.prettyJSON() + "\n").utf8),
                                  to: self.recordsDirectory + "/" + ImageDigest.hex(record.id) + ".json")
         return record
