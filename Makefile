@@ -27,6 +27,8 @@ demo: build
 	@echo
 	$(BIN) --state-dir $(DEMO_STATE) get all
 	@echo
+	@bash Tools/demo-workload.sh $(BIN) $(DEMO_STATE) $(DEMO_DIR)
+	@echo
 	@echo "Release what the demo bound with: $(BIN) --state-dir $(DEMO_STATE) delete -f $(DEMO_DIR)/specs/ (then rm -rf .demo)"
 
 # Four agents in network namespaces of their own (root), joined into one mesh: a pool offered on one, claimed

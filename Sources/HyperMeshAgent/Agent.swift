@@ -62,6 +62,8 @@ public struct Agent: Sendable {
                                  logger: self.logger, ledger: ledger, dialFrom: shards?.stoqServer) {
             // The node identity must be loadable before READY: a corrupt key stops the start here.
             _ = try NodeIdentity.loadOrCreate(in: stateDirectory)
+            // Containers left running for Workloads deleted while no agent ran: nothing runs that no Workload owns.
+            WorkloadController.stopOrphans(stateDirectory: stateDirectory, store: store)
         }
         let watcher = SpecWatcher(directories: self.configuration.watchDirectories, store: store, state: state, logger: self.logger)
         let reloader = Reloader(agent: self, watcher: watcher, state: state, notifier: notifier)

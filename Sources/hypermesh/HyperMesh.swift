@@ -24,7 +24,7 @@ struct HyperMesh: AsyncParsableCommand {
         subcommands: [
             ApplyCommand.self, DiffCommand.self, ValidateCommand.self, GetCommand.self, DescribeCommand.self,
             DeleteCommand.self, ReconcileCommand.self, AssetsCommand.self, ExecCommand.self, CACommand.self, STOQCommand.self, AgentCommand.self, ConsensusCommand.self,
-            SchemasCommand.self, MirrorCommand.self, MeshCommand.self, ImageCommand.self, LogsCommand.self,
+            SchemasCommand.self, MirrorCommand.self, MeshCommand.self, ImageCommand.self, LogsCommand.self, AuditCommand.self,
         ]
     )
 

@@ -51,8 +51,9 @@ struct WorkloadTests {
             "apiVersion: hypermesh/v1\nkind: Workload\nmetadata: {name: \(name)}\nspec:\n" + spec
         }
 
-        func startAgent() throws {
-            self.agent = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.state, "--http", "none"])
+        func startAgent(environment: [String: String] = [:]) throws {
+            self.agent = try BackgroundProcess(PackageLayout.binary, ["agent", "--state-dir", self.state, "--http", "none"],
+                                               environment: environment)
             #expect(eventually(timeout: 20) { (try? self.hm(["agent", "status"]))?.standardOutput.hasPrefix("ready") == true })
         }
 
@@ -104,6 +105,8 @@ struct WorkloadTests {
 
         /// Deletes everything (workloads first) and stops the agent; what is left is reported.
         func finish() throws -> [String] {
+            let audit = try self.hm(["audit"])
+            #expect(audit.status == 0, "audit before cleanup: \(audit.standardOutput)")
             for name in (try? self.hm(["get", "workloads", "-o", "name"]))?.standardOutput.split(separator: "\n") ?? [] {
                 _ = try self.hm(["delete", "workload", String(name.split(separator: "/").last ?? "")])
             }
@@ -239,7 +242,9 @@ struct WorkloadTests {
     @Test func restartsWithGrowingBackOffAndReportsOOMKills() throws {
         if let reason = Self.skipReason() { return print("skipped: \(reason)") }
         let lab = try Lab(claims: [("work", "250m", "64Mi"), ("small", "250m", "32Mi")])
-        try lab.startAgent()
+        // Container output reaches journald's native protocol (on a socket the test binds) with its fields.
+        let journal = try NotifyReceiver(path: lab.directory.path + "/journal.sock")
+        try lab.startAgent(environment: ["HYPERMESH_JOURNAL_SOCKET": lab.directory.path + "/journal.sock"])
         #expect(try lab.apply(lab.workload("flaky", """
               claim: work
               image: file:\(lab.image)
@@ -275,7 +280,10 @@ struct WorkloadTests {
         } else {
             Issue.record("saw starts \(starts)")
         }
-        #expect(try lab.hm(["logs", "flaky"]).standardOutput.hasPrefix("run\n"))
+        #expect(try lab.hm(["logs", "flaky"]).standardOutput.hasPrefix("run\nrun\n"))
+        let entry = journal.messages.first { $0.contains("HYPERMESH_WORKLOAD=flaky") } ?? ""
+        #expect(entry.contains("MESSAGE=run\n") && entry.contains("HYPERMESH_REPLICA=0") && entry.contains("HYPERMESH_CLAIM=work")
+            && entry.contains("PRIORITY=6"), "\(journal.messages)")
         let left = try lab.finish()
         #expect(left == [])
     }

@@ -8,7 +8,8 @@ public struct ContainerRuntime: Sendable {
     public let stateDirectory: URL
     public var crunPath: String
     public var shimPath: String
-    /// The journald socket the shim copies container output to, when one is there.
+    /// The journald socket the shim copies container output to, when one is there: `$HYPERMESH_JOURNAL_SOCKET`
+    /// (tests, or a journald listening elsewhere), else systemd's.
     public var journalSocket: String?
     /// A log file is rotated when it would pass this size; this many files are kept.
     public var maximumLogBytes: Int64 = 10 << 20
@@ -21,7 +22,8 @@ public struct ContainerRuntime: Sendable {
         self.stateDirectory = stateDirectory
         self.crunPath = crunPath
         self.shimPath = shimPath ?? Self.defaultShimPath()
-        self.journalSocket = journalSocket.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        let socket = ProcessInfo.processInfo.environment["HYPERMESH_JOURNAL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? journalSocket
+        self.journalSocket = socket.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
         let mounts = mountsText ?? (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
         self.namespace = RuntimeNamespace.isNeeded(mountsText: mounts) ? RuntimeNamespace(stateDirectory: stateDirectory) : nil
     }

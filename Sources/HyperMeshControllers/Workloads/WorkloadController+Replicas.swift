@@ -261,6 +261,13 @@ extension WorkloadController {
 
     /// Replicas on disk whose Workload is gone (deleted while no agent ran, or its state directory restored): they
     /// are killed and removed, so nothing runs that no Workload owns.
+    public static func stopOrphans(stateDirectory: URL, store: StateStore) {
+        let runtime = ContainerRuntime(stateDirectory: stateDirectory)
+        guard runtime.unavailableReason() == nil else { return }
+        self.stopOrphans(runtime: runtime, store: store)
+        runtime.releaseNamespaceIfIdle()
+    }
+
     static func stopOrphans(runtime: ContainerRuntime, store: StateStore) {
         let names = Set(runtime.replicasOnDisk().map(\.workload))
         for name in names where (try? store.object(ResourceKey(kind: .workload, name: name))) == nil {
