@@ -76,7 +76,7 @@ func report(_ name: String, _ samples: [Double]) {
 final class Lab {
     let directory: String
     var state: String { self.directory + "/state" }
-    let agent: Process
+    let agent = Process()
 
     init(memory: String = "256Mi") throws {
         self.directory = NSTemporaryDirectory() + "hypermesh-workload-bench-\(UUID().uuidString)"
@@ -96,7 +96,6 @@ final class Lab {
             spec: {pool: bench, cpu: 500m, memory: \(memory)}
             """.write(toFile: self.directory + "/claim.yaml", atomically: true, encoding: .utf8)
         _ = try hm(["apply", "-f", self.directory + "/claim.yaml"], state: self.state)
-        self.agent = Process()
         self.agent.executableURL = URL(fileURLWithPath: binary)
         self.agent.arguments = ["agent", "--state-dir", self.state, "--http", "none"]
         self.agent.standardOutput = FileHandle.nullDevice
