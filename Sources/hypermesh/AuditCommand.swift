@@ -45,10 +45,9 @@ struct AuditCommand: ParsableCommand {
             for replica in object.status?.fields["replicas"]?.arrayValue ?? [] {
                 guard let index = replica["index"]?.integerValue, ["Running", "Starting"].contains(replica["phase"]?.stringValue ?? "") else { continue }
                 let files = runtime.replica(workload: name, index: Int(index))
-                switch runtime.state(of: files) {
-                case .running, .starting: continue
-                default: findings.append(("WorkloadWithoutContainer", files.containerID,
-                                          "status says \(replica["phase"]?.stringValue ?? "") but no container runs"))
+                if !runtime.state(of: files).isActive {
+                    findings.append(("WorkloadWithoutContainer", files.containerID,
+                                     "status says \(replica["phase"]?.stringValue ?? "") but no container runs"))
                 }
             }
         }

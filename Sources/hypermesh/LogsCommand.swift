@@ -59,11 +59,7 @@ struct LogsCommand: ParsableCommand {
         var last = printed.last?.time ?? since ?? .distantPast
         var lastCount = printed.filter { $0.time == last }.count
         while true {
-            let running: Bool
-            switch runtime.state(of: files) {
-            case .running, .starting: running = true
-            default: running = false
-            }
+            let running = runtime.state(of: files).isActive
             let lines = ContainerLogLine.read(files.logFiles(), since: last)
             let sameTime = lines.prefix { $0.time == last }.count
             let fresh = Array(lines.dropFirst(min(sameTime, lastCount)))

@@ -192,6 +192,13 @@ public struct ContainerRuntime: Sendable {
         if (try? FileManager.default.contentsOfDirectory(atPath: workload))?.isEmpty == true { rmdir(workload) }
     }
 
+    /// Kills a replica's container at once (SIGKILL), waits up to 5 s for it to be gone, and removes its files.
+    public func killAndRemove(_ replica: ReplicaFiles) {
+        self.signal(replica, SIGKILL)
+        for _ in 0..<250 where self.state(of: replica).isActive { usleep(20_000) }
+        try? self.remove(replica)
+    }
+
     /// Takes the runtime's mount namespace down when no replica is left on this node.
     public func releaseNamespaceIfIdle() {
         guard let namespace = self.namespace, namespace.exists, self.replicasOnDisk().isEmpty else { return }

@@ -46,6 +46,14 @@ public enum ReplicaState: Sendable, Equatable {
     case exited(ExitRecord)
     /// The shim is gone without writing an exit status (killed), and so is the container.
     case lost
+
+    /// Whether a container is (about to be) running: `running` or `starting`.
+    public var isActive: Bool {
+        switch self {
+        case .running, .starting: return true
+        case .absent, .exited, .lost: return false
+        }
+    }
 }
 
 /// The shim's `exit.json`.

@@ -72,6 +72,16 @@ struct ReplicaStatus: Sendable, Equatable {
         return .object(fields)
     }
 
+    /// A start that could not happen (no command, an unknown user, the shim or crun refused): `Failed` with reason
+    /// `StartFailed`, accounted as ended, no restart planned.
+    mutating func failToStart(_ message: String) {
+        self.phase = .failed
+        self.reason = "StartFailed"
+        self.message = message
+        self.exitRecorded = true
+        self.nextStartAt = nil
+    }
+
     /// The back-off before the next start: 10 s doubling, at most 5 min.
     static func backOff(step: Int) -> TimeInterval { min(300, 10 * pow(2, Double(min(step, 10)))) }
 }

@@ -28,15 +28,6 @@ extension WorkloadController {
     public static func killContainers(inClaim claim: String, stateDirectory: URL, store: StateStore) {
         let runtime = ContainerRuntime(stateDirectory: stateDirectory)
         let names = Set(((try? self.workloads(inClaim: claim, store: store)) ?? []).map(\.key.name))
-        for files in runtime.replicasOnDisk() where names.contains(files.workload) {
-            runtime.signal(files, SIGKILL)
-            for _ in 0..<250 {
-                switch runtime.state(of: files) {
-                case .running, .starting: usleep(20_000)
-                default: break
-                }
-            }
-            try? runtime.remove(files)
-        }
+        for files in runtime.replicasOnDisk() where names.contains(files.workload) { runtime.killAndRemove(files) }
     }
 }

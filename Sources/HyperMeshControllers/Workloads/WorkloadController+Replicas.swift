@@ -77,11 +77,7 @@ extension WorkloadController {
     {
         let arguments = spec.arguments(image: placement.image)
         guard !arguments.isEmpty else {
-            replica.phase = .failed
-            replica.reason = "StartFailed"
-            replica.message = "neither the spec nor the image names a command"
-            replica.exitRecorded = true
-            replica.nextStartAt = nil
+            replica.failToStart("neither the spec nor the image names a command")
             return nil
         }
         var mounts: [BundleConfiguration.BindMount] = []
@@ -95,11 +91,7 @@ extension WorkloadController {
         do {
             identity = try spec.identity(image: placement.image, lowerDirectories: placement.lowerDirectories)
         } catch let error as HyperMeshError {
-            replica.phase = .failed
-            replica.reason = "StartFailed"
-            replica.message = error.message
-            replica.exitRecorded = true
-            replica.nextStartAt = nil
+            replica.failToStart(error.message)
             return nil
         }
         let environment = spec.environment(image: placement.image, extra: [
@@ -137,10 +129,7 @@ extension WorkloadController {
                                         oomEventsFile: oomEvents, journalFields: ["HYPERMESH_WORKLOAD": object.key.name, "HYPERMESH_REPLICA": String(replica.index),
                                                         "HYPERMESH_CLAIM": spec.claim])
         } catch let error as HyperMeshError {
-            replica.phase = .failed
-            replica.reason = "StartFailed"
-            replica.message = error.message
-            replica.exitRecorded = true
+            replica.failToStart(error.message)
             return .seconds(10)
         }
         replica.phase = .starting
@@ -224,14 +213,12 @@ extension WorkloadController {
     func stopAll(_ object: StoredObject, runtime: ContainerRuntime, grace: TimeSpan, context: ReconcileContext) async throws -> Bool {
         let replicas = runtime.replicasOnDisk().filter { $0.workload == object.key.name }
         guard !replicas.isEmpty else { return false }
-        let running = replicas.filter { if case .running = runtime.state(of: $0) { return true } else { return runtime.state(of: $0) == .starting } }
+        let running = replicas.filter { runtime.state(of: $0).isActive }
         for files in running { runtime.signal(files, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace.timeInterval)
         var killed = false
         for _ in 0..<Int(grace.timeInterval * 20 + 120) {
-            let left = running.filter { files in
-                switch runtime.state(of: files) { case .running, .starting: return true; default: return false }
-            }
+            let left = running.filter { runtime.state(of: $0).isActive }
             if left.isEmpty { break }
             if !killed && Date() >= deadline {
                 left.forEach { runtime.signal($0, SIGKILL) }
@@ -260,24 +247,14 @@ extension WorkloadController {
     }
 
     /// Replicas on disk whose Workload is gone (deleted while no agent ran, or its state directory restored): they
-    /// are killed and removed, so nothing runs that no Workload owns.
+    /// are killed and removed, so nothing runs that no Workload owns. The agent runs this once as it starts;
+    /// deletions while it runs go through ``cleanUp(_:context:)``.
     public static func stopOrphans(stateDirectory: URL, store: StateStore) {
         let runtime = ContainerRuntime(stateDirectory: stateDirectory)
         guard runtime.unavailableReason() == nil else { return }
-        self.stopOrphans(runtime: runtime, store: store)
+        let replicas = runtime.replicasOnDisk()
+        let orphaned = Set(replicas.map(\.workload)).filter { (try? store.object(ResourceKey(kind: .workload, name: $0))) == nil }
+        for files in replicas where orphaned.contains(files.workload) { runtime.killAndRemove(files) }
         runtime.releaseNamespaceIfIdle()
-    }
-
-    static func stopOrphans(runtime: ContainerRuntime, store: StateStore) {
-        let names = Set(runtime.replicasOnDisk().map(\.workload))
-        for name in names where (try? store.object(ResourceKey(kind: .workload, name: name))) == nil {
-            for files in runtime.replicasOnDisk() where files.workload == name {
-                runtime.signal(files, SIGKILL)
-                for _ in 0..<100 {
-                    if case .running = runtime.state(of: files) { usleep(20_000) } else { break }
-                }
-                try? runtime.remove(files)
-            }
-        }
     }
 }

@@ -46,7 +46,6 @@ public struct WorkloadController: Controller {
         var fields = object.status?.fields ?? [:]
         var replicas = Self.replicaStatuses(fields)
         let now = self.now()
-        Self.stopOrphans(runtime: runtime, store: context.store)
 
         let placement: Placement
         switch try self.place(spec, object: object, runtime: runtime, fields: &fields, context: context) {
