@@ -254,14 +254,15 @@ static void copy_output(const struct options *options, int output_fd, int error_
 
 // MARK: - The container
 
-static void write_small_file(const char *path, const char *text) {
+// Atomically (temp + rename); `durable` adds an fsync, for what must outlive a crash (the exit status).
+static void write_small_file(const char *path, const char *text, int durable) {
     char temporary[4096];
     snprintf(temporary, sizeof temporary, "%s.tmp", path);
     int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;
     ssize_t ignored = write(fd, text, strlen(text));
     (void)ignored;
-    fsync(fd);
+    if (durable) fsync(fd);
     close(fd);
     rename(temporary, path);
 }
@@ -343,15 +344,19 @@ int main(int argc, char **argv) {
     // session of its own, so neither the agent's death nor its terminal's signals reach it.
     pid_t daemon = fork();
     if (daemon < 0) fail(options.exit_file, "cannot fork: %s", strerror(errno));
-    if (daemon > 0) return 0;
+    if (daemon > 0) {
+        // The pid file is written before the agent's spawn returns: an agent that looked in between would see
+        // neither a shim nor a container, take the replica for lost and remove its bundle under crun.
+        char text[64];
+        snprintf(text, sizeof text, "%d\n", daemon);
+        write_small_file(options.shim_pid_file, text, 0);
+        return 0;
+    }
     setsid();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     // The container's init re-parents to us once `crun create` exits, so its exit status is ours to read.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    char text[64];
-    snprintf(text, sizeof text, "%d\n", getpid());
-    write_small_file(options.shim_pid_file, text);
     char rootfs[4096];
     enter_namespace_and_mount(&options, rootfs, sizeof rootfs);
 
@@ -388,7 +393,7 @@ int main(int argc, char **argv) {
     char result[256];
     snprintf(result, sizeof result, "{\"exitCode\":%d,\"oomKills\":%lld,\"finishedAtMilliseconds\":%lld}\n", exit_code, oom_kills,
              now_milliseconds());
-    write_small_file(options.exit_file, result);
+    write_small_file(options.exit_file, result, 1);
     unlink(options.shim_pid_file);
     return 0;
 }

@@ -64,7 +64,21 @@ public struct ContainerRuntime: Sendable {
     {
         precondition(!lowerDirectories.isEmpty, "a rootfs needs at least one layer")
         if let reason = self.unavailableReason() { throw HyperMeshError.io(reason) }
-        try self.namespace?.ensure()
+        // Under the namespace's lock until the replica's files are there: an idle check elsewhere would take it down.
+        guard let namespace = self.namespace else {
+            return try self.startHoldingNamespace(replica, configuration: configuration, lowerDirectories: lowerDirectories,
+                                                  oomEventsFile: oomEventsFile, journalFields: journalFields)
+        }
+        try namespace.withLock {
+            try namespace.ensure()
+            try self.startHoldingNamespace(replica, configuration: configuration, lowerDirectories: lowerDirectories,
+                                           oomEventsFile: oomEventsFile, journalFields: journalFields)
+        }
+    }
+
+    private func startHoldingNamespace(_ replica: ReplicaFiles, configuration: BundleConfiguration, lowerDirectories: [String],
+                                       oomEventsFile: String?, journalFields: [String: String]) throws
+    {
         let manager = FileManager.default
         for file in [replica.exitFile, replica.containerPIDFile, replica.shimPIDFile, replica.crunLog] { unlink(file) }
         // A new upper for every start: a restarted container starts from its image, as Kubernetes' do.
@@ -201,8 +215,11 @@ public struct ContainerRuntime: Sendable {
 
     /// Takes the runtime's mount namespace down when no replica is left on this node.
     public func releaseNamespaceIfIdle() {
-        guard let namespace = self.namespace, namespace.exists, self.replicasOnDisk().isEmpty else { return }
-        namespace.remove()
+        guard let namespace = self.namespace, namespace.exists else { return }
+        try? namespace.withLock {
+            guard self.replicasOnDisk().isEmpty else { return }
+            namespace.remove()
+        }
     }
 
     // MARK: - Inventory

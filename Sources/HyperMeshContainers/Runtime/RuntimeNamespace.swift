@@ -48,7 +48,21 @@ public struct RuntimeNamespace: Sendable {
         }
     }
 
-    /// Makes the namespace unless it is there.
+    /// Runs `body` holding the namespace's lock (`flock` on `STATE/runtime/ns.lock`), so that workloads reconciled at
+    /// once, or the agent and a CLI, neither make the namespace twice nor take it down while a start is entering it.
+    func withLock<T>(_ body: () throws -> T) throws -> T {
+        let parent = (self.directory as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let descriptor = open(self.directory + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw HyperMeshError.io("cannot open \(self.directory).lock: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw HyperMeshError.io("cannot lock \(self.directory).lock: \(String(cString: strerror(errno)))") }
+        }
+        return try body()
+    }
+
+    /// Makes the namespace unless it is there (under ``withLock(_:)``).
     func ensure() throws {
         if self.exists { return }
         let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
