@@ -1,6 +1,8 @@
 @testable import HyperMeshContainers
 import Foundation
 import HyperMeshCore
+import HyperMeshTestSupport
+import Synchronization
 import Testing
 
 /// The runtime's start, with the real shim and a stand-in for crun that fails `create` after a moment: what the
@@ -34,7 +36,7 @@ struct ContainerRuntimeStartTests {
 
         // Two starters at once, five starts each: every start is seen starting (its shim alive) at once, never
         // lost — a lost replica would be removed under crun's feet.
-        let seen = Locked<[String]>([])
+        let seen = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { worker in
             for round in 0..<5 {
                 let replica = runtime.replica(workload: "w\(worker)", index: round)
@@ -55,7 +57,7 @@ struct ContainerRuntimeStartTests {
 
         // Each ends with crun's refusal recorded, and once all are removed the namespace goes too.
         for replica in runtime.replicasOnDisk() {
-            #expect(eventually(timeout: 10) { if case .exited = runtime.state(of: replica) { true } else { false } })
+            #expect(eventually(timeout: 10, every: 0.02) { if case .exited = runtime.state(of: replica) { true } else { false } })
             #expect(!runtime.didStart(replica))
             try runtime.remove(replica)
         }
@@ -63,24 +65,4 @@ struct ContainerRuntimeStartTests {
         #expect(runtime.namespace?.exists != true)
     }
 
-    func eventually(timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
-    }
-}
-
-/// A value shared by the test's threads.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return body(&self.value)
-    }
 }

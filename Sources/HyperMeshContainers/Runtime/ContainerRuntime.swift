@@ -65,14 +65,18 @@ public struct ContainerRuntime: Sendable {
         precondition(!lowerDirectories.isEmpty, "a rootfs needs at least one layer")
         if let reason = self.unavailableReason() { throw HyperMeshError.io(reason) }
         // Under the namespace's lock until the replica's files are there: an idle check elsewhere would take it down.
-        guard let namespace = self.namespace else {
-            return try self.startHoldingNamespace(replica, configuration: configuration, lowerDirectories: lowerDirectories,
-                                                  oomEventsFile: oomEventsFile, journalFields: journalFields)
-        }
-        try namespace.withLock {
-            try namespace.ensure()
+        try self.holdingNamespace {
             try self.startHoldingNamespace(replica, configuration: configuration, lowerDirectories: lowerDirectories,
                                            oomEventsFile: oomEventsFile, journalFields: journalFields)
+        }
+    }
+
+    /// Runs `body` with the runtime's mount namespace made and locked, on hosts that need one; else just runs it.
+    private func holdingNamespace(_ body: () throws -> Void) throws {
+        guard let namespace = self.namespace else { return try body() }
+        try namespace.withLock {
+            try namespace.ensure()
+            try body()
         }
     }
 
